@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO := demo-output
+
+.PHONY: demo test lint env clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p $(DEMO)
+	$(BIN)/geocolor --quiet demo-data -o $(DEMO)/data
+	$(BIN)/geocolor --quiet process-s1 $(DEMO)/data/*.SAFE --speckle lee --grid utm -o $(DEMO)/s1_sigma0_db.tif
+	@echo $(abspath $(DEMO)/s1_sigma0_db.tif)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache

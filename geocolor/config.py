@@ -1,0 +1,80 @@
+"""Typed configuration: defaults in code, a pipeline YAML on top, the command line last.
+
+Each command has a :class:`Config` subclass. :func:`load_config` merges the YAML and the
+command-line values and validates the result, so an unknown key or a wrong type fails
+before any work starts, with a message naming the key and where it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import fsspec
+import pydantic
+import yaml
+
+from geocolor.errors import UsageError
+
+C = TypeVar("C", bound="Config")
+
+
+class Config(pydantic.BaseModel):
+    """Base of every command's configuration: unknown keys are errors."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+def read_yaml(path: str) -> dict[str, Any]:
+    """Read a pipeline YAML file as a mapping (an empty file is an empty mapping)."""
+    try:
+        with fsspec.open(path, "r", encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {_one_line(str(exc))}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a pipeline config must be a mapping of keys to values")
+    return data
+
+
+def load_config(
+    config_type: type[C],
+    path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> C:
+    """Build ``config_type`` from its defaults, a YAML file and command-line overrides.
+
+    Parameters
+    ----------
+    config_type
+        The command's :class:`Config` subclass.
+    path
+        Pipeline YAML (local path or fsspec URL); ``None`` for defaults only.
+    overrides
+        Values from the command line; ``None`` values mean "not given" and are skipped,
+        so the YAML (or the default) stays.
+    """
+    values = read_yaml(path) if path else {}
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    values.update(given)
+    try:
+        return config_type.model_validate(values)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        top = str(error["loc"][0]) if error["loc"] else ""
+        where = f"command line option --{top.replace('_', '-')}" if top in given else path
+        where = where or "configuration"
+        if error["type"] == "extra_forbidden":
+            raise UsageError(f"{where}: unknown key {key!r}") from None
+        raise UsageError(
+            f"{where}: key {key!r}: {error['msg']} (got {error.get('input')!r})"
+        ) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

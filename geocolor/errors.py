@@ -1,0 +1,34 @@
+"""The one user-facing error type.
+
+Every failure a user can cause or fix (bad input, missing file, unreachable service)
+is raised as a :class:`GeocolorError`; the CLI prints its message on one line and exits
+with its code, so tracebacks are reserved for bugs (and ``--debug``).
+"""
+
+from __future__ import annotations
+
+FAILURE = 1
+USAGE = 2
+
+
+class GeocolorError(Exception):
+    """A problem the user can act on, reported as one line.
+
+    Parameters
+    ----------
+    message
+        One sentence naming the file or setting and what is wrong with it.
+    exit_code
+        ``1`` for a failure of the job, ``2`` for wrong usage (arguments, config).
+    """
+
+    def __init__(self, message: str, exit_code: int = FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class UsageError(GeocolorError):
+    """Wrong arguments or configuration: exit code 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=USAGE)

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from geocolor.cli import main
+from geocolor.plugins import AUTOLOAD_ENV, get_plugins, load_plugins
+from tests.plugin_dist import install_plugin
+
+GOOD_PLUGIN = """
+    import click
+    from geocolor.hookspecs import hookimpl
+
+    class EchoBackend:
+        name = "echo"
+
+    @hookimpl
+    def geocolor_register_backends(registry):
+        registry.register("echo", EchoBackend())
+
+    @click.command("hello")
+    @click.argument("who")
+    def hello(who):
+        click.echo(f"hello {who} from a plugin")
+
+    @hookimpl
+    def geocolor_register_commands(cli):
+        cli.add_command(hello)
+"""
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
+    get_plugins.cache_clear()
+    yield
+    get_plugins.cache_clear()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "site-packages"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_builtin_plugins_are_loaded_through_entry_points() -> None:
+    plugins = load_plugins(autoload=False)
+    assert plugins.origins
+    assert set(plugins.origins.values()) == {"built-in"}
+    assert len(plugins.speckle_filters) >= 7
+
+
+def test_third_party_plugin_adds_backend_and_command(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    code, out, _ = run_cli(["plugins"], capsys)
+    assert code == 0
+    assert any(
+        line.split() == ["model", "backend", "echo", "geocolor-example", "1.0"]
+        for line in out.splitlines()
+    ), out
+    assert any(line.split()[:2] == ["command", "hello"] for line in out.splitlines()), out
+    assert "built-in" in out
+
+    code, out, _ = run_cli(["hello", "world"], capsys)
+    assert (code, out) == (0, "hello world from a plugin\n")
+
+
+def test_autoload_can_be_disabled(
+    site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    code, out, _ = run_cli(["plugins"], capsys)
+    assert code == 0
+    assert "echo" not in out and "hello" not in out
+    assert "built-in" in out
+
+
+def test_plugin_raising_on_import_is_one_line_error(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_plugin(site, "geocolor-broken", "geocolor_broken", "raise RuntimeError('boom')\n")
+    code, out, err = run_cli(["plugins"], capsys)
+    assert code == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "geocolor_broken" in err and "geocolor-broken 1.0" in err and "boom" in err
+    assert "Traceback" not in err
+
+
+def test_duplicate_name_is_one_line_error_naming_the_plugin(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    install_plugin(site, "geocolor-copycat", "geocolor_copycat", GOOD_PLUGIN)
+    code, _, err = run_cli(["plugins"], capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert "geocolor_copycat" in err and "'echo'" in err and "geocolor_example" in err
+
+
+def test_duplicate_of_builtin_name_blames_the_newcomer(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = """
+        from geocolor.hookspecs import hookimpl
+
+        @hookimpl
+        def geocolor_register_speckle_filters(registry):
+            registry.register("lee", object())
+    """
+    install_plugin(site, "geocolor-lee", "geocolor_lee", source)
+    code, _, err = run_cli(["plugins"], capsys)
+    assert code == 1
+    assert "plugin 'geocolor_lee' registers speckle filter 'lee'" in err
+
+
+def test_misspelt_hook_is_caught(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = """
+        from geocolor.hookspecs import hookimpl
+
+        @hookimpl
+        def geocolor_register_backend(registry):
+            pass
+    """
+    install_plugin(site, "geocolor-typo", "geocolor_typo", source)
+    code, _, err = run_cli(["plugins"], capsys)
+    assert code == 1
+    assert "geocolor_typo" in err and "geocolor_register_backend" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_console_script_with_installed_plugin(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop(AUTOLOAD_ENV, None)
+    geocolor = Path(sys.executable).with_name("geocolor")
+    result = subprocess.run(
+        [str(geocolor), "hello", "there"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello there from a plugin\n"
