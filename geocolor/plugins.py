@@ -77,9 +77,9 @@ def _is_own(dist: metadata.Distribution | None) -> bool:
 
 
 def _in_registration_order(manager: pluggy.PluginManager, hook: str) -> list[Any]:
-    # pluggy keeps implementations last-registered-first; registries should see
-    # built-ins first so error messages blame the later (duplicating) plugin.
-    return list(reversed(getattr(manager.hook, hook).get_hookimpls()))
+    # get_hookimpls() lists plugins in registration order, built-ins first, so a
+    # duplicate name blames the later (third-party) plugin.
+    return list(getattr(manager.hook, hook).get_hookimpls())
 
 
 def _call_impl(impl: Any, hook: str, argument: Any) -> None:
