@@ -55,25 +55,62 @@ def load_config(
     path
         Pipeline YAML (local path or fsspec URL); ``None`` for defaults only.
     overrides
-        Values from the command line; ``None`` values mean "not given" and are skipped,
-        so the YAML (or the default) stays.
+        Values from the command line, nested like the config for its sections; ``None``
+        values mean "not given" and are skipped, so the YAML (or the default) stays.
     """
     values = read_yaml(path) if path else {}
-    given = {key: value for key, value in (overrides or {}).items() if value is not None}
-    values.update(given)
+    given = _given(overrides or {})
+    _merge(values, given)
     try:
         return config_type.model_validate(values)
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        top = str(error["loc"][0]) if error["loc"] else ""
-        where = f"command line option --{top.replace('_', '-')}" if top in given else path
+        parts = [str(part) for part in error["loc"]]
+        key = ".".join(parts)
+        from_command_line = _lookup(given, parts) is not _MISSING
+        where = (
+            f"command line option --{parts[-1].replace('_', '-')}" if from_command_line else path
+        )
         where = where or "configuration"
         if error["type"] == "extra_forbidden":
             raise UsageError(f"{where}: unknown key {key!r}") from None
         raise UsageError(
             f"{where}: key {key!r}: {error['msg']} (got {error.get('input')!r})"
         ) from None
+
+
+_MISSING = object()
+
+
+def _given(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop the options that were not given (None), in nested mappings too."""
+    given: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            nested = _given(value)
+            if nested:
+                given[key] = nested
+        elif value is not None:
+            given[key] = value
+    return given
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> None:
+    """Deep-merge ``top`` into ``base``: nested sections keep the keys ``top`` lacks."""
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _lookup(tree: Mapping[str, Any], parts: list[str]) -> Any:
+    node: Any = tree
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
 
 
 def _one_line(text: str) -> str:

@@ -62,3 +62,26 @@ def test_missing_file() -> None:
 def test_broken_yaml(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not valid YAML"):
         load_config(Example, write(tmp_path, "epochs: [1, 2\n"))
+
+
+class Section(Config):
+    speckle: str = "lee"
+    window: int = 7
+
+
+class Nested(Config):
+    s1: Section = Section()
+    tile_size: int = 256
+
+
+def test_nested_sections_merge_and_command_line_wins(tmp_path: Path) -> None:
+    path = write(tmp_path, "s1:\n  window: 5\n  speckle: frost\n")
+    config = load_config(Nested, path, {"s1": {"speckle": "boxcar", "window": None}})
+    assert config.s1 == Section(speckle="boxcar", window=5)
+
+
+def test_nested_errors_name_the_dotted_key(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"pipeline\.yaml: unknown key 's1.windw'"):
+        load_config(Nested, write(tmp_path, "s1:\n  windw: 5\n"))
+    with pytest.raises(UsageError, match=r"command line option --window: key 's1.window'"):
+        load_config(Nested, None, {"s1": {"window": "wide"}})
