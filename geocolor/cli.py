@@ -15,6 +15,9 @@ from collections.abc import Sequence
 import click
 
 from geocolor import __version__
+from geocolor.cli_demo import demo_data_command
+from geocolor.cli_prepare import prepare_command
+from geocolor.cli_s1 import process_s1_command
 from geocolor.errors import FAILURE, USAGE, GeocolorError
 from geocolor.plugins import BUILTIN, get_plugins
 from geocolor.progress import set_quiet
@@ -52,6 +55,11 @@ def plugins_command() -> None:
     name_width = max((len(name) for _, name, _ in rows), default=4)
     for kind, name, origin in rows:
         click.echo(f"{kind:<{width}}  {name:<{name_width}}  {origin}")
+
+
+cli.add_command(demo_data_command)
+cli.add_command(prepare_command)
+cli.add_command(process_s1_command)
 
 
 def build_cli() -> click.Group:

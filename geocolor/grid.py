@@ -79,7 +79,11 @@ class Grid:
 def reproject_geometry(geometry: BaseGeometry, src: Any, dst: Any) -> BaseGeometry:
     """``geometry`` from CRS ``src`` to ``dst`` (anything pyproj accepts), x/y order."""
     transformer = Transformer.from_crs(src, dst, always_xy=True)
-    return shapely.transform(geometry, transformer.transform, interleaved=False)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+    return shapely.transform(geometry, project)
 
 
 def utm_crs_for(lon: float, lat: float) -> CRS:
