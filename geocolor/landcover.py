@@ -210,7 +210,7 @@ def _value_noise(x: FloatArray, y: FloatArray, salt: int) -> FloatArray:
     return top + (bottom - top) * ty
 
 
-def _fractal_noise(
+def fractal_noise(
     x: FloatArray, y: FloatArray, scale: float, octaves: int, salt: int
 ) -> FloatArray:
     """Sum of value-noise octaves (feature size ``scale`` metres), normalised to [0, 1]."""
@@ -292,11 +292,11 @@ class LandCoverModel:
         seed = self.seed * 1_000
         parcel_class, parcel_texture = self._parcels(x, y, seed)
         classes = parcel_class
-        region = _fractal_noise(x, y, _REGION_SCALE, 3, seed + 1)
+        region = fractal_noise(x, y, _REGION_SCALE, 3, seed + 1)
         woodlot = _value_noise(x / _WOODLOT_SCALE, y / _WOODLOT_SCALE, seed + 2)
         classes = np.where((region < 0.40) | (woodlot > 0.86), LandCover.FOREST, classes)
         classes = np.where(self._towns(x, y, seed), LandCover.URBAN, classes)
-        lake = _fractal_noise(x, y, _LAKE_SCALE, 2, seed + 3) > 0.77
+        lake = fractal_noise(x, y, _LAKE_SCALE, 2, seed + 3) > 0.77
         classes = np.where(lake | self._rivers(x, y, seed), LandCover.WATER, classes)
         fine = 2.0 * _value_noise(x / _TEXTURE_SCALE, y / _TEXTURE_SCALE, seed + 4) - 1.0
         in_parcel = classes == parcel_class

@@ -112,6 +112,9 @@ _PLAIN_SUFFIXES = (".tif", ".tiff")
 _TILE_IN_NAME = re.compile(r"(?:^|_)T(\d{2}[A-Z]{3})(?:_|$)")
 _TIME_IN_NAME = re.compile(r"(?:^|_)(\d{8}T\d{6})(?:_|$)")
 _DEFAULT_QUANTIFICATION = 10000.0
+# band file extension per Granule imageFormat: ESA writes JPEG2000; GeoTIFF is for
+# products re-encoded for speed (geocolor's full-size synthetic tiles)
+_IMAGE_EXTENSIONS = {"JPEG2000": ".jp2", "GeoTIFF": ".tif"}
 # fsspec protocols GDAL reads itself (thread-safe, no Python in the read path)
 _GDAL_PREFIXES = {"file": "", "gs": "/vsigs/", "gcs": "/vsigs/", "s3": "/vsis3/", "az": "/vsiaz/"}
 _OPENER_LOCK = threading.Lock()
@@ -411,7 +414,8 @@ def _open_safe(archive: _Archive, present: set[str]) -> S2Product:
     if not image_files:
         raise GeocolorError(f"{mtd_name}: lists no Granule/IMAGE_FILE")
     image_format = granules[0].get("imageFormat", "JPEG2000")
-    if image_format != "JPEG2000":
+    extension = _IMAGE_EXTENSIONS.get(image_format)
+    if extension is None:
         raise GeocolorError(f"{mtd_name}: unsupported imageFormat {image_format!r}")
     granule = image_files[0].split("/IMG_DATA/")[0]
     tile = archive.xml(posixpath.join(granule, "MTD_TL.xml"))
@@ -427,12 +431,12 @@ def _open_safe(archive: _Archive, present: set[str]) -> S2Product:
         if match is None:
             continue
         band, resolution = match.group(1), int(match.group(2))
-        if f"{image}.jp2" not in present:
-            missing[(band, resolution)] = posixpath.basename(f"{image}.jp2")
+        if f"{image}{extension}" not in present:
+            missing[(band, resolution)] = posixpath.basename(f"{image}{extension}")
             continue
         offset = 0.0 if band == SCL else offsets.get(band, 0.0)
         files[(band, resolution)] = _BandFile(
-            archive.raster(f"{image}.jp2"), offset, quantification, 0.0
+            archive.raster(f"{image}{extension}"), offset, quantification, 0.0
         )
     product_uri = _text(mtd, "PRODUCT_URI", mtd_name)
     tile_match = _TILE_IN_NAME.search(_text(tile, "TILE_ID", tile_name))
