@@ -1,0 +1,246 @@
+"""Network layers shared by the model backends: scene-consistent normalisation, upsampling.
+
+Instance normalisation (the CycleGAN and pix2pix generators' norm here) computes its
+statistics on each tile, so when a large scene is colorized tile by tile every tile is
+stretched differently and the mosaic shows seams and colour jumps. :class:`SceneInstanceNorm`
+behaves exactly like instance normalisation during training but can normalise with
+statistics that do not depend on the tile: running averages learnt in training
+(``"frozen"``) or statistics pooled over sampled tiles of the scene being colorized
+(``"scene"``, see :func:`gather_scene_statistics`). Either way the generator becomes a
+fixed convolutional network whose output no longer depends on where a tile is cut.
+
+:class:`ResizeConv` replaces transposed convolutions, whose uneven kernel overlap paints
+checkerboards (Odena et al. 2016, "Deconvolution and checkerboard artifacts").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+from torch import Tensor, nn
+
+NormMode = Literal["tile", "frozen", "scene"]
+Upsampling = Literal["nearest", "bilinear"]
+
+
+@dataclass
+class _PooledMoments:
+    """Per-channel mean and variance over all pixels of all tiles seen.
+
+    Tiles are merged with Chan et al.'s parallel update in float64, so a scene of many
+    tiles loses nothing to large pixel counts or to E[x²] - E[x]² cancellation.
+    """
+
+    count: int = 0
+    mean: Tensor | None = None
+    sum_of_squares: Tensor | None = None
+
+    def add(self, values: Tensor) -> None:
+        pixels = values.shape[0] * values.shape[2] * values.shape[3]
+        var, mean = torch.var_mean(values.float(), dim=(0, 2, 3), correction=0)
+        mean, var = mean.double(), var.double()
+        if self.mean is None or self.sum_of_squares is None:
+            self.count, self.mean, self.sum_of_squares = pixels, mean, var * pixels
+            return
+        total = self.count + pixels
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (pixels / total)
+        self.sum_of_squares = (
+            self.sum_of_squares + var * pixels + delta.square() * (self.count * pixels / total)
+        )
+        self.count = total
+
+    def result(self) -> tuple[Tensor, Tensor]:
+        if self.mean is None or self.sum_of_squares is None:
+            raise ValueError("scene statistics need at least one tile")
+        return self.mean.float(), (self.sum_of_squares / self.count).float()
+
+
+class SceneInstanceNorm(nn.Module):
+    """Instance normalisation whose statistics can come from training or from a whole scene.
+
+    A drop-in for ``nn.InstanceNorm2d(num_features)`` without affine parameters, as the
+    CycleGAN reference code uses it (the convolution that follows supplies scale and
+    shift). :attr:`mode` chooses the statistics:
+
+    - ``"tile"`` (default, and the mode to train in): each sample's own per-channel mean
+      and variance, exactly ``nn.InstanceNorm2d``.
+    - ``"frozen"``: running averages, learnt in training mode, of the per-instance mean
+      and mean square; their variance E[x²] - E[x]² is pooled over training tiles, like
+      BatchNorm's running statistics but of instance statistics. Saved in the state dict.
+    - ``"scene"``: mean and variance pooled over a scene's tiles by
+      :func:`gather_scene_statistics`. Not saved: they belong to one scene, not the model.
+
+    Parameters
+    ----------
+    num_features
+        Channels of the input.
+    eps
+        Added to the variance, as in ``nn.InstanceNorm2d``.
+    momentum
+        Weight of each training batch in the running averages, as in BatchNorm.
+    """
+
+    running_mean: Tensor
+    running_square: Tensor
+    scene_mean: Tensor
+    scene_var: Tensor
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.mode: NormMode = "tile"
+        #: Whether training-mode calls update the running averages; the trainers turn it
+        #: off while a generator sees inputs unlike inference's (its own fakes, identity).
+        self.update_running_stats = True
+        self.has_scene_statistics = False
+        self._recording: _PooledMoments | None = None
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_square", torch.ones(num_features))
+        self.register_buffer("scene_mean", torch.zeros(num_features), persistent=False)
+        self.register_buffer("scene_var", torch.ones(num_features), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, mode={self.mode}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.update_running_stats:
+            self._update_running_stats(x)
+        if self._recording is not None:
+            self._recording.add(x.detach())
+        if self.mode == "tile":
+            return F.instance_norm(x, eps=self.eps)
+        mean, var = self.statistics()
+        # batch_norm in inference form: one fused per-channel (x - mean) / sqrt(var + eps).
+        return F.batch_norm(x, mean, var, training=False, momentum=0.0, eps=self.eps)
+
+    def statistics(self) -> tuple[Tensor, Tensor]:
+        """The per-channel (mean, variance) that ``"frozen"`` or ``"scene"`` mode uses."""
+        if self.mode == "scene":
+            if not self.has_scene_statistics:
+                raise RuntimeError("scene mode needs gather_scene_statistics() first")
+            return self.scene_mean, self.scene_var
+        var = (self.running_square - self.running_mean.square()).clamp_min(0.0)
+        return self.running_mean, var
+
+    def set_scene_statistics(self, mean: Tensor, var: Tensor) -> None:
+        """Store a scene's per-channel mean and variance for ``"scene"`` mode."""
+        self.scene_mean.copy_(mean)
+        self.scene_var.copy_(var)
+        self.has_scene_statistics = True
+
+    @torch.no_grad()
+    def _update_running_stats(self, x: Tensor) -> None:
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), correction=0)
+        square = (var + mean.square()).mean(dim=0)
+        self.running_mean.lerp_(mean.mean(dim=0), self.momentum)
+        self.running_square.lerp_(square, self.momentum)
+
+
+def norm_layers(module: nn.Module) -> list[SceneInstanceNorm]:
+    """Every :class:`SceneInstanceNorm` of ``module``, in forward-registration order."""
+    return [layer for layer in module.modules() if isinstance(layer, SceneInstanceNorm)]
+
+
+def set_norm_mode(module: nn.Module, mode: NormMode) -> None:
+    """Switch every :class:`SceneInstanceNorm` of ``module`` to ``mode``."""
+    if mode not in get_args(NormMode):
+        raise ValueError(f"unknown norm mode {mode!r} (known: {', '.join(get_args(NormMode))})")
+    layers = norm_layers(module)
+    if mode == "scene" and not all(layer.has_scene_statistics for layer in layers):
+        raise ValueError("scene mode needs gather_scene_statistics() first")
+    for layer in layers:
+        layer.mode = mode
+
+
+@contextmanager
+def paused_running_stats(module: nn.Module) -> Iterator[None]:
+    """Keep ``module``'s running statistics unchanged by the calls made inside."""
+    layers = norm_layers(module)
+    previous = [layer.update_running_stats for layer in layers]
+    for layer in layers:
+        layer.update_running_stats = False
+    try:
+        yield
+    finally:
+        for layer, update in zip(layers, previous, strict=True):
+            layer.update_running_stats = update
+
+
+def gather_scene_statistics(generator: nn.Module, tiles: Iterable[Tensor], passes: int = 2) -> None:
+    """Pool each norm layer's input statistics over a scene's tiles and switch to ``"scene"``.
+
+    A layer's statistics depend on how the layers above it normalised, so the tiles are
+    run ``passes`` times: the first pass normalises with the frozen training statistics,
+    each later pass with those gathered by the pass before, which brings the upstream
+    layers into agreement with the scene (every pass makes one more layer exact).
+
+    Parameters
+    ----------
+    generator
+        A network holding :class:`SceneInstanceNorm` layers; its training flag is kept.
+    tiles
+        Batches (B, C, H, W) sampled from one scene, on the generator's device; read
+        once and held for the passes.
+    passes
+        Runs over the tiles; 2 is enough in practice.
+    """
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1, got {passes}")
+    batches = list(tiles)
+    layers = norm_layers(generator)
+    was_training = generator.training
+    generator.eval()
+    set_norm_mode(generator, "frozen")
+    try:
+        with torch.no_grad():
+            for _ in range(passes):
+                for layer in layers:
+                    layer._recording = _PooledMoments()
+                for batch in batches:
+                    generator(batch)
+                for layer in layers:
+                    assert layer._recording is not None
+                    layer.set_scene_statistics(*layer._recording.result())
+                    layer.mode = "scene"
+    finally:
+        for layer in layers:
+            layer._recording = None
+        generator.train(was_training)
+
+
+class ResizeConv(nn.Sequential):
+    """Upsample x2 then convolve 3x3 with reflect padding: a checkerboard-free upsampling.
+
+    Every output pixel gets the same kernel over an evenly spaced input, so a constant
+    input stays constant, which a stride-2 transposed convolution does not guarantee.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Channels in and out.
+    upsampling
+        ``"nearest"`` (Odena et al.'s choice) or ``"bilinear"``.
+    bias
+        Whether the convolution has a bias.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        upsampling: Upsampling = "nearest",
+        bias: bool = True,
+    ) -> None:
+        align_corners = False if upsampling == "bilinear" else None
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode=upsampling, align_corners=align_corners),
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect", bias=bias),
+        )
