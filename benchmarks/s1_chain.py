@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 FULL_SIZE = (16704, 26100)
 
 
-def stage_geocolor(product: str, out: str) -> None:
+def stage_geocolor(product: str, out: str, chunk: int) -> None:
     import dask.array as da
 
     from geocolor.cluster import dask_client
@@ -29,7 +29,9 @@ def stage_geocolor(product: str, out: str) -> None:
     from geocolor.sentinel1 import S1Config, backscatter
 
     start = time.perf_counter()
-    result = backscatter(open_safe(product), S1Config(grid="radar", speckle="lee", window=7))
+    result = backscatter(
+        open_safe(product), S1Config(grid="radar", speckle="lee", window=7, chunk=chunk)
+    )
     with dask_client():
         da.to_zarr(result.image, out, overwrite=True, compute=True)
     wall = time.perf_counter() - start
@@ -55,12 +57,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", default="/tmp/geocolor-bench-s1")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--chunk", type=int, default=2048, help="Dask chunk size in pixels.")
     parser.add_argument("--stage", choices=["geocolor", "reference"])
     parser.add_argument("--product")
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.stage == "geocolor":
-        return stage_geocolor(args.product, args.out)
+        return stage_geocolor(args.product, args.out, args.chunk)
     if args.stage == "reference":
         return stage_reference(args.product, args.out)
 
@@ -81,7 +84,9 @@ def main() -> None:
     script = Path(__file__).resolve()
 
     ours = run_stage(
-        script, "--stage", "geocolor", "--product", product, "--out", str(workdir / "geocolor.zarr")
+        script,
+        *("--stage", "geocolor", "--product", product, "--chunk", str(args.chunk)),
+        *("--out", str(workdir / "geocolor.zarr")),
     )
     mpix = ours["pixels"] / 1e6 / ours["wall_s"]
     print(

@@ -50,7 +50,7 @@ def dask_client(scheduler: str | None = None, threads: int | None = None) -> Ite
             n_workers=1,
             threads_per_worker=threads,
             processes=False,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             memory_limit=0,
         ) as cluster,
         Client(cluster) as client,

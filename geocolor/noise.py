@@ -129,7 +129,7 @@ def interpolate_rows(positions: np.ndarray, table: np.ndarray, at: np.ndarray) -
     -------
     numpy.ndarray
         Shape ``(q, w)``, float64. Each output row mixes only two table rows, so the
-        cost is two gathers and one fused multiply-add per output value.
+        cost is one multiply and one add per output value. ``at`` must be sorted.
     """
     table = np.asarray(table, dtype=np.float64)
     if len(positions) == 1:
@@ -137,9 +137,15 @@ def interpolate_rows(positions: np.ndarray, table: np.ndarray, at: np.ndarray) -
     lower = np.clip(np.searchsorted(positions, at, side="right") - 1, 0, len(positions) - 2)
     start = positions[lower]
     weight = np.clip((at - start) / (positions[lower + 1] - start), 0.0, 1.0)
-    steps = np.diff(table, axis=0)
-    result = table[lower]
-    result += weight[:, np.newaxis] * steps[lower]
+    result = np.empty((len(at), table.shape[1]))
+    # ``at`` is sorted, so the rows between two table rows form runs: fill each run by
+    # broadcasting one row and one step instead of gathering a row per output row
+    edges = np.flatnonzero(np.diff(lower)) + 1
+    for first, stop in zip(np.r_[0, edges], np.r_[edges, len(at)], strict=True):
+        row = lower[first]
+        run = result[first:stop]
+        np.multiply(weight[first:stop, np.newaxis], table[row + 1] - table[row], out=run)
+        run += table[row]
     return result
 
 

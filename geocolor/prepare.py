@@ -15,14 +15,13 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import dask.array as da
 import numpy as np
 import pydantic
 import zarr
 from affine import Affine
-from distributed import Client, progress
+from distributed import Client
 from shapely.geometry.base import BaseGeometry
 
 from geocolor import __version__
@@ -30,10 +29,16 @@ from geocolor.config import Config
 from geocolor.coregister import apply_shift, estimate_shift_tiled
 from geocolor.grid import LONLAT, Grid, reproject_geometry
 from geocolor.pairing import Pair
-from geocolor.progress import is_quiet
 from geocolor.sentinel1 import S1Config, backscatter
 from geocolor.sentinel2 import DEFAULT_MASKED
-from geocolor.store import TileTable, begin_pair, finish_pair, group_array, write_tiles
+from geocolor.store import (
+    TileTable,
+    begin_pair,
+    finish_pair,
+    group_array,
+    write_layers,
+    write_tiles,
+)
 from geocolor.tiling import TileLayout, spatial_split, tile_fractions
 
 log = logging.getLogger("geocolor.prepare")
@@ -49,7 +54,7 @@ class PrepareConfig(Config):
     aoi: str | None = None
     max_days: float = pydantic.Field(default=10.0, ge=0)
     tile_size: int = pydantic.Field(default=256, ge=16)
-    stride: int = pydantic.Field(default=256, ge=1)
+    stride: int | None = pydantic.Field(default=None, ge=1)
     min_valid: float = pydantic.Field(default=0.95, ge=0, le=1)
     max_cloud: float = pydantic.Field(default=0.05, ge=0, le=1)
     split_block: int = pydantic.Field(default=8, ge=1)
@@ -110,7 +115,9 @@ def prepare_pair(
     if grid is None:
         summary.skipped = "the S1 and S2 footprints (and AOI) do not overlap"
         return summary
-    layout = TileLayout(grid.height, grid.width, config.tile_size, config.stride)
+    layout = TileLayout(
+        grid.height, grid.width, config.tile_size, config.stride or config.tile_size
+    )
     if 0 in layout.grid_shape:
         summary.skipped = f"the overlap ({grid.width} x {grid.height} px) holds no whole tile"
         return summary
@@ -152,18 +159,7 @@ def prepare_pair(
     }
     layers = {"s1": s1.image, "s2": s2, "mask": mask[None].astype(np.uint8)}
     group = begin_pair(root, pair.pair_id, attrs, layers, config.tile_size)
-    target_chunks = (-1, config.tile_size, config.tile_size)
-    targets: list[Any] = [group_array(group, name) for name in layers]
-    stored = da.store(
-        [layer.rechunk(target_chunks) for layer in layers.values()],
-        targets,
-        lock=False,
-        compute=False,
-    )
-    future = client.compute(stored)
-    if not is_quiet():
-        progress(future)
-    future.result()
+    write_layers(group, layers, client, config.tile_size)
 
     table, dropped = _tile_table(group, grid, layout, config, pair.pair_id)
     write_tiles(group, table)

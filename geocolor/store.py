@@ -20,12 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+import dask.array as da
 import numpy as np
 import zarr
 import zarr.errors
+from distributed import Client, as_completed
 
 from geocolor import __version__
 from geocolor.errors import GeocolorError
+from geocolor.progress import progress_bar
 from geocolor.tiling import Split
 
 FORMAT = "geocolor-pairs/1"
@@ -115,6 +118,37 @@ def begin_pair(
             fill_value=np.nan if dtype.kind == "f" else 0,
         )
     return group
+
+
+def write_layers(
+    group: zarr.Group, layers: Mapping[str, da.Array], client: Client, tile: int
+) -> None:
+    """Compute ``layers`` on the cluster and store them in ``group``, chunk by chunk.
+
+    Each store chunk is computed and written by one task (workers write straight into
+    the store, so nothing travels back but a flag), with a progress bar over chunks.
+    """
+    markers = []
+    for name, layer in layers.items():
+        aligned = layer.rechunk((-1, tile, tile))
+        marker = aligned.map_blocks(
+            _write_chunk,
+            group_array(group, name),
+            dtype=bool,
+            chunks=tuple((1,) * len(axis) for axis in aligned.chunks),
+        )
+        markers.extend(marker.to_delayed().ravel())
+    futures = client.compute(markers)
+    with progress_bar(len(futures), desc="chunks", unit="chunk") as bar:
+        for future in as_completed(futures):
+            future.result()
+            bar.update(1)
+
+
+def _write_chunk(block: np.ndarray, target: zarr.Array, block_info: dict[Any, Any]) -> np.ndarray:
+    location = block_info[0]["array-location"]
+    target[tuple(slice(start, stop) for start, stop in location)] = block
+    return np.ones((1,) * block.ndim, dtype=bool)
 
 
 def write_tiles(group: zarr.Group, table: TileTable) -> None:

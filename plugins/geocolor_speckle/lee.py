@@ -7,7 +7,7 @@ import numpy as np
 from geocolor.speckle import SpeckleParams
 from geocolor_speckle.local_stats import (
     Float32Array,
-    Float64Array,
+    FloatArray,
     WindowStats,
     keep_nodata,
     ratio,
@@ -15,7 +15,7 @@ from geocolor_speckle.local_stats import (
 )
 
 
-def squared_variation(stats: WindowStats) -> Float64Array:
+def squared_variation(stats: WindowStats) -> FloatArray:
     """``Ci^2 = var / mean^2`` of each window, 0 where the mean is not positive.
 
     SNAP answers a window with a non-positive mean by its mean; a zero ``Ci`` gives

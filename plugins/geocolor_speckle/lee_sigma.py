@@ -9,7 +9,7 @@ from geocolor.speckle import SpeckleParams
 from geocolor_speckle.gamma_speckle import sigma_range, speckle_quantile
 from geocolor_speckle.local_stats import (
     Float32Array,
-    Float64Array,
+    FloatArray,
     WindowStats,
     box_sum,
     keep_nodata,
@@ -58,8 +58,8 @@ def lee_sigma(block: Float32Array, params: SpeckleParams) -> Float32Array:
 
 
 def _in_range_stats(
-    block: Float32Array, size: int, estimate: Float64Array, low: float, high: float
-) -> tuple[Float64Array, Float64Array, Float64Array]:
+    block: Float32Array, size: int, estimate: FloatArray, low: float, high: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Mean, unbiased variance and count of the window's pixels in the sigma range.
 
     A neighbour is in range when its distance to the range's centre is at most the

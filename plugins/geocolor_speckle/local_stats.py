@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 Float32Array = npt.NDArray[np.float32]
-Float64Array = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 Element = TypeVar("Element", bound=np.generic)
 
 
-def box_sum(values: Float64Array, size: int) -> Float64Array:
+def box_sum(values: FloatArray, size: int) -> FloatArray:
     """Sum over the ``size`` x ``size`` window centred on each pixel, zero beyond the edges."""
     half = size // 2
     rows, cols = values.shape
@@ -34,9 +34,10 @@ def box_sum(values: Float64Array, size: int) -> Float64Array:
     return total
 
 
-def ratio(numerator: Float64Array, denominator: Float64Array, fill: float) -> Float64Array:
+def ratio(numerator: FloatArray, denominator: FloatArray, fill: float) -> FloatArray:
     """``numerator / denominator`` where the denominator is positive, ``fill`` elsewhere."""
-    out = np.full(np.broadcast(numerator, denominator).shape, fill)
+    dtype = np.result_type(numerator, denominator)
+    out = np.full(np.broadcast(numerator, denominator).shape, fill, dtype=dtype)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
     return out
 
@@ -49,28 +50,50 @@ class WindowStats:
     where fewer than two pixels are valid; ``mean`` is NaN where none is.
     """
 
-    count: Float64Array
-    total: Float64Array
-    mean: Float64Array
-    variance: Float64Array
+    count: FloatArray
+    total: FloatArray
+    mean: FloatArray
+    variance: FloatArray
 
 
-def valid_values(block: Float32Array) -> tuple[Float64Array, Float64Array]:
+def valid_values(block: Float32Array) -> tuple[FloatArray, FloatArray]:
     """Validity (1 or 0) and values with nodata as 0, ready to be summed."""
     valid = ~np.isnan(block)
     return valid.astype(np.float64), np.where(valid, block, 0.0).astype(np.float64)
 
 
 def window_stats(block: Float32Array, size: int) -> WindowStats:
-    """Count, sum, mean and variance of the valid pixels in each ``size`` window."""
-    valid, values = valid_values(block)
-    count = box_sum(valid, size)
+    """Count, sum, mean and variance of the valid pixels in each ``size`` window.
+
+    Sums run in float32 (seven-digit sums of at most a few hundred positive powers are
+    ample for speckle statistics, and twice as fast). A block without nodata takes its
+    counts from the outer product of the in-bounds rows and columns of each window,
+    which equals the box sum of ones exactly.
+    """
+    valid = ~np.isnan(block)
+    values: FloatArray
+    count: FloatArray
+    if valid.all():
+        values = block.astype(np.float32, copy=False)
+        count = np.outer(_in_bounds(block.shape[0], size), _in_bounds(block.shape[1], size))
+    else:
+        values = np.where(valid, block, np.float32(0.0)).astype(np.float32, copy=False)
+        count = box_sum(valid.astype(np.float32), size)
     total = box_sum(values, size)
     squares = box_sum(values * values, size)
     mean = ratio(total, count, np.nan)
-    spread = np.maximum(squares - total * np.where(count > 0, mean, 0.0), 0.0)
-    variance = ratio(spread, count - 1.0, 0.0)
+    spread = np.maximum(squares - total * np.where(count > 0, mean, np.float32(0.0)), 0.0)
+    variance = ratio(spread, count - np.float32(1.0), 0.0)
     return WindowStats(count, total, mean, variance)
+
+
+def _in_bounds(length: int, size: int) -> Float32Array:
+    """How many of the ``size`` window positions around each index lie inside 0..length."""
+    half = size // 2
+    index = np.arange(length)
+    first = np.maximum(index - half, 0)
+    last = np.minimum(index + half, length - 1)
+    return (last - first + 1).astype(np.float32)
 
 
 def window_offsets(size: int) -> Iterator[tuple[int, int]]:
@@ -94,8 +117,8 @@ def shifted(padded: npt.NDArray[Element], half: int, row: int, col: int) -> npt.
 
 
 def mmse(
-    block: Float32Array, mean: Float64Array, variance: Float64Array, noise_variance: float
-) -> Float64Array:
+    block: Float32Array, mean: FloatArray, variance: FloatArray, noise_variance: float
+) -> FloatArray:
     """Lee's minimum mean-square-error estimate under multiplicative speckle.
 
     The signal variance is ``(var - mean^2 Cu^2) / (1 + Cu^2)`` with ``Cu^2`` the

@@ -8,7 +8,7 @@ import numpy.typing as npt
 from geocolor.speckle import SpeckleParams
 from geocolor_speckle.local_stats import (
     Float32Array,
-    Float64Array,
+    FloatArray,
     box_sum,
     keep_nodata,
     mmse,
@@ -69,7 +69,7 @@ def _pixel_side(block: Float32Array, size: int) -> npt.NDArray[np.uint8]:
 
 def _half_window_stats(
     block: Float32Array, size: int, side: npt.NDArray[np.uint8]
-) -> tuple[Float64Array, Float64Array]:
+) -> tuple[FloatArray, FloatArray]:
     """Mean and unbiased variance over each pixel's half window (complete windows only).
 
     Sums run over the window's offsets, each adding the neighbour where it lies in the
