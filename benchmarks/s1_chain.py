@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", default="/tmp/geocolor-bench-s1")
     parser.add_argument("--skip-reference", action="store_true")
-    parser.add_argument("--chunk", type=int, default=2048, help="Dask chunk size in pixels.")
+    parser.add_argument("--chunk", type=int, default=256, help="Lines per Dask chunk.")
     parser.add_argument("--stage", choices=["geocolor", "reference"])
     parser.add_argument("--product")
     parser.add_argument("--out")

@@ -134,14 +134,15 @@ def calibrate(
     measure: str = "sigma0",
     noise: NoiseLuts | None = None,
     floor: float = POWER_FLOOR,
+    origin: tuple[int, int] = (0, 0),
 ) -> da.Array:
     """Calibrated linear power of a DN image, lazily and chunk by chunk.
 
     Parameters
     ----------
     dn
-        Full-scene DN image ``(lines, samples)``; chunk offsets locate the LUT windows,
-        so it must start at image line 0 and pixel 0.
+        DN image ``(lines, samples)`` whose first pixel is image line and sample
+        ``origin``; chunk offsets plus ``origin`` locate the LUT windows.
     luts
         Calibration LUTs of the same polarisation.
     measure
@@ -150,6 +151,8 @@ def calibrate(
         Thermal noise LUTs to subtract, or ``None`` to keep the noise.
     floor
         Lower bound of the result (:data:`POWER_FLOOR` by default).
+    origin
+        Image (line, sample) of ``dn[0, 0]``, for a window read with ``read_dn``.
 
     Returns
     -------
@@ -170,6 +173,7 @@ def calibrate(
         gains=getattr(luts, measure),
         noise=noise,
         floor=floor,
+        origin=origin,
     )
 
 
@@ -180,10 +184,12 @@ def _calibrate_block(
     gains: np.ndarray,
     noise: NoiseLuts | None,
     floor: float,
+    origin: tuple[int, int],
     *,
     block_info: dict[Any, Any],
 ) -> np.ndarray:
     (row0, _), (col0, _) = block_info[0]["array-location"]
+    row0, col0 = row0 + origin[0], col0 + origin[1]
     power = np.square(dn, dtype=np.float64)
     if noise is not None:
         power -= noise_power(noise, row0, col0, dn.shape)

@@ -10,9 +10,6 @@ warped, or held, whole, and every pixel's value is independent of the chunking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import dask
 import dask.array as da
 import numpy as np
@@ -23,9 +20,7 @@ from scipy.interpolate import LinearNDInterpolator
 from scipy.ndimage import map_coordinates
 
 from geocolor.grid import LONLAT, Grid
-
-if TYPE_CHECKING:
-    from geocolor.safe import GeolocationGrid
+from geocolor.safe import GeolocationGrid, RadarWindow
 
 # samples per chunk edge used to find the radar window a chunk needs
 _PROBES = 33
@@ -33,16 +28,6 @@ _PROBES = 33
 _MARGIN = 4
 # map pixels between evaluations of the GCP transformer
 _STEP = 8
-
-
-@dataclass(frozen=True)
-class RadarWindow:
-    """A radar window [line0:line1, pixel0:pixel1] that a map chunk needs."""
-
-    line0: int
-    line1: int
-    pixel0: int
-    pixel1: int
 
 
 def ground_control_points(geogrid: GeolocationGrid, line0: int = 0, pixel0: int = 0) -> list:
@@ -193,8 +178,22 @@ def _warp_chunk(
     return out
 
 
+def _clip(window: RadarWindow | None, extent: RadarWindow) -> RadarWindow | None:
+    if window is None:
+        return None
+    line0, line1 = max(window.line0, extent.line0), min(window.line1, extent.line1)
+    pixel0, pixel1 = max(window.pixel0, extent.pixel0), min(window.pixel1, extent.pixel1)
+    if line0 >= line1 or pixel0 >= pixel1:
+        return None
+    return RadarWindow(line0, line1, pixel0, pixel1)
+
+
 def warp_to_grid(
-    radar: da.Array, geogrid: GeolocationGrid, grid: Grid, chunk: int = 1024
+    radar: da.Array,
+    geogrid: GeolocationGrid,
+    grid: Grid,
+    chunk: int = 1024,
+    extent: RadarWindow | None = None,
 ) -> da.Array:
     """Warp a (band, line, pixel) radar array onto ``grid``, lazily, chunk by chunk.
 
@@ -208,6 +207,9 @@ def warp_to_grid(
         Target grid.
     chunk
         Output chunk size (pixels per side).
+    extent
+        The part of the image ``radar`` holds (default: the whole image from line 0,
+        sample 0); map pixels whose radar source lies outside it are NaN.
 
     Returns
     -------
@@ -215,6 +217,7 @@ def warp_to_grid(
         float32 (band, rows, cols) on ``grid``, NaN outside the scene.
     """
     locator = RadarLocator(geogrid, grid)
+    extent = extent or RadarWindow(0, radar.shape[1], 0, radar.shape[2])
     bands = radar.shape[0]
     rows = []
     for row0 in range(0, grid.height, chunk):
@@ -223,11 +226,15 @@ def warp_to_grid(
         for col0 in range(0, grid.width, chunk):
             col1 = min(col0 + chunk, grid.width)
             shape = (row1 - row0, col1 - col0)
-            window = locator.window_for(row0, row1, col0, col1)
+            window = _clip(locator.window_for(row0, row1, col0, col1), extent)
             if window is None:
                 blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))
                 continue
-            source = radar[:, window.line0 : window.line1, window.pixel0 : window.pixel1]
+            source = radar[
+                :,
+                window.line0 - extent.line0 : window.line1 - extent.line0,
+                window.pixel0 - extent.pixel0 : window.pixel1 - extent.pixel0,
+            ]
             gcps = ground_control_points(geogrid, window.line0, window.pixel0)
             warped = dask.delayed(_warp_chunk, pure=True)(source, gcps, grid, row0, col0, shape)
             blocks.append(da.from_delayed(warped, (bands, *shape), dtype=np.float32))

@@ -70,6 +70,16 @@ class ProductInfo:
     azimuth_pixel_spacing: float
 
 
+@dataclass(frozen=True)
+class RadarWindow:
+    """Image lines ``line0:line1`` and samples ``pixel0:pixel1`` of a product."""
+
+    line0: int
+    line1: int
+    pixel0: int
+    pixel1: int
+
+
 @dataclass(frozen=True, eq=False)
 class GeolocationGrid:
     """Annotated tie points: image line and pixel with their lon, lat (degrees) and height."""
@@ -261,11 +271,18 @@ class SafeProduct:
         href = self._href("noise", self._polarisation(pol))
         return parse_noise(self._archive.read(href), self._archive.describe(href))
 
-    def read_dn(self, pol: str, chunks: tuple[int, int] | int = (2048, 2048)) -> da.Array:
+    def read_dn(
+        self,
+        pol: str,
+        chunks: tuple[int, int] | int = (2048, 2048),
+        window: RadarWindow | None = None,
+    ) -> da.Array:
         """Lazy uint16 DN image of one polarisation, ``(lines, samples)``.
 
         The raster header is checked against the annotation here; pixels are read
-        later, one rasterio window per Dask chunk.
+        later, one rasterio window per Dask chunk. ``window`` restricts the image to
+        lines ``line0:line1`` and samples ``pixel0:pixel1`` (so a small area of interest
+        reads only what it needs); the array then starts at that window's corner.
         """
         pol = self._polarisation(pol)
         href = self._href("measurement", pol)
@@ -281,14 +298,23 @@ class SafeProduct:
             )
         if dtype != "uint16":
             raise GeocolorError(f"{describe}: raster is {dtype}, expected uint16 DN.")
-        normalized = normalize_chunks(chunks, shape, dtype=np.uint16)
+        window = window or RadarWindow(0, shape[0], 0, shape[1])
+        if not (
+            0 <= window.line0 < window.line1 <= shape[0]
+            and 0 <= window.pixel0 < window.pixel1 <= shape[1]
+        ):
+            raise GeocolorError(f"{describe}: window {window} is outside the image {shape}.")
+        size = (window.line1 - window.line0, window.pixel1 - window.pixel0)
+        normalized = normalize_chunks(chunks, size, dtype=np.uint16)
+        origin = (window.line0, window.pixel0)
         return da.map_blocks(
             _read_block,
-            name=f"read-dn-{pol.lower()}-{tokenize(describe, normalized)}",
+            name=f"read-dn-{pol.lower()}-{tokenize(describe, normalized, origin)}",
             chunks=normalized,
             dtype=np.uint16,
             meta=np.empty((0, 0), dtype=np.uint16),
             source=source,
+            origin=origin,
         )
 
     def _polarisation(self, pol: str) -> str:
@@ -397,9 +423,11 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def _read_block(source: _RasterSource, *, block_info: dict[Any, Any]) -> np.ndarray:
+def _read_block(
+    source: _RasterSource, origin: tuple[int, int], *, block_info: dict[Any, Any]
+) -> np.ndarray:
     (row_start, row_stop), (col_start, col_stop) = block_info[None]["array-location"]
+    rows = (row_start + origin[0], row_stop + origin[0])
+    cols = (col_start + origin[1], col_stop + origin[1])
     with source.dataset() as dataset:
-        return dataset.read(
-            1, window=Window.from_slices((row_start, row_stop), (col_start, col_stop))
-        )
+        return dataset.read(1, window=Window.from_slices(rows, cols))

@@ -23,10 +23,14 @@ from geocolor.calibration import calibrate
 from geocolor.cog import Georeference
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.georef import ground_control_points, warp_to_grid
+from geocolor.georef import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.grid import LONLAT, Grid, grid_covering, grid_of_raster, utm_crs_for
-from geocolor.safe import SafeProduct
-from geocolor.speckle import SpeckleParams, filter_speckle
+from geocolor.plugins import get_plugins
+from geocolor.safe import GeolocationGrid, RadarWindow, SafeProduct
+from geocolor.speckle import SpeckleFilter, SpeckleParams, filter_speckle
+
+# output chunk of the map-grid warp (pixels per side)
+WARP_CHUNK = 1024
 
 
 class S1Config(Config):
@@ -42,7 +46,7 @@ class S1Config(Config):
     resolution: float = pydantic.Field(default=10.0, gt=0)
     crs: str | None = None
     polarisations: tuple[str, ...] | None = None
-    chunk: int = pydantic.Field(default=2048, ge=256)
+    chunk: int = pydantic.Field(default=256, ge=16)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,31 @@ def _select_polarisations(product: SafeProduct, wanted: tuple[str, ...] | None) 
     return chosen
 
 
+def _halo(name: str, params: SpeckleParams) -> int:
+    if name == "none":
+        return 0
+    speckle_filter: SpeckleFilter = get_plugins().speckle_filters.get(name)
+    return speckle_filter.halo(params.window)
+
+
+def _radar_extent(
+    product: SafeProduct, geogrid: GeolocationGrid, grid: Grid | None, halo: int
+) -> RadarWindow:
+    """The radar window to process: all of it, or what ``grid`` needs plus the halo."""
+    lines, samples = product.info.lines, product.info.samples
+    if grid is None:
+        return RadarWindow(0, lines, 0, samples)
+    needed = RadarLocator(geogrid, grid).window_for(0, grid.height, 0, grid.width)
+    if needed is None:
+        raise GeocolorError(f"{product.path}: the scene does not overlap the target grid")
+    return RadarWindow(
+        max(needed.line0 - halo, 0),
+        min(needed.line1 + halo, lines),
+        max(needed.pixel0 - halo, 0),
+        min(needed.pixel1 + halo, samples),
+    )
+
+
 def to_db(image: da.Array) -> da.Array:
     """10 log10 of linear power; NaN (nodata) stays NaN."""
     return (10.0 * da.log10(image)).astype(np.float32)
@@ -111,22 +140,25 @@ def backscatter(
     """
     config = config or S1Config()
     polarisations = _select_polarisations(product, config.polarisations)
-    chunks = (config.chunk, config.chunk)
-    layers = []
-    for pol in polarisations:
-        dn = product.read_dn(pol, chunks=chunks)
-        noise = product.noise(pol) if config.denoise else None
-        layers.append(calibrate(dn, product.calibration(pol), config.measure, noise=noise))
-    image = da.stack(layers)
-    image = filter_speckle(
-        image, config.speckle, SpeckleParams(window=config.window, looks=config.looks)
-    )
+    params = SpeckleParams(window=config.window, looks=config.looks)
     geogrid = product.geolocation_grid()
     grid = grid or target_grid(product, config)
+    extent = _radar_extent(product, geogrid, grid, _halo(config.speckle, params))
+    # strips of lines across the processed width: the speckle filter's halo then only
+    # links consecutive strips, which Dask streams through in bounded memory
+    chunks = (config.chunk, extent.pixel1 - extent.pixel0)
+    origin = (extent.line0, extent.pixel0)
+    layers = []
+    for pol in polarisations:
+        dn = product.read_dn(pol, chunks=chunks, window=extent)
+        noise = product.noise(pol) if config.denoise else None
+        luts = product.calibration(pol)
+        layers.append(calibrate(dn, luts, config.measure, noise=noise, origin=origin))
+    image = filter_speckle(da.stack(layers), config.speckle, params)
     if grid is None:
         georef = Georeference(LONLAT, gcps=tuple(ground_control_points(geogrid)))
     else:
-        image = warp_to_grid(image, geogrid, grid, chunk=min(config.chunk, 1024))
+        image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
         georef = Georeference(grid.crs, grid.transform)
     if config.db:
         image = to_db(image)
