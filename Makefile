@@ -15,9 +15,11 @@ $(STAMP): setup.cfg pyproject.toml
 env: $(STAMP)
 
 demo: $(STAMP)
-	mkdir -p $(DEMO)
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/geocolor --quiet demo-data -o $(DEMO)/data
-	$(BIN)/geocolor --quiet process-s1 $(DEMO)/data/*.SAFE --speckle lee --grid utm -o $(DEMO)/s1_sigma0_db.tif
+	$(BIN)/geocolor --quiet prepare --s1 '$(DEMO)/data/S1*.SAFE' --s2 '$(DEMO)/data/S2*.SAFE' \
+		-o $(DEMO)/pairs.zarr --tile-size 128 --max-cloud 0.1
+	$(BIN)/geocolor --quiet process-s1 $(DEMO)/data/S1*.SAFE -o $(DEMO)/s1_sigma0_db.tif
 	@echo $(abspath $(DEMO)/s1_sigma0_db.tif)
 
 lint: $(STAMP)

@@ -14,7 +14,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import dask.array as da
 import numpy as np
@@ -34,6 +34,7 @@ from geocolor.sentinel2 import DEFAULT_MASKED
 from geocolor.store import (
     TileTable,
     begin_pair,
+    create_layer,
     finish_pair,
     group_array,
     write_layers,
@@ -42,6 +43,9 @@ from geocolor.store import (
 from geocolor.tiling import TileLayout, spatial_split, tile_fractions
 
 log = logging.getLogger("geocolor.prepare")
+
+# name of the S1 array while a shift correction is pending
+UNALIGNED = "s1_unaligned"
 
 
 class PrepareConfig(Config):
@@ -123,27 +127,6 @@ def prepare_pair(
         return summary
 
     s1 = backscatter(pair.s1, config.s1, grid=grid)
-    s2 = _s2_on_grid(pair, config, grid)
-    mask = _mask_on_grid(pair, config, grid)
-    if config.coregister:
-        brightness = s2.mean(axis=0)
-        estimate = estimate_shift_tiled(
-            brightness, s1.image[0], reference_mask=mask | da.isnan(brightness)
-        )
-        summary.shift = (estimate.dy, estimate.dx)
-        log.info(
-            "%s: residual S1 shift dy=%.2f dx=%.2f px (quality %.2f, %s)",
-            pair.pair_id,
-            estimate.dy,
-            estimate.dx,
-            estimate.quality,
-            "reliable" if estimate.reliable else "unreliable",
-        )
-        if config.correct_shift and estimate.reliable:
-            s1_image = apply_shift(s1.image, estimate.dy, estimate.dx)
-            assert isinstance(s1_image, da.Array)
-            s1 = replace(s1, image=s1_image)
-
     attrs = {
         "s1_product": pair.s1.info.product_id,
         "s2_product": pair.s2.info.product_id,
@@ -157,9 +140,19 @@ def prepare_pair(
         "parameters": json.loads(config.model_dump_json()),
         "geocolor_version": __version__,
     }
-    layers = {"s1": s1.image, "s2": s2, "mask": mask[None].astype(np.uint8)}
+    # S1 is written once as it comes; a shift correction is estimated on the stored
+    # arrays (cheap to read back) and applied into the final array afterwards
+    correcting = config.coregister and config.correct_shift
+    first = UNALIGNED if correcting else "s1"
+    layers = {
+        first: s1.image,
+        "s2": _s2_on_grid(pair, config, grid),
+        "mask": _mask_on_grid(pair, config, grid)[None].astype(np.uint8),
+    }
     group = begin_pair(root, pair.pair_id, attrs, layers, config.tile_size)
     write_layers(group, layers, client, config.tile_size)
+    if config.coregister:
+        summary.shift = _coregister(group, first, pair.pair_id, client, config)
 
     table, dropped = _tile_table(group, grid, layout, config, pair.pair_id)
     write_tiles(group, table)
@@ -170,6 +163,35 @@ def prepare_pair(
         {"tiles_kept": summary.kept, "tiles_dropped": dict(dropped), "shift": summary.shift},
     )
     return summary
+
+
+def _coregister(
+    group: zarr.Group, name: str, pair_id: str, client: Client, config: PrepareConfig
+) -> tuple[float, float]:
+    """Estimate the residual S1 shift on stored tiles; apply it into ``s1`` if asked."""
+    s1 = da.from_zarr(group_array(group, name))
+    s2 = da.from_zarr(group_array(group, "s2"))
+    brightness = s2.mean(axis=0)
+    masked = da.from_zarr(group_array(group, "mask"))[0].astype(bool)
+    estimate = estimate_shift_tiled(brightness, s1[0], reference_mask=masked)
+    log.info(
+        "%s: residual S1 shift dy=%.2f dx=%.2f px (quality %.2f, %s)",
+        pair_id,
+        estimate.dy,
+        estimate.dx,
+        estimate.quality,
+        "reliable" if estimate.reliable else "unreliable",
+    )
+    if name == UNALIGNED:
+        shifted = s1
+        if estimate.reliable:
+            applied = apply_shift(s1, estimate.dy, estimate.dx)
+            assert isinstance(applied, da.Array)
+            shifted = applied
+        create_layer(group, "s1", shifted, config.tile_size)
+        write_layers(group, {"s1": shifted}, client, config.tile_size)
+        del group[UNALIGNED]
+    return estimate.dy, estimate.dx
 
 
 def _s2_on_grid(pair: Pair, config: PrepareConfig, grid: Grid) -> da.Array:

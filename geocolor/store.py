@@ -108,16 +108,20 @@ def begin_pair(
     group = root.create_group(path)
     group.attrs.update({**attrs, "complete": False})
     for name, layer in layers.items():
-        bands = layer.shape[0]
-        dtype = np.dtype(layer.dtype)
-        group.create_array(
-            name,
-            shape=layer.shape,
-            chunks=(bands, tile, tile),
-            dtype=dtype,
-            fill_value=np.nan if dtype.kind == "f" else 0,
-        )
+        create_layer(group, name, layer, tile)
     return group
+
+
+def create_layer(group: zarr.Group, name: str, like: Any, tile: int) -> zarr.Array:
+    """An empty (band, rows, cols) array shaped like ``like``, one chunk per tile."""
+    dtype = np.dtype(like.dtype)
+    return group.create_array(
+        name,
+        shape=like.shape,
+        chunks=(like.shape[0], tile, tile),
+        dtype=dtype,
+        fill_value=np.nan if dtype.kind == "f" else 0,
+    )
 
 
 def write_layers(

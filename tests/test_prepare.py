@@ -178,3 +178,28 @@ def test_unreadable_product_and_unwritable_store(
     blocker.write_text("")
     assert prepare(scenes, blocker / "s.zarr", *TILE) == 1
     assert "cannot open store" in capsys.readouterr().err
+
+
+def test_runs_on_an_existing_cluster(scenes: tuple[Path, Path], tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    store = tmp_path / "pairs.zarr"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as cluster:
+        assert prepare(scenes, store, *TILE, "--scheduler", cluster.scheduler_address) == 0
+    assert len(read_tiles(open_store(str(store), "r"))) > 5
+
+
+def test_correct_shift_replaces_the_unaligned_array(
+    scenes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store = tmp_path / "pairs.zarr"
+    assert prepare(scenes, store, *TILE, "--correct-shift") == 0
+    root = open_store(str(store), "r")
+    (pair,) = complete_pairs(root)
+    group = root[f"pairs/{pair}"]
+    assert isinstance(group, zarr.Group)
+    assert set(group.array_keys()) == {"s1", "s2", "mask"}
+    dy, dx = group.attrs["shift"]
+    assert abs(dy) < 2 and abs(dx) < 2  # the synthetic pair is co-registered
