@@ -18,6 +18,7 @@ from geocolor import __version__
 from geocolor.cli_demo import demo_data_command
 from geocolor.cli_prepare import prepare_command
 from geocolor.cli_s1 import process_s1_command
+from geocolor.cli_train import evaluate_command, models_group, train_command
 from geocolor.errors import FAILURE, USAGE, GeocolorError
 from geocolor.plugins import BUILTIN, get_plugins
 from geocolor.progress import set_quiet
@@ -58,8 +59,11 @@ def plugins_command() -> None:
 
 
 cli.add_command(demo_data_command)
+cli.add_command(evaluate_command)
+cli.add_command(models_group)
 cli.add_command(prepare_command)
 cli.add_command(process_s1_command)
+cli.add_command(train_command)
 
 
 def build_cli() -> click.Group:

@@ -11,9 +11,14 @@ import yaml
 from geocolor.config import Config, load_config
 from geocolor.prepare import PrepareConfig
 from geocolor.sentinel1 import S1Config
+from geocolor.train import TrainConfig
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
-CONFIGS: dict[str, type[Config]] = {"process-s1.yaml": S1Config, "prepare.yaml": PrepareConfig}
+CONFIGS: dict[str, type[Config]] = {
+    "process-s1.yaml": S1Config,
+    "prepare.yaml": PrepareConfig,
+    "train.yaml": TrainConfig,
+}
 
 
 def documented_keys(model: type[pydantic.BaseModel], data: dict[str, object]) -> None:

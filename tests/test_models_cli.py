@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from geocolor.cli_train import evaluate_command, models_group, train_command
+from geocolor.errors import GeocolorError
+from geocolor.plugins import get_plugins
+from geocolor.tiling import Split
+from geocolor.tracking import load_model
+from geocolor.train import StoreData, evaluate_on_store
+from tests.test_dataset import synthetic_pair, write_synthetic_store
+from tests.test_train import install_linear_backend, tracking_template, use_fresh_tracking
+
+QUICK = ["--backend", "linear", "--batch-size", "4", "--num-workers", "0"]
+
+
+@pytest.fixture
+def linear_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield install_linear_backend(tmp_path, monkeypatch)
+    get_plugins.cache_clear()
+
+
+@pytest.fixture
+def tracking(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    linear_plugin: Path,
+) -> str:
+    return use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_synthetic_store(tmp_path_factory.mktemp("models") / "store.zarr")
+
+
+def invoke(command: object, args: list[str]) -> Result:
+    result = CliRunner().invoke(command, args)  # type: ignore[arg-type]
+    if result.exception and not isinstance(result.exception, (SystemExit, GeocolorError)):
+        raise result.exception
+    return result
+
+
+def trained(store: str, *args: str) -> list[str]:
+    result = invoke(train_command, [store, *QUICK, *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()
+
+
+def listed(name: str = "geocolor") -> dict[str, list[str]]:
+    """``models list`` rows by version."""
+    result = invoke(models_group, ["list", name])
+    assert result.exit_code == 0, result.output
+    header, *rows = (line.split() for line in result.stdout.strip().splitlines())
+    assert header[:4] == ["NAME", "VERSION", "ALIASES", "BACKEND"]
+    return {row[1]: row for row in rows}
+
+
+def test_promote_moves_an_alias_and_list_shows_versions(store: str, tracking: str) -> None:
+    assert trained(store, "--epochs", "1")[-1] == "models:/geocolor/1"
+    assert trained(store, "--epochs", "2", "--seed", "1")[-1] == "models:/geocolor/2"
+
+    rows = listed()
+    assert set(rows) == {"1", "2"}
+    assert rows["1"][2] == "-" and rows["1"][3] == "linear"
+    assert all(float(value) for value in rows["2"][4:])  # val psnr, ssim, sam, l1
+
+    for version in ("1", "2"):
+        result = invoke(models_group, ["promote", "geocolor", version, "--alias", "production"])
+        assert result.exit_code == 0 and "version " + version in result.stdout
+        assert listed()[version][2] == "production"
+    assert listed()["1"][2] == "-"
+
+    missing = invoke(models_group, ["promote", "geocolor", "9", "--alias", "production"])
+    assert isinstance(missing.exception, GeocolorError)
+    assert str(missing.exception) == "model 'geocolor' has no version 9"
+    unknown = invoke(models_group, ["list", "nothing"])
+    assert str(unknown.exception) == "no registered model called 'nothing'"
+
+
+def test_evaluate_scores_the_test_split_and_logs_a_run(store: str, tracking: str) -> None:
+    trained(store, "--epochs", "2")
+    result = invoke(evaluate_command, ["models:/geocolor/1", store, "--split", "test"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split() for line in result.stdout.strip().splitlines())
+    assert set(lines) == {"test_psnr", "test_ssim", "test_sam", "test_l1", "run"}
+
+    run = mlflow.MlflowClient().get_run(lines["run"])
+    assert run.data.tags["model_uri"] == "models:/geocolor/1"
+    assert run.data.params["split"] == "test"
+    model = load_model("models:/geocolor/1")
+    direct = evaluate_on_store(model, StoreData.open(store), Split.TEST, None, 4, 0)
+    assert run.data.tags["model_name"] == "geocolor" and run.data.tags["model_version"] == "1"
+    assert run.data.tags["backend"] == "linear"
+    assert run.data.metrics["test_psnr"] == pytest.approx(direct["psnr"])
+    assert float(lines["test_psnr"]) == pytest.approx(direct["psnr"], abs=1e-4)
+    # the val split gives other numbers: the split option is honoured
+    val = invoke(evaluate_command, ["models:/geocolor/1", store, "--split", "val"])
+    assert "val_psnr" in val.stdout and val.stdout.split()[1] != lines["test_psnr"]
+
+
+def test_promote_if_better_moves_the_alias_only_for_a_better_model(
+    store: str, tracking: str
+) -> None:
+    promote = ["--promote-if-better", "production"]
+    first = trained(store, "--epochs", "1", *promote)
+    assert first[-2:] == ["alias production moved to version 1", "models:/geocolor/1"]
+
+    worse = trained(store, "--epochs", "1", "--lr", "1e-6", *promote)
+    assert worse[-2] == "alias production not moved to version 2"
+    assert listed()["1"][2] == "production"
+
+    better = trained(store, "--epochs", "6", *promote)
+    assert better[-2] == "alias production moved to version 3"
+    rows = listed()
+    assert rows["3"][2] == "production" and rows["1"][2] == "-"
+    assert float(rows["3"][4]) > float(rows["1"][4]) > float(rows["2"][4])
+
+    with_ssim = trained(store, "--epochs", "1", *promote, "--metric", "ssim")
+    assert with_ssim[-2] == "alias production not moved to version 4"
+
+
+def test_train_options_are_checked_before_work(store: str, tracking: str) -> None:
+    bad_pair = invoke(train_command, [store, *QUICK, "-O", "lr"])
+    assert bad_pair.exit_code == 2 and "KEY=VALUE" in bad_pair.output
+    unknown = invoke(train_command, [store, *QUICK, "-O", "depth=3"])
+    assert "backend_options.depth" in str(unknown.exception)
+    pipeline = Path("train.yaml")
+    pipeline.write_text("epochs: 0\n")
+    wrong = invoke(train_command, [store, *QUICK, "--config", str(pipeline)])
+    assert "key 'epochs'" in str(wrong.exception)
+    assert not Path("checkpoints").exists()
+
+
+def test_registered_model_round_trip_through_a_tracking_server(
+    store: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    linear_plugin: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real ``mlflow server``: train, register, set an alias, load by alias, predict."""
+    database = tmp_path / "server.db"
+    shutil.copy(tracking_template(tmp_path_factory), database)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+            *("--backend-store-uri", f"sqlite:///{database}"),
+            *("--artifacts-destination", str(tmp_path / "artifacts")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, server)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        monkeypatch.chdir(tmp_path)
+        assert trained(store, "--epochs", "1", "--model-name", "served")[-1] == "models:/served/1"
+        invoke(models_group, ["promote", "served", "1", "--alias", "production"])
+        assert listed("served")["1"][2] == "production"
+
+        sar, _, _ = synthetic_pair(48, 80, seed=5)  # any size: the signature is free
+        model = load_model("models:/served@production")
+        reflectance = model.predict(sar[None])
+        assert reflectance.shape == (1, 3, 48, 80) and reflectance.dtype == np.float32
+        assert np.isfinite(reflectance[0, :, 10:, 10:]).all()
+        served = mlflow.pyfunc.load_model("models:/served@production")
+        np.testing.assert_array_equal(served.predict(sar[None]), reflectance)
+        assert any((tmp_path / "artifacts").rglob("generator.pt"))
+        assert not (tmp_path / "mlruns").exists()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"mlflow server at {url} not healthy after {timeout} s")
