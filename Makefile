@@ -18,7 +18,10 @@ demo: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/geocolor --quiet demo-data -o $(DEMO)/data
 	$(BIN)/geocolor --quiet prepare --s1 '$(DEMO)/data/S1*.SAFE' --s2 '$(DEMO)/data/S2*.SAFE' \
-		-o $(DEMO)/pairs.zarr --tile-size 128 --max-cloud 0.1
+		-o $(DEMO)/pairs.zarr --tile-size 128 --split-block 2
+	cd $(DEMO) && $(abspath $(BIN))/geocolor --quiet train pairs.zarr --epochs 2 \
+		--steps-per-epoch 10 --batch-size 4 --tile-size 64 --num-workers 0 \
+		-O ngf=16 -O n_blocks=2 -O ndf=16
 	$(BIN)/geocolor --quiet process-s1 $(DEMO)/data/S1*.SAFE -o $(DEMO)/s1_sigma0_db.tif
 	@echo $(abspath $(DEMO)/s1_sigma0_db.tif)
 

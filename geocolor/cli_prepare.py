@@ -49,6 +49,9 @@ from geocolor.store import complete_pairs, open_store
     help="Largest fraction of masked pixels per tile (0.05).",
 )
 @click.option(
+    "--split-block", type=int, default=None, help="Tiles per side of a split block (8)."
+)
+@click.option(
     "--resolution",
     type=int,
     default=None,
