@@ -48,9 +48,7 @@ from geocolor.store import complete_pairs, open_store
     default=None,
     help="Largest fraction of masked pixels per tile (0.05).",
 )
-@click.option(
-    "--split-block", type=int, default=None, help="Tiles per side of a split block (8)."
-)
+@click.option("--split-block", type=int, default=None, help="Tiles per side of a split block (8).")
 @click.option(
     "--resolution",
     type=int,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import click
+import zarr
 
 from geocolor.cluster import dask_client
 from geocolor.cog import write_cog
 from geocolor.config import load_config
 from geocolor.safe import open_safe
 from geocolor.sentinel1 import S1Config, backscatter
+from geocolor.store import hold
 
 
 def split_list(value: str | None) -> tuple[str, ...] | None:
@@ -51,8 +55,19 @@ def process_s1_command(
         S1Config, config_path, {**options, "polarisations": split_list(polarisations)}
     )
     product = open_safe(safe)
-    result = backscatter(product, config)
-    with dask_client(scheduler) as client:
+    with (
+        dask_client(scheduler) as client,
+        tempfile.TemporaryDirectory(prefix="geocolor-scratch-") as scratch,
+    ):
+        # a local cluster holds the radar image in a local scratch store before warping;
+        # workers of a remote cluster cannot see it, so there the graph stays whole
+        local = client.cluster is not None
+        group = zarr.open_group(scratch, mode="w") if local else None
+        result = backscatter(
+            product,
+            config,
+            hold=None if group is None else (lambda image: hold(image, group, "radar", client)),
+        )
         write_cog(
             result.image,
             output,

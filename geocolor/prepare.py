@@ -37,6 +37,7 @@ from geocolor.store import (
     create_layer,
     finish_pair,
     group_array,
+    hold,
     write_layers,
     write_tiles,
 )
@@ -46,6 +47,8 @@ log = logging.getLogger("geocolor.prepare")
 
 # name of the S1 array while a shift correction is pending
 UNALIGNED = "s1_unaligned"
+# the S1 image in radar geometry, held while it is warped onto the grid
+SCRATCH = "s1_radar_scratch"
 
 
 class PrepareConfig(Config):
@@ -126,7 +129,10 @@ def prepare_pair(
         summary.skipped = f"the overlap ({grid.width} x {grid.height} px) holds no whole tile"
         return summary
 
-    s1 = backscatter(pair.s1, config.s1, grid=grid)
+    group = begin_pair(root, pair.pair_id, {}, {}, config.tile_size)
+    s1 = backscatter(
+        pair.s1, config.s1, grid=grid, hold=lambda image: hold(image, group, SCRATCH, client)
+    )
     attrs = {
         "s1_product": pair.s1.info.product_id,
         "s2_product": pair.s2.info.product_id,
@@ -149,8 +155,11 @@ def prepare_pair(
         "s2": _s2_on_grid(pair, config, grid),
         "mask": _mask_on_grid(pair, config, grid)[None].astype(np.uint8),
     }
-    group = begin_pair(root, pair.pair_id, attrs, layers, config.tile_size)
+    group.attrs.update(attrs)
+    for name, layer in layers.items():
+        create_layer(group, name, layer, config.tile_size)
     write_layers(group, layers, client, config.tile_size)
+    del group[SCRATCH]
     if config.coregister:
         summary.shift = _coregister(group, first, pair.pair_id, client, config)
 

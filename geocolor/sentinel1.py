@@ -10,6 +10,7 @@ processing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -125,9 +126,12 @@ def to_db(image: da.Array) -> da.Array:
 
 
 def backscatter(
-    product: SafeProduct, config: S1Config | None = None, grid: Grid | None = None
+    product: SafeProduct,
+    config: S1Config | None = None,
+    grid: Grid | None = None,
+    hold: Callable[[da.Array], da.Array] | None = None,
 ) -> Backscatter:
-    """Build the lazy chain for ``product`` as ``config`` says; nothing is computed yet.
+    """Build the lazy chain for ``product`` as ``config`` says.
 
     Parameters
     ----------
@@ -137,6 +141,11 @@ def backscatter(
         Processing options; defaults when None.
     grid
         Target grid overriding ``config.grid`` (``prepare`` passes the Sentinel-2 grid).
+    hold
+        Called on the filtered radar-geometry image before it is warped, to compute it
+        into storage and return it re-read lazily (see :func:`geocolor.store.hold`).
+        Without it nothing is computed here; with it, warping a whole scene keeps
+        memory bounded, as each map chunk then reads its radar window from storage.
     """
     config = config or S1Config()
     polarisations = _select_polarisations(product, config.polarisations)
@@ -158,6 +167,8 @@ def backscatter(
     if grid is None:
         georef = Georeference(LONLAT, gcps=tuple(ground_control_points(geogrid)))
     else:
+        if hold is not None:
+            image = hold(image)
         image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
         georef = Georeference(grid.crs, grid.transform)
     if config.db:

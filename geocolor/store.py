@@ -25,6 +25,7 @@ import numpy as np
 import zarr
 import zarr.errors
 from distributed import Client, as_completed
+from zarr.codecs import BloscCodec
 
 from geocolor import __version__
 from geocolor.errors import GeocolorError
@@ -134,15 +135,44 @@ def write_layers(
     """
     markers = []
     for name, layer in layers.items():
-        aligned = layer.rechunk((-1, tile, tile))
-        marker = aligned.map_blocks(
-            _write_chunk,
-            group_array(group, name),
-            dtype=bool,
-            chunks=tuple((1,) * len(axis) for axis in aligned.chunks),
-        )
-        markers.extend(marker.to_delayed().ravel())
-    futures = client.compute(markers)
+        markers.extend(_chunk_writes(layer.rechunk((-1, tile, tile)), group_array(group, name)))
+    _run(markers, client)
+
+
+def hold(image: da.Array, group: zarr.Group, name: str, client: Client) -> da.Array:
+    """Compute ``image`` into a scratch array ``name`` of ``group`` and read it back lazily.
+
+    Breaking a graph here bounds memory: later stages read windows of the stored
+    array instead of keeping the upstream chunks they share alive. The scratch array
+    is chunked like ``image`` and compressed for speed (LZ4), not size.
+    """
+    target = group.create_array(
+        name,
+        shape=image.shape,
+        chunks=tuple(max(axis) for axis in image.chunks),
+        dtype=image.dtype,
+        fill_value=np.nan if np.dtype(image.dtype).kind == "f" else 0,
+        compressors=[BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")],
+        overwrite=True,
+    )
+    _run(_chunk_writes(image, target), client)
+    return da.from_zarr(target)
+
+
+def _chunk_writes(image: da.Array, target: zarr.Array) -> list[Any]:
+    """One delayed write per chunk of ``image``, each returning a tiny flag."""
+    marker = da.map_blocks(
+        _write_chunk,
+        image,
+        target,
+        dtype=bool,
+        chunks=tuple((1,) * len(axis) for axis in image.chunks),
+    )
+    return list(marker.to_delayed().ravel())
+
+
+def _run(tasks: list[Any], client: Client) -> None:
+    futures = client.compute(tasks)
     with progress_bar(len(futures), desc="chunks", unit="chunk") as bar:
         for future in as_completed(futures):
             future.result()
