@@ -19,8 +19,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -48,6 +46,7 @@ from geocolor.landcover import (
     sigma0_db,
 )
 from geocolor.progress import progress
+from geocolor.safe_writer import child, publish_safe, xml_bytes
 
 IPF_VERSION = "003.31"
 BETA_NOUGHT = 474.0
@@ -438,27 +437,14 @@ def _e6(value: float) -> str:
     return f"{value:.6e}"
 
 
-def _child(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attrs)
-    if text is not None:
-        element.text = text
-    return element
-
-
 def _array(parent: ET.Element, tag: str, values: npt.ArrayLike, fmt: str) -> ET.Element:
     flat = np.asarray(values).ravel()
     text = " ".join(format(v, fmt) for v in flat.tolist())
-    return _child(parent, tag, text, count=str(flat.size))
-
-
-def _xml_bytes(root: ET.Element) -> bytes:
-    ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode")
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'.encode()
+    return child(parent, tag, text, count=str(flat.size))
 
 
 def _ads_header(parent: ET.Element, scene: SyntheticS1Scene, names: ProductNames, pol: str) -> None:
-    header = _child(parent, "adsHeader")
+    header = child(parent, "adsHeader")
     layout = scene.layout
     for tag, text in (
         ("missionId", "S1A"),
@@ -472,7 +458,7 @@ def _ads_header(parent: ET.Element, scene: SyntheticS1Scene, names: ProductNames
         ("missionDataTakeId", str(names.datatake)),
         ("imageNumber", names.stems[pol][-3:]),
     ):
-        _child(header, tag, text)
+        child(header, tag, text)
 
 
 @dataclass(frozen=True)
@@ -484,11 +470,11 @@ class DnStatistics:
 
 
 def _image_statistics(parent: ET.Element, stats: DnStatistics) -> None:
-    statistics = _child(parent, "imageStatistics")
+    statistics = child(parent, "imageStatistics")
     for tag, value in (("outputDataMean", stats.mean), ("outputDataStdDev", stats.std)):
-        pair = _child(statistics, tag)
-        _child(pair, "re", _e6(value))
-        _child(pair, "im", _e6(0.0))
+        pair = child(statistics, tag)
+        child(pair, "re", _e6(value))
+        child(pair, "im", _e6(0.0))
 
 
 def annotation_xml(
@@ -498,35 +484,35 @@ def annotation_xml(
     layout = scene.layout
     root = ET.Element("product")
     _ads_header(root, scene, names, pol)
-    quality = _child(root, "qualityInformation")
-    _child(quality, "productQualityIndex", _e15(0.0))
+    quality = child(root, "qualityInformation")
+    child(quality, "productQualityIndex", _e15(0.0))
     _general_annotation(root, scene)
     _image_annotation(root, scene, stats)
-    timing = _child(root, "swathTiming")
-    _child(timing, "linesPerBurst", "0")
-    _child(timing, "samplesPerBurst", "0")
-    _child(timing, "burstList", count="0")
+    timing = child(root, "swathTiming")
+    child(timing, "linesPerBurst", "0")
+    child(timing, "samplesPerBurst", "0")
+    child(timing, "burstList", count="0")
     _geolocation_grid(root, layout)
     _coordinate_conversion(root, scene)
-    merging = _child(root, "swathMerging")
-    merge_list = _child(merging, "swathMergeList", count=str(len(scene.swaths)))
+    merging = child(root, "swathMerging")
+    merge_list = child(merging, "swathMergeList", count=str(len(scene.swaths)))
     for swath in scene.swaths:
-        merge = _child(merge_list, "swathMerge")
-        _child(merge, "swath", swath.name)
-        bounds_list = _child(merge, "swathBoundsList", count="1")
-        bounds = _child(bounds_list, "swathBounds")
-        _child(bounds, "azimuthTime", _utc(layout.start_time))
-        _child(bounds, "firstAzimuthLine", "0")
-        _child(bounds, "firstRangeSample", str(swath.first_sample))
-        _child(bounds, "lastAzimuthLine", str(layout.lines - 1))
-        _child(bounds, "lastRangeSample", str(swath.last_sample))
-    return _xml_bytes(root)
+        merge = child(merge_list, "swathMerge")
+        child(merge, "swath", swath.name)
+        bounds_list = child(merge, "swathBoundsList", count="1")
+        bounds = child(bounds_list, "swathBounds")
+        child(bounds, "azimuthTime", _utc(layout.start_time))
+        child(bounds, "firstAzimuthLine", "0")
+        child(bounds, "firstRangeSample", str(swath.first_sample))
+        child(bounds, "lastAzimuthLine", str(layout.lines - 1))
+        child(bounds, "lastRangeSample", str(swath.last_sample))
+    return xml_bytes(root)
 
 
 def _general_annotation(root: ET.Element, scene: SyntheticS1Scene) -> None:
     layout = scene.layout
-    general = _child(root, "generalAnnotation")
-    info = _child(general, "productInformation")
+    general = child(root, "generalAnnotation")
+    info = child(general, "productInformation")
     for tag, text in (
         ("pass", layout.orbit_pass.capitalize()),
         ("timelinessCategory", "Fast-24h"),
@@ -536,55 +522,55 @@ def _general_annotation(root: ET.Element, scene: SyntheticS1Scene) -> None:
         ("radarFrequency", _e15(RADAR_FREQUENCY)),
         ("azimuthSteeringRate", _e15(1.590368784)),
     ):
-        _child(info, tag, text)
+        child(info, tag, text)
     span = (layout.stop_time - layout.start_time).total_seconds()
     offsets = np.arange(-2, math.ceil(span / _ORBIT_VECTOR_SECONDS) + 3) * _ORBIT_VECTOR_SECONDS
     positions, velocities = layout.orbit_state(offsets)
-    orbits = _child(general, "orbitList", count=str(offsets.size))
+    orbits = child(general, "orbitList", count=str(offsets.size))
     for offset, position, velocity in zip(offsets, positions, velocities, strict=True):
-        orbit = _child(orbits, "orbit")
-        _child(orbit, "time", _utc(layout.start_time + timedelta(seconds=float(offset))))
-        _child(orbit, "frame", "Earth Fixed")
+        orbit = child(orbits, "orbit")
+        child(orbit, "time", _utc(layout.start_time + timedelta(seconds=float(offset))))
+        child(orbit, "frame", "Earth Fixed")
         for tag, vector in (("position", position), ("velocity", velocity)):
-            element = _child(orbit, tag)
+            element = child(orbit, tag)
             for axis, value in zip("xyz", vector, strict=True):
-                _child(element, axis, _e15(float(value)))
-    heights = _child(general, "terrainHeightList", count="1")
-    height = _child(heights, "terrainHeight")
-    _child(height, "azimuthTime", _utc(layout.line_time((layout.lines - 1) / 2.0)))
-    _child(height, "value", _e15(0.0))
+                child(element, axis, _e15(float(value)))
+    heights = child(general, "terrainHeightList", count="1")
+    height = child(heights, "terrainHeight")
+    child(height, "azimuthTime", _utc(layout.line_time((layout.lines - 1) / 2.0)))
+    child(height, "value", _e15(0.0))
 
 
 def _image_annotation(root: ET.Element, scene: SyntheticS1Scene, stats: DnStatistics) -> None:
     layout = scene.layout
-    image = _child(root, "imageAnnotation")
-    info = _child(image, "imageInformation")
-    _child(info, "productFirstLineUtcTime", _utc(layout.start_time))
-    _child(info, "productLastLineUtcTime", _utc(layout.stop_time))
-    _child(info, "ascendingNodeTime", _utc(layout.ascending_node_time))
-    _child(info, "anchorTime", _utc(layout.start_time))
-    _child(info, "productComposition", "Slice")
-    _child(info, "sliceNumber", "1")
-    slices = _child(info, "sliceList", count="1")
-    piece = _child(slices, "slice")
-    _child(piece, "sliceNumber", "1")
-    _child(piece, "sensingStartTime", _utc(layout.start_time))
-    _child(piece, "sensingStopTime", _utc(layout.stop_time))
+    image = child(root, "imageAnnotation")
+    info = child(image, "imageInformation")
+    child(info, "productFirstLineUtcTime", _utc(layout.start_time))
+    child(info, "productLastLineUtcTime", _utc(layout.stop_time))
+    child(info, "ascendingNodeTime", _utc(layout.ascending_node_time))
+    child(info, "anchorTime", _utc(layout.start_time))
+    child(info, "productComposition", "Slice")
+    child(info, "sliceNumber", "1")
+    slices = child(info, "sliceList", count="1")
+    piece = child(slices, "slice")
+    child(piece, "sliceNumber", "1")
+    child(piece, "sensingStartTime", _utc(layout.start_time))
+    child(piece, "sensingStopTime", _utc(layout.stop_time))
     near_time = 2.0 * float(layout.slant_range(0)) / SPEED_OF_LIGHT
-    _child(info, "slantRangeTime", _e15(near_time))
-    _child(info, "pixelValue", "Detected")
-    _child(info, "outputPixels", "16 bit Unsigned Integer")
-    _child(info, "rangePixelSpacing", _e6(layout.pixel_spacing))
-    _child(info, "azimuthPixelSpacing", _e6(layout.pixel_spacing))
-    _child(info, "azimuthTimeInterval", _e15(layout.azimuth_time_interval))
-    _child(info, "azimuthFrequency", _e15(1.0 / layout.azimuth_time_interval))
-    _child(info, "numberOfSamples", str(layout.samples))
-    _child(info, "numberOfLines", str(layout.lines))
-    _child(info, "zeroDopMinusAcqTime", _e15(0.0))
+    child(info, "slantRangeTime", _e15(near_time))
+    child(info, "pixelValue", "Detected")
+    child(info, "outputPixels", "16 bit Unsigned Integer")
+    child(info, "rangePixelSpacing", _e6(layout.pixel_spacing))
+    child(info, "azimuthPixelSpacing", _e6(layout.pixel_spacing))
+    child(info, "azimuthTimeInterval", _e15(layout.azimuth_time_interval))
+    child(info, "azimuthFrequency", _e15(1.0 / layout.azimuth_time_interval))
+    child(info, "numberOfSamples", str(layout.samples))
+    child(info, "numberOfLines", str(layout.lines))
+    child(info, "zeroDopMinusAcqTime", _e15(0.0))
     mid = float(layout.incidence_angle((layout.samples - 1) / 2.0))
-    _child(info, "incidenceAngleMidSwath", _e15(mid))
+    child(info, "incidenceAngleMidSwath", _e15(mid))
     _image_statistics(info, stats)
-    processing = _child(image, "processingInformation")
+    processing = child(image, "processingInformation")
     for tag, text in (
         ("rawDataAnalysisUsed", "true"),
         ("orbitDataFileUsed", "true"),
@@ -604,24 +590,24 @@ def _image_annotation(root: ET.Element, scene: SyntheticS1Scene, stats: DnStatis
         ("rrfSpectrum", "Extended Tapered"),
         ("applicationLutId", "IW_Default"),
     ):
-        _child(processing, tag, text)
-    params = _child(processing, "swathProcParamsList", count=str(len(scene.swaths)))
+        child(processing, tag, text)
+    params = child(processing, "swathProcParamsList", count=str(len(scene.swaths)))
     for swath in scene.swaths:
-        swath_params = _child(params, "swathProcParams")
-        _child(swath_params, "swath", swath.name)
+        swath_params = child(params, "swathProcParams")
+        child(swath_params, "swath", swath.name)
         for direction, looks, bandwidth in (
             ("rangeProcessing", 5, 5.65e7),
             ("azimuthProcessing", 1, 3.27e2),
         ):
-            block = _child(swath_params, direction)
-            _child(block, "windowType", "Hamming")
-            _child(block, "windowCoefficient", _e15(0.7))
-            _child(block, "totalBandwidth", _e15(bandwidth))
-            _child(block, "processingBandwidth", _e15(bandwidth))
-            _child(block, "lookBandwidth", _e15(bandwidth / looks))
-            _child(block, "numberOfLooks", str(looks))
-            _child(block, "lookOverlap", _e15(0.0))
-        _child(swath_params, "processorScalingFactor", _e6(8.802781e11))
+            block = child(swath_params, direction)
+            child(block, "windowType", "Hamming")
+            child(block, "windowCoefficient", _e15(0.7))
+            child(block, "totalBandwidth", _e15(bandwidth))
+            child(block, "processingBandwidth", _e15(bandwidth))
+            child(block, "lookBandwidth", _e15(bandwidth / looks))
+            child(block, "numberOfLooks", str(looks))
+            child(block, "lookOverlap", _e15(0.0))
+        child(swath_params, "processorScalingFactor", _e6(8.802781e11))
     for tag, text in (
         ("referenceRange", _e15(8.0e5)),
         ("ellipsoidName", "WGS84"),
@@ -632,7 +618,7 @@ def _image_annotation(root: ET.Element, scene: SyntheticS1Scene, stats: DnStatis
         ("orbitSource", "Auxiliary"),
         ("attitudeSource", "Downlink"),
     ):
-        _child(processing, tag, text)
+        child(processing, tag, text)
 
 
 @dataclass(frozen=True)
@@ -657,23 +643,23 @@ def geolocation_grid(layout: SceneLayout) -> GeolocationGrid:
 
 def _geolocation_grid(root: ET.Element, layout: SceneLayout) -> None:
     grid = geolocation_grid(layout)
-    element = _child(_child(root, "geolocationGrid"), "geolocationGridPointList")
+    element = child(child(root, "geolocationGrid"), "geolocationGridPointList")
     element.set("count", str(grid.longitude.size))
     slant_time = 2.0 * layout.slant_range(grid.pixels) / SPEED_OF_LIGHT
     incidence = layout.incidence_angle(grid.pixels)
     elevation = layout.elevation_angle(grid.pixels)
     for i, line in enumerate(grid.lines.tolist()):
         for j, pixel in enumerate(grid.pixels.tolist()):
-            point = _child(element, "geolocationGridPoint")
-            _child(point, "azimuthTime", _utc(layout.line_time(line)))
-            _child(point, "slantRangeTime", _e15(float(slant_time[j])))
-            _child(point, "line", str(line))
-            _child(point, "pixel", str(pixel))
-            _child(point, "latitude", _e15(float(grid.latitude[i, j])))
-            _child(point, "longitude", _e15(float(grid.longitude[i, j])))
-            _child(point, "height", _e15(float(grid.height[i, j])))
-            _child(point, "incidenceAngle", _e15(float(incidence[j])))
-            _child(point, "elevationAngle", _e15(float(elevation[j])))
+            point = child(element, "geolocationGridPoint")
+            child(point, "azimuthTime", _utc(layout.line_time(line)))
+            child(point, "slantRangeTime", _e15(float(slant_time[j])))
+            child(point, "line", str(line))
+            child(point, "pixel", str(pixel))
+            child(point, "latitude", _e15(float(grid.latitude[i, j])))
+            child(point, "longitude", _e15(float(grid.longitude[i, j])))
+            child(point, "height", _e15(float(grid.height[i, j])))
+            child(point, "incidenceAngle", _e15(float(incidence[j])))
+            child(point, "elevationAngle", _e15(float(elevation[j])))
 
 
 def _coordinate_conversion(root: ET.Element, scene: SyntheticS1Scene) -> None:
@@ -688,15 +674,15 @@ def _coordinate_conversion(root: ET.Element, scene: SyntheticS1Scene) -> None:
     gr_to_sr = np.polynomial.Polynomial.fit(ground, slant, degree).convert().coef
     sr_to_gr = np.polynomial.Polynomial.fit(slant - sr0, ground, degree).convert().coef
     lines = scene.noise_range_lines
-    element = _child(_child(root, "coordinateConversion"), "coordinateConversionList")
+    element = child(child(root, "coordinateConversion"), "coordinateConversionList")
     element.set("count", str(lines.size))
     for line in lines.tolist():
-        entry = _child(element, "coordinateConversion")
-        _child(entry, "azimuthTime", _utc(layout.line_time(line)))
-        _child(entry, "slantRangeTime", _e15(2.0 * sr0 / SPEED_OF_LIGHT))
-        _child(entry, "sr0", _e15(sr0))
+        entry = child(element, "coordinateConversion")
+        child(entry, "azimuthTime", _utc(layout.line_time(line)))
+        child(entry, "slantRangeTime", _e15(2.0 * sr0 / SPEED_OF_LIGHT))
+        child(entry, "sr0", _e15(sr0))
         _array(entry, "srgrCoefficients", sr_to_gr, ".15e")
-        _child(entry, "gr0", _e15(0.0))
+        child(entry, "gr0", _e15(0.0))
         _array(entry, "grsrCoefficients", gr_to_sr, ".15e")
 
 
@@ -705,22 +691,22 @@ def calibration_xml(scene: SyntheticS1Scene, names: ProductNames, pol: str) -> b
     layout = scene.layout
     root = ET.Element("calibration")
     _ads_header(root, scene, names, pol)
-    info = _child(root, "calibrationInformation")
-    _child(info, "absoluteCalibrationConstant", _e6(1.0))
+    info = child(root, "calibrationInformation")
+    child(info, "absoluteCalibrationConstant", _e6(1.0))
     lines = scene.calibration_lines
-    vector_list = _child(root, "calibrationVectorList", count=str(lines.size))
+    vector_list = child(root, "calibrationVectorList", count=str(lines.size))
     vectors = {
         kind: scene.calibration_vector(kind)
         for kind in ("sigmaNought", "betaNought", "gamma", "dn")
     }
     for line in lines.tolist():
-        vector = _child(vector_list, "calibrationVector")
-        _child(vector, "azimuthTime", _utc(layout.line_time(line)))
-        _child(vector, "line", str(line))
+        vector = child(vector_list, "calibrationVector")
+        child(vector, "azimuthTime", _utc(layout.line_time(line)))
+        child(vector, "line", str(line))
         _array(vector, "pixel", scene.calibration_pixels, "d")
         for kind, values in vectors.items():
             _array(vector, kind, values, ".6e")
-    return _xml_bytes(root)
+    return xml_bytes(root)
 
 
 def noise_xml(scene: SyntheticS1Scene, names: ProductNames, pol: str) -> bytes:
@@ -730,24 +716,24 @@ def noise_xml(scene: SyntheticS1Scene, names: ProductNames, pol: str) -> bytes:
     _ads_header(root, scene, names, pol)
     lines = scene.noise_range_lines
     lut = scene.noise_range_lut()
-    range_list = _child(root, "noiseRangeVectorList", count=str(lines.size))
+    range_list = child(root, "noiseRangeVectorList", count=str(lines.size))
     for line, values in zip(lines.tolist(), lut, strict=True):
-        vector = _child(range_list, "noiseRangeVector")
-        _child(vector, "azimuthTime", _utc(layout.line_time(line)))
-        _child(vector, "line", str(line))
+        vector = child(range_list, "noiseRangeVector")
+        child(vector, "azimuthTime", _utc(layout.line_time(line)))
+        child(vector, "line", str(line))
         _array(vector, "pixel", scene.noise_range_pixels, "d")
         _array(vector, "noiseRangeLut", values, ".6e")
-    azimuth_list = _child(root, "noiseAzimuthVectorList", count=str(len(scene.swaths)))
+    azimuth_list = child(root, "noiseAzimuthVectorList", count=str(len(scene.swaths)))
     for index, swath in enumerate(scene.swaths):
-        vector = _child(azimuth_list, "noiseAzimuthVector")
-        _child(vector, "swath", swath.name)
-        _child(vector, "firstAzimuthLine", "0")
-        _child(vector, "firstRangeSample", str(swath.first_sample))
-        _child(vector, "lastAzimuthLine", str(layout.lines - 1))
-        _child(vector, "lastRangeSample", str(swath.last_sample))
+        vector = child(azimuth_list, "noiseAzimuthVector")
+        child(vector, "swath", swath.name)
+        child(vector, "firstAzimuthLine", "0")
+        child(vector, "firstRangeSample", str(swath.first_sample))
+        child(vector, "lastAzimuthLine", str(layout.lines - 1))
+        child(vector, "lastRangeSample", str(swath.last_sample))
         _array(vector, "line", scene.noise_azimuth_lines, "d")
         _array(vector, "noiseAzimuthLut", scene.noise_azimuth_lut(index), ".6e")
-    return _xml_bytes(root)
+    return xml_bytes(root)
 
 
 # --------------------------------------------------------------------------------------
@@ -816,7 +802,7 @@ def manifest_xml(
     root = ET.Element(
         _q("xfdu:XFDU"), version="esa/safe/sentinel-1.0/sentinel-1/sar/level-1/grd/standard/iwdp"
     )
-    package = _child(_child(root, "informationPackageMap"), _q("xfdu:contentUnit"))
+    package = child(child(root, "informationPackageMap"), _q("xfdu:contentUnit"))
     package.attrib.update(
         {
             "unitType": "SAFE Archive Information Package",
@@ -829,55 +815,55 @@ def manifest_xml(
     files = {pol: _data_files(names, pol) for pol in polarisations}
     for pol in polarisations:
         for data in files[pol][:3]:
-            unit = _child(
+            unit = child(
                 package, _q("xfdu:contentUnit"), unitType="Metadata Unit", repID=data.rep_id
             )
-            _child(unit, "dataObjectPointer", dataObjectID=data.object_id)
+            child(unit, "dataObjectPointer", dataObjectID=data.object_id)
     for pol in polarisations:
         measurement = files[pol][3]
         annotations = "".join(f"{data.object_id}Annotation " for data in files[pol][:3])
-        unit = _child(
+        unit = child(
             package,
             _q("xfdu:contentUnit"),
             unitType="Measurement Data Unit",
             repID=measurement.rep_id,
             dmdID=annotations,
         )
-        _child(unit, "dataObjectPointer", dataObjectID=measurement.object_id)
-    metadata = _child(root, "metadataSection")
+        child(unit, "dataObjectPointer", dataObjectID=measurement.object_id)
+    metadata = child(root, "metadataSection")
     for pol in polarisations:
         for data in files[pol][:3]:
-            obj = _child(
+            obj = child(
                 metadata,
                 "metadataObject",
                 ID=f"{data.object_id}Annotation",
                 classification="DESCRIPTION",
                 category="DMD",
             )
-            _child(obj, "dataObjectPointer", dataObjectID=data.object_id)
+            child(obj, "dataObjectPointer", dataObjectID=data.object_id)
     _manifest_metadata(metadata, scene, names, polarisations)
-    section = _child(root, "dataObjectSection")
+    section = child(root, "dataObjectSection")
     for pol in polarisations:
         for data in files[pol]:
             path = safe_dir / data.href
-            obj = _child(section, "dataObject", ID=data.object_id, repID=data.rep_id)
-            stream = _child(
+            obj = child(section, "dataObject", ID=data.object_id, repID=data.rep_id)
+            stream = child(
                 obj, "byteStream", mimeType=data.mime_type, size=str(path.stat().st_size)
             )
-            _child(stream, "fileLocation", locatorType="URL", href=data.href)
-            _child(stream, "checksum", _md5(path), checksumName="MD5")
-    return _xml_bytes(root)
+            child(stream, "fileLocation", locatorType="URL", href=data.href)
+            child(stream, "checksum", _md5(path), checksumName="MD5")
+    return xml_bytes(root)
 
 
 def _wrap(section: ET.Element, object_id: str, text_info: str, category: str = "DMD") -> ET.Element:
     classification = "PROVENANCE" if category == "PDI" else "DESCRIPTION"
-    obj = _child(
+    obj = child(
         section, "metadataObject", ID=object_id, classification=classification, category=category
     )
-    wrap = _child(
+    wrap = child(
         obj, "metadataWrap", mimeType="text/xml", vocabularyName="SAFE", textInfo=text_info
     )
-    return _child(wrap, "xmlData")
+    return child(wrap, "xmlData")
 
 
 def _manifest_metadata(
@@ -885,14 +871,14 @@ def _manifest_metadata(
 ) -> None:
     layout = scene.layout
     now = _utc(layout.stop_time + timedelta(hours=3))
-    processing = _child(
+    processing = child(
         _wrap(section, "processing", "Processing", "PDI"),
         _q("safe:processing"),
         name="GRD Post Processing",
         start=now,
         stop=now,
     )
-    facility = _child(
+    facility = child(
         processing,
         _q("safe:facility"),
         country="Germany",
@@ -900,19 +886,19 @@ def _manifest_metadata(
         organisation="ESA",
         site="DLR-Oberpfaffenhofen",
     )
-    _child(facility, _q("safe:software"), name="Sentinel-1 IPF", version=IPF_VERSION)
+    child(facility, _q("safe:software"), name="Sentinel-1 IPF", version=IPF_VERSION)
 
-    platform = _child(_wrap(section, "platform", "Platform Description"), _q("safe:platform"))
-    _child(platform, _q("safe:nssdcIdentifier"), "2014-016A")
-    _child(platform, _q("safe:familyName"), "SENTINEL-1")
-    _child(platform, _q("safe:number"), "A")
-    instrument = _child(platform, _q("safe:instrument"))
-    _child(instrument, _q("safe:familyName"), "Synthetic Aperture Radar", abbreviation="SAR")
-    mode = _child(_child(instrument, _q("safe:extension")), _q("s1sarl1:instrumentMode"))
-    _child(mode, _q("s1sarl1:mode"), "IW")
-    _child(mode, _q("s1sarl1:swath"), "IW")
+    platform = child(_wrap(section, "platform", "Platform Description"), _q("safe:platform"))
+    child(platform, _q("safe:nssdcIdentifier"), "2014-016A")
+    child(platform, _q("safe:familyName"), "SENTINEL-1")
+    child(platform, _q("safe:number"), "A")
+    instrument = child(platform, _q("safe:instrument"))
+    child(instrument, _q("safe:familyName"), "Synthetic Aperture Radar", abbreviation="SAR")
+    mode = child(child(instrument, _q("safe:extension")), _q("s1sarl1:instrumentMode"))
+    child(mode, _q("s1sarl1:mode"), "IW")
+    child(mode, _q("s1sarl1:swath"), "IW")
 
-    orbit = _child(
+    orbit = child(
         _wrap(section, "measurementOrbitReference", "Orbit Reference"), _q("safe:orbitReference")
     )
     for tag, value in (
@@ -920,21 +906,21 @@ def _manifest_metadata(
         ("relativeOrbitNumber", names.relative_orbit),
     ):
         for kind in ("start", "stop"):
-            _child(orbit, _q(f"safe:{tag}"), str(value), type=kind)
-    _child(orbit, _q("safe:cycleNumber"), str(names.cycle))
-    _child(orbit, _q("safe:phaseIdentifier"), "1")
-    properties = _child(_child(orbit, _q("safe:extension")), _q("s1:orbitProperties"))
-    _child(properties, _q("s1:pass"), layout.orbit_pass)
-    _child(properties, _q("s1:ascendingNodeTime"), _utc(layout.ascending_node_time))
+            child(orbit, _q(f"safe:{tag}"), str(value), type=kind)
+    child(orbit, _q("safe:cycleNumber"), str(names.cycle))
+    child(orbit, _q("safe:phaseIdentifier"), "1")
+    properties = child(child(orbit, _q("safe:extension")), _q("s1:orbitProperties"))
+    child(properties, _q("s1:pass"), layout.orbit_pass)
+    child(properties, _q("s1:ascendingNodeTime"), _utc(layout.ascending_node_time))
 
-    general = _child(
+    general = child(
         _wrap(section, "generalProductInformation", "General Product Information"),
         _q("s1sarl1:standAloneProductInformation"),
     )
-    _child(general, _q("s1sarl1:instrumentConfigurationID"), "6")
-    _child(general, _q("s1sarl1:missionDataTakeID"), str(names.datatake))
+    child(general, _q("s1sarl1:instrumentConfigurationID"), "6")
+    child(general, _q("s1sarl1:missionDataTakeID"), str(names.datatake))
     for pol in polarisations:
-        _child(general, _q("s1sarl1:transmitterReceiverPolarisation"), pol)
+        child(general, _q("s1sarl1:transmitterReceiverPolarisation"), pol)
     for tag, text in (
         ("productClass", "S"),
         ("productClassDescription", "SAR Standard L1 Product"),
@@ -946,30 +932,30 @@ def _manifest_metadata(
         ("sliceNumber", "1"),
         ("totalSlices", "1"),
     ):
-        _child(general, _q(f"s1sarl1:{tag}"), text)
+        child(general, _q(f"s1sarl1:{tag}"), text)
 
-    period = _child(
+    period = child(
         _wrap(section, "acquisitionPeriod", "Acquisition Period"), _q("safe:acquisitionPeriod")
     )
-    _child(period, _q("safe:startTime"), _utc(layout.start_time))
-    _child(period, _q("safe:stopTime"), _utc(layout.stop_time))
-    anx = _child(_child(period, _q("safe:extension")), _q("s1:timeANX"))
+    child(period, _q("safe:startTime"), _utc(layout.start_time))
+    child(period, _q("safe:stopTime"), _utc(layout.stop_time))
+    anx = child(child(period, _q("safe:extension")), _q("s1:timeANX"))
     for tag, moment in (("startTimeANX", layout.start_time), ("stopTimeANX", layout.stop_time)):
         since = (moment - layout.ascending_node_time).total_seconds() * 1e3
-        _child(anx, _q(f"s1:{tag}"), f"{since:.6e}")
+        child(anx, _q(f"s1:{tag}"), f"{since:.6e}")
 
-    frame = _child(
-        _child(_wrap(section, "measurementFrameSet", "Frame Set"), _q("safe:frameSet")),
+    frame = child(
+        child(_wrap(section, "measurementFrameSet", "Frame Set"), _q("safe:frameSet")),
         _q("safe:frame"),
     )
-    footprint = _child(
+    footprint = child(
         frame, _q("safe:footPrint"), srsName="http://www.opengis.net/gml/srs/epsg.xml#4326"
     )
     last_line, last_pixel = layout.lines - 1, layout.samples - 1
     corners = [(last_line, 0), (last_line, last_pixel), (0, last_pixel), (0, 0)]
     lon, lat = layout.lonlat(np.array([c[0] for c in corners]), np.array([c[1] for c in corners]))
     text = " ".join(f"{la:.6f},{lo:.6f}" for lo, la in zip(lon.tolist(), lat.tolist(), strict=True))
-    _child(footprint, _q("gml:coordinates"), text)
+    child(footprint, _q("gml:coordinates"), text)
 
 
 def _md5(path: Path) -> str:
@@ -1132,24 +1118,12 @@ def write_synthetic_s1(
     )
     scene = SyntheticS1Scene(layout=sized, seed=seed, looks=looks, landcover_step=landcover_step)
     names = product_names(scene, pols)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    final = out / (f"{names.product_id}.zip" if zip else f"{names.product_id}.SAFE")
-    if final.exists():
-        raise GeocolorError(f"{final} already exists; remove it or write elsewhere.")
-    work = Path(tempfile.mkdtemp(prefix=f".{names.product_id}.", suffix=".partial", dir=out))
-    try:
-        safe_dir = work / f"{names.product_id}.SAFE"
-        _write_safe(scene, names, pols, safe_dir, tile, compress)
-        if zip:
-            archive = work / final.name
-            _zip_safe(safe_dir, archive)
-            archive.replace(final)
-        else:
-            safe_dir.replace(final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return final
+    return publish_safe(
+        out_dir,
+        names.product_id,
+        lambda safe: _write_safe(scene, names, pols, safe, tile, compress),
+        zip=zip,
+    )
 
 
 def _write_safe(
@@ -1170,17 +1144,3 @@ def _write_safe(
         (safe_dir / noise.href).write_bytes(noise_xml(scene, names, pol))
         (safe_dir / calibration.href).write_bytes(calibration_xml(scene, names, pol))
     (safe_dir / "manifest.safe").write_bytes(manifest_xml(scene, names, pols, safe_dir))
-
-
-def _zip_safe(safe_dir: Path, archive: Path) -> None:
-    """Zip with the SAFE folder as the single top-level entry; rasters stored (already
-    compressed, and seekable through /vsizip), XML deflated."""
-    with zipfile.ZipFile(archive, "w") as bundle:
-        bundle.writestr(f"{safe_dir.name}/", b"")
-        for path in sorted(safe_dir.rglob("*")):
-            name = f"{safe_dir.name}/{path.relative_to(safe_dir).as_posix()}"
-            if path.is_dir():
-                bundle.writestr(f"{name}/", b"")
-                continue
-            method = zipfile.ZIP_STORED if path.suffix == ".tiff" else zipfile.ZIP_DEFLATED
-            bundle.write(path, name, compress_type=method)

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import tempfile
 import xml.etree.ElementTree as ET
-import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -38,7 +35,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from geocolor.errors import GeocolorError, UsageError
+from geocolor.errors import UsageError
 from geocolor.grid import LONLAT, Grid, utm_crs_for
 from geocolor.landcover import (
     FloatArray,
@@ -49,6 +46,7 @@ from geocolor.landcover import (
     reflectance,
 )
 from geocolor.progress import progress
+from geocolor.safe_writer import child, publish_safe, xml_bytes
 
 FULL_TILE = 10_980
 """Edge of a real Sentinel-2 tile in 10 m pixels (109.8 km)."""
@@ -554,19 +552,6 @@ def product_names(scene: SyntheticS2Scene) -> ProductNames:
 # XML.
 
 
-def _child(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attrs)
-    if text is not None:
-        element.text = text
-    return element
-
-
-def _xml_bytes(root: ET.Element) -> bytes:
-    ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode")
-    return f'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n{body}\n'.encode()
-
-
 def _iso(moment: datetime, digits: int) -> str:
     """UTC timestamp with ``digits`` decimals of seconds and a Z, as ESA writes them."""
     fraction = f"{moment.microsecond:06d}"[:digits]
@@ -600,12 +585,12 @@ class SclStatistics:
 
 
 def _image_content(parent: ET.Element, stats: SclStatistics, *, tile: bool) -> None:
-    content = _child(parent, "Image_Content_QI")
+    content = child(parent, "Image_Content_QI")
     if tile:
-        _child(content, "CLOUDY_PIXEL_PERCENTAGE", f"{stats.cloud_percent:.6f}")
-    _child(content, "NODATA_PIXEL_PERCENTAGE", f"{stats.nodata_percent:.6f}")
+        child(content, "CLOUDY_PIXEL_PERCENTAGE", f"{stats.cloud_percent:.6f}")
+    child(content, "NODATA_PIXEL_PERCENTAGE", f"{stats.nodata_percent:.6f}")
     for code, name in enumerate(_SCL_PERCENTAGES, start=1):
-        _child(content, name, f"{stats.percent(code):.6f}")
+        child(content, name, f"{stats.percent(code):.6f}")
 
 
 def footprint_lonlat(scene: SyntheticS2Scene) -> FloatArray:
@@ -636,8 +621,8 @@ def product_xml(
     """MTD_MSIL2A.xml: product info, file list, radiometry, footprint, quality."""
     ET.register_namespace("n1", _USER_PRODUCT_NS)
     root = ET.Element(f"{{{_USER_PRODUCT_NS}}}Level-2A_User_Product")
-    general = _child(root, f"{{{_USER_PRODUCT_NS}}}General_Info")
-    info = _child(general, "Product_Info")
+    general = child(root, f"{{{_USER_PRODUCT_NS}}}General_Info")
+    info = child(general, "Product_Info")
     start = _iso(scene.acquired, 3)
     for tag, text in (
         ("PRODUCT_START_TIME", start),
@@ -650,8 +635,8 @@ def product_xml(
         ("PREVIEW_IMAGE_URL", "Not applicable"),
         ("PREVIEW_GEO_INFO", "Not applicable"),
     ):
-        _child(info, tag, text)
-    datatake = _child(info, "Datatake", datatakeIdentifier=names.datatake_id)
+        child(info, tag, text)
+    datatake = child(info, "Datatake", datatakeIdentifier=names.datatake_id)
     for tag, text in (
         ("SPACECRAFT_NAME", "Sentinel-2A"),
         ("DATATAKE_TYPE", "INS-NOBS"),
@@ -659,106 +644,106 @@ def product_xml(
         ("SENSING_ORBIT_NUMBER", str(names.relative_orbit)),
         ("SENSING_ORBIT_DIRECTION", "DESCENDING"),
     ):
-        _child(datatake, tag, text)
-    options = _child(info, "Query_Options", completeSingleTile="true")
-    _child(options, "PRODUCT_FORMAT", "SAFE_COMPACT")
-    granule = _child(
-        _child(_child(info, "Product_Organisation"), "Granule_List"),
+        child(datatake, tag, text)
+    options = child(info, "Query_Options", completeSingleTile="true")
+    child(options, "PRODUCT_FORMAT", "SAFE_COMPACT")
+    granule = child(
+        child(child(info, "Product_Organisation"), "Granule_List"),
         "Granule",
         datastripIdentifier=names.datastrip_id,
         granuleIdentifier=names.tile_id,
         imageFormat=image_format,
     )
     for image in image_files:
-        _child(granule, "IMAGE_FILE", image)
+        child(granule, "IMAGE_FILE", image)
 
-    characteristics = _child(general, "Product_Image_Characteristics")
+    characteristics = child(general, "Product_Image_Characteristics")
     for text, index in (("NODATA", "0"), ("SATURATED", "65535")):
-        special = _child(characteristics, "Special_Values")
-        _child(special, "SPECIAL_VALUE_TEXT", text)
-        _child(special, "SPECIAL_VALUE_INDEX", index)
-    order = _child(characteristics, "Image_Display_Order")
+        special = child(characteristics, "Special_Values")
+        child(special, "SPECIAL_VALUE_TEXT", text)
+        child(special, "SPECIAL_VALUE_INDEX", index)
+    order = child(characteristics, "Image_Display_Order")
     for tag, channel in (("RED_CHANNEL", "3"), ("GREEN_CHANNEL", "2"), ("BLUE_CHANNEL", "1")):
-        _child(order, tag, channel)
-    quantification = _child(characteristics, "QUANTIFICATION_VALUES_LIST")
-    _child(quantification, "BOA_QUANTIFICATION_VALUE", f"{QUANTIFICATION_VALUE:.0f}", unit="none")
-    _child(quantification, "AOT_QUANTIFICATION_VALUE", "1000.0", unit="none")
-    _child(quantification, "WVP_QUANTIFICATION_VALUE", "1000.0", unit="cm")
+        child(order, tag, channel)
+    quantification = child(characteristics, "QUANTIFICATION_VALUES_LIST")
+    child(quantification, "BOA_QUANTIFICATION_VALUE", f"{QUANTIFICATION_VALUE:.0f}", unit="none")
+    child(quantification, "AOT_QUANTIFICATION_VALUE", "1000.0", unit="none")
+    child(quantification, "WVP_QUANTIFICATION_VALUE", "1000.0", unit="cm")
     if scene.offset:
-        offsets = _child(characteristics, "BOA_ADD_OFFSET_VALUES_LIST")
+        offsets = child(characteristics, "BOA_ADD_OFFSET_VALUES_LIST")
         for band_id in range(len(_SPECTRAL_BANDS)):
-            _child(offsets, "BOA_ADD_OFFSET", f"{scene.offset:.0f}", band_id=str(band_id))
-    spectral = _child(characteristics, "Spectral_Information_List")
+            child(offsets, "BOA_ADD_OFFSET", f"{scene.offset:.0f}", band_id=str(band_id))
+    spectral = child(characteristics, "Spectral_Information_List")
     for band_id, (physical, resolution, central) in enumerate(_SPECTRAL_BANDS):
-        information = _child(
+        information = child(
             spectral, "Spectral_Information", bandId=str(band_id), physicalBand=physical
         )
-        _child(information, "RESOLUTION", str(resolution))
-        _child(_child(information, "Wavelength"), "CENTRAL", f"{central}", unit="nm")
-    _child(characteristics, "REFERENCE_BAND", "3")
-    classification = _child(characteristics, "Scene_Classification_List")
+        child(information, "RESOLUTION", str(resolution))
+        child(child(information, "Wavelength"), "CENTRAL", f"{central}", unit="nm")
+    child(characteristics, "REFERENCE_BAND", "3")
+    classification = child(characteristics, "Scene_Classification_List")
     for code, name in enumerate(_SCL_NAMES):
-        entry = _child(classification, "Scene_Classification_ID")
-        _child(entry, "SCENE_CLASSIFICATION_TEXT", f"SC_{name}")
-        _child(entry, "SCENE_CLASSIFICATION_INDEX", str(code))
+        entry = child(classification, "Scene_Classification_ID")
+        child(entry, "SCENE_CLASSIFICATION_TEXT", f"SC_{name}")
+        child(entry, "SCENE_CLASSIFICATION_INDEX", str(code))
 
-    geometric = _child(root, f"{{{_USER_PRODUCT_NS}}}Geometric_Info")
-    outer = _child(geometric, "Product_Footprint")
-    footprint = _child(_child(outer, "Product_Footprint"), "Global_Footprint")
+    geometric = child(root, f"{{{_USER_PRODUCT_NS}}}Geometric_Info")
+    outer = child(geometric, "Product_Footprint")
+    footprint = child(child(outer, "Product_Footprint"), "Global_Footprint")
     ring = footprint_lonlat(scene)
     text = " ".join(f"{lat!r} {lon!r}" for lon, lat in ring.tolist())
-    _child(footprint, "EXT_POS_LIST", f"{text} ")
-    _child(outer, "RASTER_CS_TYPE", "POINT")
-    _child(outer, "PIXEL_ORIGIN", "1")
-    reference = _child(geometric, "Coordinate_Reference_System")
-    _child(reference, "GEO_TABLES", "EPSG", version="1")
-    _child(reference, "HORIZONTAL_CS_TYPE", "GEOGRAPHIC")
+    child(footprint, "EXT_POS_LIST", f"{text} ")
+    child(outer, "RASTER_CS_TYPE", "POINT")
+    child(outer, "PIXEL_ORIGIN", "1")
+    reference = child(geometric, "Coordinate_Reference_System")
+    child(reference, "GEO_TABLES", "EPSG", version="1")
+    child(reference, "HORIZONTAL_CS_TYPE", "GEOGRAPHIC")
 
-    quality = _child(root, f"{{{_USER_PRODUCT_NS}}}Quality_Indicators_Info")
-    _child(quality, "Cloud_Coverage_Assessment", f"{stats.cloud_percent:.6f}")
+    quality = child(root, f"{{{_USER_PRODUCT_NS}}}Quality_Indicators_Info")
+    child(quality, "Cloud_Coverage_Assessment", f"{stats.cloud_percent:.6f}")
     _image_content(quality, stats, tile=False)
-    return _xml_bytes(root)
+    return xml_bytes(root, 'standalone="no"')
 
 
 def tile_xml(scene: SyntheticS2Scene, names: ProductNames, stats: SclStatistics) -> bytes:
     """GRANULE/<granule>/MTD_TL.xml: tile identity, grids, sun angle, quality."""
     ET.register_namespace("n1", _TILE_NS)
     root = ET.Element(f"{{{_TILE_NS}}}Level-2A_Tile_ID")
-    general = _child(root, f"{{{_TILE_NS}}}General_Info")
-    _child(general, "L1C_TILE_ID", names.l1c_tile_id, metadataLevel="Brief")
-    _child(general, "TILE_ID", names.tile_id, metadataLevel="Brief")
-    _child(general, "DATASTRIP_ID", names.datastrip_id, metadataLevel="Standard")
-    _child(general, "DOWNLINK_PRIORITY", "NOMINAL", metadataLevel="Standard")
-    _child(general, "SENSING_TIME", _iso(scene.acquired, 6), metadataLevel="Standard")
-    archive = _child(general, "Archiving_Info", metadataLevel="Expertise")
-    _child(archive, "ARCHIVING_CENTRE", "ATOS")
-    _child(archive, "ARCHIVING_TIME", _iso(names.generated + timedelta(minutes=31), 6))
+    general = child(root, f"{{{_TILE_NS}}}General_Info")
+    child(general, "L1C_TILE_ID", names.l1c_tile_id, metadataLevel="Brief")
+    child(general, "TILE_ID", names.tile_id, metadataLevel="Brief")
+    child(general, "DATASTRIP_ID", names.datastrip_id, metadataLevel="Standard")
+    child(general, "DOWNLINK_PRIORITY", "NOMINAL", metadataLevel="Standard")
+    child(general, "SENSING_TIME", _iso(scene.acquired, 6), metadataLevel="Standard")
+    archive = child(general, "Archiving_Info", metadataLevel="Expertise")
+    child(archive, "ARCHIVING_CENTRE", "ATOS")
+    child(archive, "ARCHIVING_TIME", _iso(names.generated + timedelta(minutes=31), 6))
 
-    geometric = _child(root, f"{{{_TILE_NS}}}Geometric_Info")
-    geocoding = _child(geometric, "Tile_Geocoding", metadataLevel="Brief")
+    geometric = child(root, f"{{{_TILE_NS}}}Geometric_Info")
+    geocoding = child(geometric, "Tile_Geocoding", metadataLevel="Brief")
     zone = int(scene.crs.to_epsg() or 0) % 100
     hemisphere = "N" if int(scene.crs.to_epsg() or 0) < 32700 else "S"
-    _child(geocoding, "HORIZONTAL_CS_NAME", f"WGS84 / UTM zone {zone}{hemisphere}")
-    _child(geocoding, "HORIZONTAL_CS_CODE", scene.crs.to_string())
+    child(geocoding, "HORIZONTAL_CS_NAME", f"WGS84 / UTM zone {zone}{hemisphere}")
+    child(geocoding, "HORIZONTAL_CS_CODE", scene.crs.to_string())
     grids = {resolution: scene.grid(resolution) for resolution in RESOLUTIONS}
     for resolution, grid in grids.items():
-        size = _child(geocoding, "Size", resolution=str(resolution))
-        _child(size, "NROWS", str(grid.height))
-        _child(size, "NCOLS", str(grid.width))
+        size = child(geocoding, "Size", resolution=str(resolution))
+        child(size, "NROWS", str(grid.height))
+        child(size, "NCOLS", str(grid.width))
     for resolution, grid in grids.items():
-        position = _child(geocoding, "Geoposition", resolution=str(resolution))
-        _child(position, "ULX", f"{grid.transform.c:.0f}")
-        _child(position, "ULY", f"{grid.transform.f:.0f}")
-        _child(position, "XDIM", f"{grid.transform.a:.0f}")
-        _child(position, "YDIM", f"{grid.transform.e:.0f}")
-    angles = _child(_child(geometric, "Tile_Angles", metadataLevel="Standard"), "Mean_Sun_Angle")
+        position = child(geocoding, "Geoposition", resolution=str(resolution))
+        child(position, "ULX", f"{grid.transform.c:.0f}")
+        child(position, "ULY", f"{grid.transform.f:.0f}")
+        child(position, "XDIM", f"{grid.transform.a:.0f}")
+        child(position, "YDIM", f"{grid.transform.e:.0f}")
+    angles = child(child(geometric, "Tile_Angles", metadataLevel="Standard"), "Mean_Sun_Angle")
     zenith, azimuth = scene.sun_angles
-    _child(angles, "ZENITH_ANGLE", f"{zenith:.12f}", unit="deg")
-    _child(angles, "AZIMUTH_ANGLE", f"{azimuth:.12f}", unit="deg")
+    child(angles, "ZENITH_ANGLE", f"{zenith:.12f}", unit="deg")
+    child(angles, "AZIMUTH_ANGLE", f"{azimuth:.12f}", unit="deg")
 
-    quality = _child(root, f"{{{_TILE_NS}}}Quality_Indicators_Info", metadataLevel="Standard")
+    quality = child(root, f"{{{_TILE_NS}}}Quality_Indicators_Info", metadataLevel="Standard")
     _image_content(quality, stats, tile=True)
-    return _xml_bytes(root)
+    return xml_bytes(root, 'standalone="no"')
 
 
 # --------------------------------------------------------------------------------------
@@ -927,21 +912,6 @@ def _write_safe(scene: SyntheticS2Scene, names: ProductNames, safe: Path, jp2: b
     (granule / "MTD_TL.xml").write_bytes(tile_xml(scene, names, stats))
 
 
-def _zip_safe(safe: Path, archive: Path) -> None:
-    """ESA-style zip: the SAFE folder as single top-level entry; rasters stored (they are
-    compressed already and stay seekable through /vsizip), XML deflated."""
-    with zipfile.ZipFile(archive, "w") as bundle:
-        bundle.writestr(f"{safe.name}/", b"")
-        for path in sorted(safe.rglob("*")):
-            name = f"{safe.name}/{path.relative_to(safe).as_posix()}"
-            if path.is_dir():
-                bundle.writestr(f"{name}/", b"")
-            else:
-                raster = path.suffix in (".jp2", ".tif")
-                method = zipfile.ZIP_STORED if raster else zipfile.ZIP_DEFLATED
-                bundle.write(path, name, compress_type=method)
-
-
 def write_synthetic_s2(
     out_dir: str | Path,
     *,
@@ -974,21 +944,6 @@ def write_synthetic_s2(
         baseline=baseline,
     )
     names = product_names(scene)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    final = out / (f"{names.product_id}.zip" if zip else f"{names.product_id}.SAFE")
-    if final.exists():
-        raise GeocolorError(f"{final} already exists; remove it or write elsewhere.")
-    work = Path(tempfile.mkdtemp(prefix=f".{names.product_id}.", suffix=".partial", dir=out))
-    try:
-        safe = work / f"{names.product_id}.SAFE"
-        _write_safe(scene, names, safe, jp2)
-        if zip:
-            archive = work / final.name
-            _zip_safe(safe, archive)
-            archive.replace(final)
-        else:
-            safe.replace(final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return final
+    return publish_safe(
+        out_dir, names.product_id, lambda safe: _write_safe(scene, names, safe, jp2), zip=zip
+    )
