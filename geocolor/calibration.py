@@ -3,9 +3,11 @@
 ESA's calibration vectors give a gain A on a sparse (line, pixel) grid; the calibrated
 linear power is ``(|DN|² - N) / A²`` with A interpolated bilinearly and N the thermal
 noise in DN² (MPC-0392 subtracts noise before calibration). Each Dask chunk
-interpolates only the LUT rows around its own lines, so no full-resolution LUT ever
-exists. Past the last annotated line or pixel the LUT is clamped (the nearest value is
-held): ESA specifies that the vectors cover the image, so the clamp only guards ends.
+interpolates only the LUT rows around its own lines onto its own columns, and a numba
+kernel (:mod:`geocolor.kernels`) mixes them between lines pixel by pixel, so no
+full-resolution LUT, not even a chunk-sized one, ever exists. Past the last annotated
+line or pixel the LUT is clamped (the nearest value is held): ESA specifies that the
+vectors cover the image, so the clamp only guards ends.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import dask.array as da
 import numpy as np
 
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.kernels import calibrated_power
 from geocolor.noise import (
+    LutWindow,
     NoiseLuts,
-    covering_slice,
+    NoiseWindow,
     element_numbers,
     element_text,
-    interpolate_rows,
-    noise_power,
+    line_mix,
+    noise_window,
     parse_xml,
 )
 
@@ -32,7 +36,7 @@ __all__ = [
     "POWER_FLOOR",
     "CalibrationLuts",
     "calibrate",
-    "interpolate_lut",
+    "lut_window",
     "parse_calibration",
 ]
 
@@ -91,19 +95,20 @@ def parse_calibration(xml: bytes, source: str) -> CalibrationLuts:
     return CalibrationLuts(lines=lines, pixels=pixels, **tables)
 
 
-def interpolate_lut(
+def lut_window(
     lines: np.ndarray,
     pixels: np.ndarray,
     values: np.ndarray,
     row0: int,
     col0: int,
     shape: tuple[int, int],
-) -> np.ndarray:
-    """Bilinear interpolation of a sparse (line, pixel) LUT over one window.
+) -> LutWindow:
+    """A sparse (line, pixel) LUT over one window, bilinear and separable.
 
-    Separable: the LUT rows bracketing the window are interpolated along pixels onto
-    the window's columns, then mixed between lines. Values past the LUT ends are
-    clamped (see the module note).
+    Only the LUT rows bracketing the window's lines are interpolated, along pixels onto
+    the window's columns; the mix between lines is left to the caller (the calibration
+    kernel does it pixel by pixel). Values past the LUT ends are clamped (see the module
+    note).
 
     Parameters
     ----------
@@ -115,17 +120,12 @@ def interpolate_lut(
         Image line and pixel of the window's first element.
     shape
         Window ``(height, width)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
     """
     height, width = shape
-    needed = covering_slice(lines, row0, row0 + height - 1)
+    needed, before, weight = line_mix(lines, row0, height)
     cols = np.arange(col0, col0 + width)
-    along_pixels = interpolate_rows(pixels, values[needed].T, cols).T
-    return interpolate_rows(lines[needed], along_pixels, np.arange(row0, row0 + height))
+    rows = np.stack([np.interp(cols, pixels, values[index]) for index in needed])
+    return LutWindow(rows, before, weight)
 
 
 def calibrate(
@@ -190,11 +190,27 @@ def _calibrate_block(
 ) -> np.ndarray:
     (row0, _), (col0, _) = block_info[0]["array-location"]
     row0, col0 = row0 + origin[0], col0 + origin[1]
-    power = np.square(dn, dtype=np.float64)
-    if noise is not None:
-        power -= noise_power(noise, row0, col0, dn.shape)
-    gain = interpolate_lut(lines, pixels, gains, row0, col0, dn.shape)
-    power /= np.square(gain, out=gain)
-    result = np.maximum(power, floor, out=power).astype(np.float32)
-    result[dn == 0] = np.nan
-    return result
+    gain = lut_window(lines, pixels, gains, row0, col0, dn.shape)
+    thermal = _no_noise(dn.shape) if noise is None else noise_window(noise, row0, col0, dn.shape)
+    power = np.empty(dn.shape, dtype=np.float32)
+    calibrated_power(
+        dn,
+        gain.rows,
+        gain.before,
+        gain.weight,
+        thermal.range_lut.rows,
+        thermal.range_lut.before,
+        thermal.range_lut.weight,
+        thermal.edges,
+        thermal.factors,
+        float(floor),
+        power,
+    )
+    return power
+
+
+def _no_noise(shape: tuple[int, int]) -> NoiseWindow:
+    """Zero noise in the kernel's form, which subtracts it exactly (DN² - 0 = DN²)."""
+    height, width = shape
+    flat = LutWindow(np.zeros((2, width)), np.zeros(height, dtype=np.int64), np.zeros(height))
+    return NoiseWindow(flat, np.array([0, width]), np.ones((height, 1)))

@@ -1,4 +1,4 @@
-"""Sentinel-1 thermal noise LUTs: parsing and dense evaluation over image windows.
+"""Sentinel-1 thermal noise LUTs: parsing and their separable form over image windows.
 
 Noise is annotated sparsely, in DN² units, in two XML generations:
 
@@ -8,12 +8,16 @@ Noise is annotated sparsely, in DN² units, in two XML generations:
 - IPF < 2.9: ``noiseVectorList`` with ``noiseLut``: range profiles only, so the azimuth
   factor is 1 everywhere.
 
-Following ESA's thermal denoising note (MPC-0392), the dense noise at (line, pixel) is
-the range profile interpolated linearly along pixels on each annotated line, then
-linearly between lines, times the azimuth profile of the swath block holding the pixel.
-Past the first or last annotated line or pixel the nearest value is held (clamped), not
+Following ESA's thermal denoising note (MPC-0392), the noise at (line, pixel) is the
+range profile interpolated linearly along pixels on each annotated line, then linearly
+between lines, times the azimuth profile of the swath block holding the pixel. Past the
+first or last annotated line or pixel the nearest value is held (clamped), not
 extrapolated: the annotation is specified to cover the whole image, so clamping only
 guards against off-by-one ends and never invents a trend.
+
+A window's noise is never made dense here: :func:`noise_window` keeps the few 1-D
+pieces (range rows on the window's columns, line weights, azimuth factors per line and
+swath column ranges) that :mod:`geocolor.kernels` combines pixel by pixel.
 
 This module also holds the small XML and interpolation helpers that
 :mod:`geocolor.calibration` and :mod:`geocolor.safe` share, because it is the lowest of
@@ -31,13 +35,14 @@ from geocolor.errors import GeocolorError
 
 __all__ = [
     "AzimuthNoiseBlock",
+    "LutWindow",
     "NoiseLuts",
+    "NoiseWindow",
     "RangeNoiseVector",
-    "covering_slice",
     "element_numbers",
     "element_text",
-    "interpolate_rows",
-    "noise_power",
+    "line_mix",
+    "noise_window",
     "parse_noise",
     "parse_xml",
 ]
@@ -105,48 +110,53 @@ def element_numbers(
         raise GeocolorError(f"{source}: element {path!r} holds a non-number.") from error
 
 
-def covering_slice(positions: np.ndarray, first: int, last: int) -> slice:
-    """Smallest run of sorted ``positions`` that brackets every index in ``[first, last]``."""
-    count = len(positions)
-    start = int(np.clip(np.searchsorted(positions, first, side="right") - 1, 0, count - 1))
-    stop = int(np.clip(np.searchsorted(positions, last, side="left"), 0, count - 1))
-    return slice(start, max(start, stop) + 1)
+@dataclass(frozen=True, eq=False)
+class LutWindow:
+    """A sparse (line, pixel) LUT over one image window, kept separable.
+
+    Line ``i`` of the window is ``weight[i] * (after - before) + before`` with
+    ``before`` and ``after`` the rows ``rows[before[i]]`` and ``rows[before[i] + 1]``:
+    the LUT lines bracketing it, already interpolated onto the window's columns. Each
+    value depends only on its image line and pixel, never on where the window starts,
+    so chunked results equal unchunked ones exactly.
+    """
+
+    rows: np.ndarray
+    """LUT lines bracketing the window on its columns, float64 ``(k, width)``, k >= 2."""
+    before: np.ndarray
+    """Row of ``rows`` at or before each window line, int64 ``(height,)``."""
+    weight: np.ndarray
+    """How far each window line lies from that row to the next, float64 in [0, 1]."""
 
 
-def interpolate_rows(positions: np.ndarray, table: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Linear interpolation of ``table`` rows along axis 0, clamped at both ends.
+def line_mix(
+    positions: np.ndarray, first: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which LUT lines bracket each of ``height`` image lines from ``first``, and how.
 
     Parameters
     ----------
     positions
-        Strictly increasing coordinates of the ``table`` rows, shape ``(k,)``.
-    table
-        Values, shape ``(k, w)``.
-    at
-        Coordinates to evaluate, shape ``(q,)``.
+        Strictly increasing image lines of the LUT rows, shape ``(n,)``.
+    first, height
+        The window's first image line and its number of lines.
 
     Returns
     -------
-    numpy.ndarray
-        Shape ``(q, w)``, float64. Each output row mixes only two table rows, so the
-        cost is one multiply and one add per output value. ``at`` must be sorted.
+    tuple of numpy.ndarray
+        ``needed``: indices of the LUT rows in use, in order, always at least two (a
+        single-line LUT is repeated); ``before`` and ``weight`` as :class:`LutWindow`
+        holds them, ``before`` counted within ``needed``. Lines past either end take the
+        nearest LUT line (weight clamped to 0 or 1).
     """
-    table = np.asarray(table, dtype=np.float64)
     if len(positions) == 1:
-        return np.repeat(table, len(at), axis=0)
+        return np.zeros(2, dtype=np.int64), np.zeros(height, dtype=np.int64), np.zeros(height)
+    at = np.arange(first, first + height)
     lower = np.clip(np.searchsorted(positions, at, side="right") - 1, 0, len(positions) - 2)
     start = positions[lower]
     weight = np.clip((at - start) / (positions[lower + 1] - start), 0.0, 1.0)
-    result = np.empty((len(at), table.shape[1]))
-    # ``at`` is sorted, so the rows between two table rows form runs: fill each run by
-    # broadcasting one row and one step instead of gathering a row per output row
-    edges = np.flatnonzero(np.diff(lower)) + 1
-    for first, stop in zip(np.r_[0, edges], np.r_[edges, len(at)], strict=True):
-        row = lower[first]
-        run = result[first:stop]
-        np.multiply(weight[first:stop, np.newaxis], table[row + 1] - table[row], out=run)
-        run += table[row]
-    return result
+    needed = np.arange(lower[0], lower[-1] + 2)
+    return needed, lower - lower[0], weight
 
 
 def parse_noise(xml: bytes, source: str) -> NoiseLuts:
@@ -218,31 +228,46 @@ def _azimuth_blocks(block_list: ET.Element, source: str) -> tuple[AzimuthNoiseBl
     return tuple(blocks)
 
 
-def noise_power(noise: NoiseLuts, row0: int, col0: int, shape: tuple[int, int]) -> np.ndarray:
-    """Dense thermal noise (DN²) over the window at ``(row0, col0)`` of ``shape``.
+@dataclass(frozen=True, eq=False)
+class NoiseWindow:
+    """Thermal noise (DN²) over one image window, kept separable.
+
+    The noise at a window pixel is the :class:`LutWindow` ``range_lut`` value times the
+    azimuth factor of its line in the column span holding it: span ``j`` covers columns
+    ``edges[j]`` to ``edges[j + 1] - 1`` and scales line ``i`` by ``factors[i, j]``.
+    Spans follow the swath blocks' sample bounds; a pixel no block covers has factor 1,
+    and one that several cover (never in ESA products) has the product of their factors.
+    """
+
+    range_lut: LutWindow
+    edges: np.ndarray
+    """Column offsets where the spans start, then the window width, int64 ``(s + 1,)``."""
+    factors: np.ndarray
+    """Azimuth factor of each line in each span, float64 ``(height, s)``."""
+
+
+def noise_window(noise: NoiseLuts, row0: int, col0: int, shape: tuple[int, int]) -> NoiseWindow:
+    """The noise over the window at ``(row0, col0)`` of ``shape``, as 1-D pieces.
 
     Only the range vectors bracketing the window's lines are interpolated (each onto
-    the window's columns, as their pixel positions may differ), then mixed between
-    lines; each azimuth block scales the part of the window it covers.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
+    the window's columns, as their pixel positions may differ); each azimuth block
+    contributes its profile on the window's lines to the spans it covers.
     """
     height, width = shape
-    rows = np.arange(row0, row0 + height)
+    needed, before, weight = line_mix(noise.lines, row0, height)
     cols = np.arange(col0, col0 + width)
-    needed = covering_slice(noise.lines, row0, row0 + height - 1)
-    vectors = noise.range_vectors[needed]
-    along_pixels = np.stack([np.interp(cols, v.pixels, v.values) for v in vectors])
-    power = interpolate_rows(noise.lines[needed], along_pixels, rows)
-    for block in noise.azimuth_blocks:
-        top, bottom = max(block.first_line, row0), min(block.last_line, row0 + height - 1)
-        left, right = max(block.first_sample, col0), min(block.last_sample, col0 + width - 1)
-        if top > bottom or left > right:
-            continue
-        factor = np.interp(np.arange(top, bottom + 1), block.lines, block.values)
-        window = power[top - row0 : bottom - row0 + 1, left - col0 : right - col0 + 1]
-        window *= factor[:, np.newaxis]
-    return power
+    vectors = [noise.range_vectors[index] for index in needed]
+    rows = np.stack([np.interp(cols, vector.pixels, vector.values) for vector in vectors])
+    bounds = [
+        (block.first_sample - col0, block.last_sample + 1 - col0) for block in noise.azimuth_blocks
+    ]
+    edges = np.unique(np.clip([0, width, *(edge for pair in bounds for edge in pair)], 0, width))
+    factors = np.ones((height, len(edges) - 1))
+    lines = np.arange(row0, row0 + height)
+    for block, (left, right) in zip(noise.azimuth_blocks, bounds, strict=True):
+        inside = (lines >= block.first_line) & (lines <= block.last_line)
+        spans = (edges[:-1] >= left) & (edges[1:] <= right)
+        if inside.any() and spans.any():
+            profile = np.interp(lines[inside], block.lines, block.values)
+            factors[np.ix_(inside, spans)] *= profile[:, np.newaxis]
+    return NoiseWindow(LutWindow(rows, before, weight), edges, factors)

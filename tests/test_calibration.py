@@ -1,7 +1,9 @@
 """Calibration LUTs of the real products: parsing, interpolation, chunked calibration.
 
 The reference is deliberately independent of the code under test: scipy's
-RegularGridInterpolator built over the whole LUT and evaluated on dense windows.
+RegularGridInterpolator built over the whole LUT and evaluated on dense windows. The
+library never makes a LUT dense; :func:`expanded` does it here, from the separable
+pieces the calibration kernel combines.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from geocolor.calibration import (
     POWER_FLOOR,
     CalibrationLuts,
     calibrate,
-    interpolate_lut,
+    lut_window,
     parse_calibration,
 )
 from geocolor.errors import GeocolorError
+from geocolor.noise import LutWindow
 from geocolor.safe import open_safe
 
 ZIP_2021 = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
@@ -82,6 +85,24 @@ def dense_lut(
     return interpolator(np.stack([rows, cols], axis=-1))
 
 
+def expanded(window: LutWindow) -> np.ndarray:
+    """The dense window: each line mixes its two bracketing rows by its weight."""
+    before = window.rows[window.before]
+    after = window.rows[window.before + 1]
+    return window.weight[:, np.newaxis] * (after - before) + before
+
+
+def interpolate_lut(
+    lines: np.ndarray,
+    pixels: np.ndarray,
+    values: np.ndarray,
+    row0: int,
+    col0: int,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    return expanded(lut_window(lines, pixels, values, row0, col0, shape))
+
+
 def test_parse_real_calibration(shared_data: Path) -> None:
     vv_2021 = open_safe(shared_data / "s1" / ZIP_2021).calibration("VV")
     assert vv_2021.sigma0.shape == (27, 650)
@@ -102,7 +123,7 @@ def test_parse_real_calibration(shared_data: Path) -> None:
 
 @pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("measure", MEASURES)
-def test_interpolate_lut_matches_regular_grid_interpolator(
+def test_lut_window_matches_regular_grid_interpolator(
     luts: CalibrationLuts, measure: str, window: tuple[int, int, int, int]
 ) -> None:
     row0, col0, height, width = window
@@ -113,7 +134,7 @@ def test_interpolate_lut_matches_regular_grid_interpolator(
 
 
 @pytest.mark.parametrize("window", WINDOWS)
-def test_interpolate_lut_along_lines(luts: CalibrationLuts, window: tuple[int, ...]) -> None:
+def test_lut_window_along_lines(luts: CalibrationLuts, window: tuple[int, ...]) -> None:
     # Real GRD gains are constant along lines; a per-line ramp checks that direction too.
     values = luts.sigma0 * (1.0 + 0.01 * np.arange(len(luts.lines)))[:, np.newaxis]
     row0, col0, height, width = window
@@ -122,13 +143,46 @@ def test_interpolate_lut_along_lines(luts: CalibrationLuts, window: tuple[int, .
     np.testing.assert_allclose(dense, expected, rtol=1e-12)
 
 
-def test_interpolate_lut_hits_the_nodes_and_clamps_past_the_ends(luts: CalibrationLuts) -> None:
+def test_lut_window_hits_the_nodes_and_clamps_past_the_ends(luts: CalibrationLuts) -> None:
     node_rows = interpolate_lut(luts.lines, luts.pixels, luts.sigma0, 674, 0, (1, 25931))
     np.testing.assert_allclose(node_rows[0, luts.pixels], luts.sigma0[1], rtol=1e-12)
     past = interpolate_lut(luts.lines, luts.pixels, luts.sigma0, 17600, 25900, (3, 60))
     np.testing.assert_allclose(past[:, 31:], luts.sigma0[-1, -1], rtol=1e-12)
     before = interpolate_lut(luts.lines, luts.pixels, luts.sigma0, -5, -5, (5, 5))
     np.testing.assert_allclose(before, luts.sigma0[0, 0], rtol=1e-12)
+
+
+def test_lut_window_keeps_only_the_bracketing_rows(luts: CalibrationLuts) -> None:
+    inside = lut_window(luts.lines, luts.pixels, luts.sigma0, 700, 100, (256, 300))
+    assert inside.rows.shape == (2, 300)  # lines 700-955 lie between LUT lines 674, 1348
+    np.testing.assert_array_equal(inside.before, 0)
+    across = lut_window(luts.lines, luts.pixels, luts.sigma0, 1300, 0, (100, 10))
+    assert across.rows.shape == (3, 10)
+    assert across.before[[0, 47, 48, -1]].tolist() == [0, 0, 1, 1]  # LUT line 1348
+    single = lut_window(luts.lines[:1], luts.pixels, luts.sigma0[:1], 50, 0, (4, 60))
+    along_pixels = np.interp(np.arange(60), luts.pixels, luts.sigma0[0])
+    np.testing.assert_array_equal(expanded(single), np.tile(along_pixels, (4, 1)))
+
+
+def test_lut_window_does_not_depend_on_where_the_window_starts(luts: CalibrationLuts) -> None:
+    values = luts.sigma0 * (1.0 + 0.01 * np.arange(len(luts.lines)))[:, np.newaxis]
+    whole = interpolate_lut(luts.lines, luts.pixels, values, 600, 9000, (900, 700))
+    for row0, col0, height, width in [(0, 0, 74, 41), (74, 41, 700, 333), (777, 600, 123, 100)]:
+        window = interpolate_lut(
+            luts.lines, luts.pixels, values, 600 + row0, 9000 + col0, (height, width)
+        )
+        np.testing.assert_array_equal(window, whole[row0 : row0 + height, col0 : col0 + width])
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_kernel_computes_the_dense_formula_bit_for_bit(luts: CalibrationLuts, measure: str) -> None:
+    shape = (1600, 2100)  # chunks of 777 cut it across LUT lines 674 and 1348
+    calibrated = calibrate(synthetic_dn(shape), luts, measure, origin=(300, 8000)).compute()
+    gain = interpolate_lut(luts.lines, luts.pixels, getattr(luts, measure), 300, 8000, shape)
+    dn = dense_dn(0, 0, *shape).astype(np.float64)
+    expected = np.maximum(dn * dn / (gain * gain), POWER_FLOOR).astype(np.float32)
+    expected[dn == 0] = np.nan
+    np.testing.assert_array_equal(calibrated, expected)
 
 
 @pytest.mark.parametrize("measure", MEASURES)

@@ -1,7 +1,9 @@
-"""Thermal noise LUTs of both XML generations, dense evaluation and noise subtraction.
+"""Thermal noise LUTs of both XML generations, their window pieces and noise subtraction.
 
 The dense reference is built independently with scipy's ``interp1d`` (each range
-vector along pixels, then along lines) and boolean masks for the azimuth blocks.
+vector along pixels, then along lines) and boolean masks for the azimuth blocks. The
+library never makes the noise dense; :func:`noise_power` does it here, from the
+separable pieces the calibration kernel combines.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator, interp1d
 
-from geocolor.calibration import POWER_FLOOR, CalibrationLuts, calibrate
+from geocolor.calibration import POWER_FLOOR, CalibrationLuts, calibrate, lut_window
 from geocolor.errors import GeocolorError
 from geocolor.noise import (
     AzimuthNoiseBlock,
     NoiseLuts,
+    NoiseWindow,
     RangeNoiseVector,
-    noise_power,
+    noise_window,
     parse_noise,
 )
 from geocolor.safe import open_safe
+from tests.test_calibration import expanded
 
 ZIP_2021 = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
 ZIP_2015 = "S1A_IW_GRDH_1SDV_20150222T170750_20150222T170815_004739_005DD8_3768.zip"
@@ -73,6 +77,16 @@ def dense_noise(noise: NoiseLuts, window: tuple[int, int, int, int]) -> np.ndarr
         )(rows)
         azimuth = np.where(inside, profile[:, None], azimuth)
     return range_noise * azimuth
+
+
+def expanded_noise(window: NoiseWindow) -> np.ndarray:
+    """The dense noise: range noise times each column span's azimuth factors."""
+    factors = np.repeat(window.factors, np.diff(window.edges), axis=1)
+    return expanded(window.range_lut) * factors
+
+
+def noise_power(noise: NoiseLuts, row0: int, col0: int, shape: tuple[int, int]) -> np.ndarray:
+    return expanded_noise(noise_window(noise, row0, col0, shape))
 
 
 @pytest.fixture
@@ -180,6 +194,30 @@ def test_per_vector_pixels_and_uncovered_columns() -> None:
         np.testing.assert_array_equal(window, whole[row0 : row0 + height, col0 : col0 + width])
 
 
+def test_noise_window_keeps_small_pieces_and_the_swath_spans(noise_2021: NoiseLuts) -> None:
+    window = noise_window(noise_2021, 700, 8000, (256, 10000))
+    assert window.range_lut.rows.shape == (2, 10000)  # between range vectors 674 and 1348
+    assert window.edges.tolist() == [0, 743, 9562, 10000]  # IW1 | IW2 | IW3 at 8743, 17562
+    assert window.factors.shape == (256, 3)
+    iw1, iw2, iw3 = noise_2021.azimuth_blocks
+    for span, block in enumerate((iw1, iw2, iw3)):
+        profile = np.interp(np.arange(700, 956), block.lines, block.values)
+        np.testing.assert_array_equal(window.factors[:, span], profile)
+
+
+def test_overlapping_azimuth_blocks_multiply() -> None:
+    noise = small_noise()
+    overlapping = AzimuthNoiseBlock("IW9", 5, 5, 12, 20, np.array([0, 20]), np.array([2.0, 2.0]))
+    both = noise_power(
+        NoiseLuts(noise.range_vectors, (*noise.azimuth_blocks, overlapping)), 0, 0, (21, 31)
+    )
+    alone = noise_power(noise, 0, 0, (21, 31))
+    np.testing.assert_allclose(both[5:13, 5:21], 2.0 * alone[5:13, 5:21], rtol=1e-15)
+    outside = np.ones((21, 31), dtype=bool)
+    outside[5:13, 5:21] = False
+    np.testing.assert_array_equal(both[outside], alone[outside])
+
+
 def dn_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """DN of the order of the noise (√N ≈ 30-50), with scattered zeros."""
     return ((rows.astype(np.int64) * 7919 + cols.astype(np.int64) * 104729) % 97).astype(np.uint16)
@@ -212,6 +250,22 @@ def test_chunked_denoised_calibration_equals_dense(
         assert np.array_equal(np.isnan(result), np.isnan(expected))
         floored += int(np.sum(result == np.float32(POWER_FLOOR)))
     assert floored > 100  # the windows do exercise the clamp
+
+
+def test_kernel_computes_the_dense_formula_bit_for_bit(
+    noise_2021: NoiseLuts, luts_2021: CalibrationLuts
+) -> None:
+    shape, origin = (1500, 2000), (100, 8000)  # chunks of 777 across IW1 | IW2 and line 674
+    dn = da.fromfunction(dn_at, shape=shape, chunks=CHUNK, dtype=np.uint16)
+    sigma0 = calibrate(dn, luts_2021, "sigma0", noise=noise_2021, origin=origin).compute()
+    gain = expanded(lut_window(luts_2021.lines, luts_2021.pixels, luts_2021.sigma0, *origin, shape))
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
+    values = dn_at(rows, cols).astype(np.float64)
+    power = (values * values - noise_power(noise_2021, *origin, shape)) / (gain * gain)
+    expected = np.maximum(power, POWER_FLOOR).astype(np.float32)
+    expected[values == 0] = np.nan
+    np.testing.assert_array_equal(sigma0, expected)
+    assert (sigma0 == np.float32(POWER_FLOOR)).any() and (sigma0 > 10 * POWER_FLOOR).any()
 
 
 def test_subtraction_clamps_to_the_floor(noise_2021: NoiseLuts, luts_2021: CalibrationLuts) -> None:

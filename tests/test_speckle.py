@@ -13,6 +13,7 @@ from geocolor.plugins import get_plugins, load_plugins
 from geocolor.registry import Registry
 from geocolor.speckle import SpeckleParams, filter_speckle
 from geocolor_speckle.gamma_speckle import sigma_range
+from geocolor_speckle.lee import lee
 
 FILTERS = ["boxcar", "frost", "gamma-map", "lee", "lee-sigma", "median", "refined-lee"]
 EDGE_PRESERVING = ["lee", "refined-lee", "lee-sigma"]
@@ -111,6 +112,43 @@ def test_chunked_equals_unchunked(
     chunked = run(image, name, registry, params, chunks=(13, 11))
     assert whole.dtype == np.float32 and whole.shape == image.shape
     np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("window", [3, 7, 9])
+def test_lee_chunked_equals_unchunked_bit_for_bit(window: int, registry: Registry[Any]) -> None:
+    image = with_holes(seed=8, shape=(61, 53))
+    params = SpeckleParams(window=window, looks=4.4)
+    whole = run(image, "lee", registry, params)
+    for chunks in [(13, 11), (7, 53), (61, 5)]:
+        np.testing.assert_array_equal(run(image, "lee", registry, params, chunks=chunks), whole)
+
+
+def lee_reference(image: npt.NDArray[np.float32], params: SpeckleParams) -> npt.NDArray[np.float64]:
+    """Lee's estimate from float64 statistics of every window, taken one by one."""
+    half = params.window // 2
+    padded = np.pad(image.astype(np.float64), half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, image.shape)
+    windows = np.moveaxis(windows.reshape(params.window**2, *image.shape), 0, -1)
+    count = np.sum(~np.isnan(windows), axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(windows, axis=-1)
+        variance = np.where(count > 1, np.nanvar(windows, axis=-1, ddof=1), 0.0)
+        variation = np.where(mean > 0, variance / mean**2, 0.0)
+        weight = np.where(variation > 0, 1.0 - 1.0 / (params.looks * variation), 0.0)
+    return mean + np.maximum(weight, 0.0) * (image - mean)
+
+
+@pytest.mark.parametrize("params", [SpeckleParams(looks=4.4), SpeckleParams(window=5, looks=1.0)])
+def test_lee_equals_window_statistics_taken_one_by_one(params: SpeckleParams) -> None:
+    image = with_holes(seed=9, shape=(40, 45))
+    image[20:, 30:] *= 20.0  # an edge, where Lee keeps more of each pixel
+    filtered = lee(image, params)
+    assert filtered.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(filtered), np.isnan(image))
+    np.testing.assert_allclose(filtered, lee_reference(image, params), rtol=2e-6)
+    strided = np.asfortranarray(image.astype(np.float64))  # any layout and float type
+    np.testing.assert_array_equal(lee(strided, params), filtered)
 
 
 @pytest.mark.parametrize("name", FILTERS)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from geocolor.speckle import SpeckleParams
-from geocolor_speckle.local_stats import (
-    Float32Array,
-    FloatArray,
-    WindowStats,
-    keep_nodata,
-    ratio,
-    window_stats,
-)
+from geocolor_speckle.kernels import lee_kernel
+from geocolor_speckle.local_stats import Float32Array, FloatArray, WindowStats, ratio
 
 
 def squared_variation(stats: WindowStats) -> FloatArray:
@@ -31,10 +25,11 @@ def lee(block: Float32Array, params: SpeckleParams) -> Float32Array:
     As SNAP's Lee: ``Cu = 1/sqrt(looks)`` is the speckle's coefficient of variation and
     ``Ci`` the window's; where the window varies no more than speckle does
     (``Ci <= Cu``) the result is the mean, and the stronger the texture or edge, the
-    more of the pixel is kept.
+    more of the pixel is kept. The window statistics are those of
+    :func:`geocolor_speckle.local_stats.window_stats` (valid pixels only, unbiased
+    variance), computed with the blend in one numba pass.
     """
-    stats = window_stats(block, params.window)
-    variation = squared_variation(stats)
-    speckle_variation = 1.0 / params.looks
-    weight = np.maximum(ratio(variation - speckle_variation, variation, 0.0), 0.0)
-    return keep_nodata(block, stats.mean + weight * (block - stats.mean))
+    filtered = np.empty(block.shape, dtype=np.float32)
+    kernel = lee_kernel(params.window)
+    kernel(np.ascontiguousarray(block, dtype=np.float32), 1.0 / params.looks, filtered)
+    return filtered
