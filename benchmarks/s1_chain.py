@@ -23,6 +23,7 @@ FULL_SIZE = (16704, 26100)
 
 def stage_geocolor(product: str, out: str, chunk: int) -> None:
     import dask.array as da
+    import zarr
 
     from geocolor.cluster import dask_client
     from geocolor.safe import open_safe
@@ -32,8 +33,18 @@ def stage_geocolor(product: str, out: str, chunk: int) -> None:
     result = backscatter(
         open_safe(product), S1Config(grid="radar", speckle="lee", window=7, chunk=chunk)
     )
+    # LZ4: an analysis-ready intermediate is written for speed, not for archiving
+    codec = zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
+    target = zarr.create_array(
+        out,
+        shape=result.image.shape,
+        chunks=tuple(max(axis) for axis in result.image.chunks),
+        dtype="float32",
+        compressors=[codec],
+        overwrite=True,
+    )
     with dask_client():
-        da.to_zarr(result.image, out, overwrite=True, compute=True)
+        da.store(result.image, target, lock=False)
     wall = time.perf_counter() - start
     pixels = int(result.image.shape[0] * result.image.shape[1] * result.image.shape[2])
     print(json.dumps({"wall_s": wall, "pixels": pixels}))

@@ -280,7 +280,8 @@ class SafeProduct:
         """Lazy uint16 DN image of one polarisation, ``(lines, samples)``.
 
         The raster header is checked against the annotation here; pixels are read
-        later, one rasterio window per Dask chunk. ``window`` restricts the image to
+        later, one rasterio window per Dask chunk; chunk rows are rounded up to whole
+        raster blocks. ``window`` restricts the image to
         lines ``line0:line1`` and samples ``pixel0:pixel1`` (so a small area of interest
         reads only what it needs); the array then starts at that window's corner.
         """
@@ -291,6 +292,7 @@ class SafeProduct:
         shape = _image_size(*self._annotation(pol))
         with source.dataset() as dataset:
             raster_shape, dtype = (dataset.height, dataset.width), dataset.dtypes[0]
+            block_rows = dataset.block_shapes[0][0]
         if raster_shape != shape:
             raise GeocolorError(
                 f"{describe}: raster is {raster_shape[0]} x {raster_shape[1]} but the "
@@ -305,6 +307,10 @@ class SafeProduct:
         ):
             raise GeocolorError(f"{describe}: window {window} is outside the image {shape}.")
         size = (window.line1 - window.line0, window.pixel1 - window.pixel0)
+        if isinstance(chunks, tuple) and block_rows > 1:
+            # whole raster blocks per chunk: a tile split between two chunks would be
+            # decompressed twice
+            chunks = (-(-chunks[0] // block_rows) * block_rows, chunks[1])
         normalized = normalize_chunks(chunks, size, dtype=np.uint16)
         origin = (window.line0, window.pixel0)
         return da.map_blocks(

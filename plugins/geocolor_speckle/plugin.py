@@ -42,6 +42,8 @@ class WindowFilter:
     name: str
     function: Callable[[Float32Array, SpeckleParams], Float32Array]
     halo_of_window: Callable[[int], int] = half_window
+    #: numpy filters run in cache-sized strips; compiled kernels stream whole blocks
+    in_strips: bool = True
 
     def halo(self, window: int) -> int:
         """Pixels of context each side of a pixel."""
@@ -49,6 +51,8 @@ class WindowFilter:
 
     def apply(self, block: Float32Array, params: SpeckleParams) -> Float32Array:
         """Filter one 2-D block, strip by strip."""
+        if not self.in_strips:
+            return self.function(block, params)
         halo = self.halo(params.window)
         rows, cols = block.shape
         step = max(4 * halo, 1, STRIP_PIXELS // max(cols, 1))
@@ -64,7 +68,7 @@ class WindowFilter:
 BUILT_IN = (
     WindowFilter("boxcar", boxcar),
     WindowFilter("median", median),
-    WindowFilter("lee", lee),
+    WindowFilter("lee", lee, in_strips=False),
     WindowFilter("refined-lee", refined_lee),
     WindowFilter("lee-sigma", lee_sigma, lee_sigma_halo),
     WindowFilter("frost", frost),
