@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +41,11 @@ def cli(verbose: int, quiet: bool, debug: bool) -> None:
         level = logging.DEBUG
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log.setLevel(level)
+    if quiet:
+        # libraries that log or draw progress on their own
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
 
 
 @cli.command("plugins")
