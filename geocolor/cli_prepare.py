@@ -9,7 +9,13 @@ from geocolor.cluster import dask_client
 from geocolor.config import load_config
 from geocolor.errors import GeocolorError
 from geocolor.pairing import expand_inputs, pair_products
-from geocolor.prepare import PairSummary, PrepareConfig, prepare_pair, summarise
+from geocolor.prepare import (
+    PairSummary,
+    PrepareConfig,
+    check_store_settings,
+    prepare_pair,
+    summarise,
+)
 from geocolor.progress import progress
 from geocolor.safe import open_safe
 from geocolor.sentinel2 import open_s2
@@ -79,6 +85,7 @@ def prepare_command(
     s2_products = [open_s2(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
     root = open_store(output, mode="a")
+    check_store_settings(root, output, config)
     finished = set(complete_pairs(root))
     summaries = []
     with dask_client(scheduler) as client:

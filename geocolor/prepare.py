@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -27,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from geocolor import __version__
 from geocolor.config import Config
 from geocolor.coregister import apply_shift, estimate_shift_tiled
+from geocolor.errors import UsageError
 from geocolor.grid import LONLAT, Grid, reproject_geometry
 from geocolor.pairing import Pair
 from geocolor.sentinel1 import S1Config, backscatter
@@ -257,6 +259,26 @@ def _tile_table(
         split=split,
     ).select(keep)
     return table, Counter(str(reason) for reason in reasons[~keep])
+
+
+def check_store_settings(root: zarr.Group, path: str, config: PrepareConfig) -> None:
+    """Record the settings every pair of a store shares; refuse to mix different ones.
+
+    Training reads tiles of all pairs alike, so a store holds one tile size, one set of
+    bands and one resolution (kept in the root attributes).
+    """
+    settings: dict[str, Any] = {
+        "tile_size": config.tile_size,
+        "resolution": config.resolution,
+        "s2_bands": list(config.s2_bands),
+        "s1_polarisations": list(config.s1.polarisations or []),
+    }
+    for key, value in settings.items():
+        held = root.attrs.get(key)
+        if held is not None and held != value:
+            message = f"{path}: the store holds {key} {held}, not {value}; use a new store"
+            raise UsageError(message)
+    root.attrs.update(settings)
 
 
 def summarise(summaries: Sequence[PairSummary], unpaired: Sequence[str]) -> list[str]:

@@ -85,6 +85,17 @@ def test_rerun_skips_finished_pairs(
     assert "skipped (already complete)" in capsys.readouterr().out
 
 
+def test_store_refuses_mixed_settings(
+    scenes: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "pairs.zarr"
+    assert prepare(scenes, store, *TILE) == 0
+    assert open_store(str(store), "r").attrs["tile_size"] == 64
+    capsys.readouterr()
+    assert prepare(scenes, store, "--tile-size", "32") == 2
+    assert "holds tile_size 64, not 32" in capsys.readouterr().err
+
+
 def test_killed_run_is_redone(scenes: tuple[Path, Path], tmp_path: Path) -> None:
     store = tmp_path / "pairs.zarr"
     s1, s2 = scenes
