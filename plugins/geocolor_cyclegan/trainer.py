@@ -12,8 +12,7 @@ pairing gives no supervision and shuffling would only cost the shared mask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from itertools import chain
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -21,15 +20,15 @@ from torch import Tensor, nn
 
 from geocolor.backend import Batch
 from geocolor.layers import paused_running_stats
+from geocolor_cyclegan.adversarial import GENERATOR, AdversarialTrainer
 from geocolor_cyclegan.config import CycleGANConfig
 from geocolor_cyclegan.generator import ResnetGenerator
 from geocolor_cyclegan.losses import gan_loss, masked_l1
-from geocolor_cyclegan.optim import adam, autocast, set_learning_rate
+from geocolor_cyclegan.optim import autocast
 from geocolor_cyclegan.patchgan import PatchDiscriminator
 from geocolor_cyclegan.pool import ImagePool
 from geocolor_cyclegan.weights import init_normal
 
-GENERATOR = "generator"
 INVERSE = "inverse"
 OPTICAL_DISCRIMINATOR = "optical_discriminator"
 SAR_DISCRIMINATOR = "sar_discriminator"
@@ -41,7 +40,7 @@ def set_requires_grad(networks: Iterable[nn.Module], flag: bool) -> None:
         network.requires_grad_(flag)
 
 
-class CycleGANTrainer:
+class CycleGANTrainer(AdversarialTrainer):
     """Networks, optimisers and image pools of one CycleGAN run (a backend ``Trainer``).
 
     Parameters
@@ -54,59 +53,34 @@ class CycleGANTrainer:
         Where the networks live; batches are moved there.
     """
 
+    config: CycleGANConfig
+
     def __init__(
         self, in_channels: int, out_channels: int, config: CycleGANConfig, device: torch.device
     ) -> None:
-        self.config = config
-        self.device = device
-        self._networks: dict[str, nn.Module] = {
-            GENERATOR: self._generator(in_channels, out_channels),
-            INVERSE: self._generator(out_channels, in_channels),
+        networks: dict[str, nn.Module] = {
+            GENERATOR: _resnet(in_channels, out_channels, config),
+            INVERSE: _resnet(out_channels, in_channels, config),
             OPTICAL_DISCRIMINATOR: PatchDiscriminator(out_channels, config.ndf),
             SAR_DISCRIMINATOR: PatchDiscriminator(in_channels, config.ndf),
         }
-        for network in self._networks.values():
+        for network in networks.values():
             init_normal(network, config.init_gain)
             network.to(device)
-        self._in_step: dict[str, nn.Module] = dict(self._networks)
+        super().__init__(
+            networks,
+            (GENERATOR, INVERSE),
+            (OPTICAL_DISCRIMINATOR, SAR_DISCRIMINATOR),
+            config,
+            device,
+        )
         same_bands = in_channels == out_channels
         self.identity_weight = config.lambda_cycle * config.lambda_identity if same_bands else 0.0
-        self.generator_optimizer = adam(self._parameters(GENERATOR, INVERSE), config)
-        self.discriminator_optimizer = adam(
-            self._parameters(OPTICAL_DISCRIMINATOR, SAR_DISCRIMINATOR), config
-        )
         optical_seed, sar_seed = torch.randint(2**62, (2,)).tolist()
         self.pools = {
             OPTICAL_DISCRIMINATOR: ImagePool(config.pool_size, optical_seed),
             SAR_DISCRIMINATOR: ImagePool(config.pool_size, sar_seed),
         }
-
-    def _generator(self, in_channels: int, out_channels: int) -> ResnetGenerator:
-        config = self.config
-        return ResnetGenerator(
-            in_channels, out_channels, config.ngf, config.n_blocks, config.upsampling
-        )
-
-    def _parameters(self, *names: str) -> Iterable[nn.Parameter]:
-        return chain.from_iterable(self._networks[name].parameters() for name in names)
-
-    @property
-    def generator(self) -> nn.Module:
-        """G, SAR to optical, unwrapped."""
-        return self._networks[GENERATOR]
-
-    def networks(self) -> Mapping[str, nn.Module]:
-        """G (``generator``), F (``inverse``) and the two discriminators, unwrapped."""
-        return dict(self._networks)
-
-    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
-        """Use ``wrapper(network)`` in :meth:`train_step` for every network.
-
-        The generators' adversarial loss calls the discriminators unwrapped: their
-        parameters are frozen there, and a DDP wrapper called in a backward pass that
-        gives its parameters no gradient fails its next call, still expecting them.
-        """
-        self._in_step = {name: wrapper(network) for name, network in self._networks.items()}
 
     def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
         """Update G and F, then D_optical and D_sar, on one batch."""
@@ -172,25 +146,15 @@ class CycleGANTrainer:
             + gan_loss(scores[count:], False, pooled_valid, mode)
         )
 
-    def end_epoch(self, epoch: int, epochs: int) -> None:
-        """Set the learning rate of the next epoch (constant, then linear decay)."""
-        optimizers = [self.generator_optimizer, self.discriminator_optimizer]
-        set_learning_rate(optimizers, self.config, epoch + 1, epochs)
+    def _extra_state(self) -> dict[str, object]:
+        return {"pools": {name: pool.state_dict() for name, pool in self.pools.items()}}
 
-    def state_dict(self) -> dict[str, object]:
-        """Networks, optimisers (with the scheduled learning rate) and image pools."""
-        return {
-            "networks": {name: network.state_dict() for name, network in self._networks.items()},
-            "generator_optimizer": self.generator_optimizer.state_dict(),
-            "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
-            "pools": {name: pool.state_dict() for name, pool in self.pools.items()},
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the run then continues as if never interrupted."""
-        for name, network in self._networks.items():
-            network.load_state_dict(state["networks"][name])
-        self.generator_optimizer.load_state_dict(state["generator_optimizer"])
-        self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])
+    def _load_extra_state(self, state: Mapping[str, Any]) -> None:
         for name, pool in self.pools.items():
             pool.load_state_dict(state["pools"][name], self.device)
+
+
+def _resnet(in_channels: int, out_channels: int, config: CycleGANConfig) -> ResnetGenerator:
+    return ResnetGenerator(
+        in_channels, out_channels, config.ngf, config.n_blocks, config.upsampling
+    )

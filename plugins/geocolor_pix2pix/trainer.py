@@ -9,22 +9,19 @@ updated discriminator, as the reference does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 import torch
 from torch import nn
 
 from geocolor.backend import Batch
+from geocolor_cyclegan.adversarial import GENERATOR, AdversarialTrainer
 from geocolor_cyclegan.losses import gan_loss, masked_l1
-from geocolor_cyclegan.optim import adam, autocast, set_learning_rate
+from geocolor_cyclegan.optim import autocast
 from geocolor_cyclegan.patchgan import PatchDiscriminator
 from geocolor_cyclegan.trainer import set_requires_grad
 from geocolor_cyclegan.weights import init_normal
 from geocolor_pix2pix.config import Pix2PixConfig
 from geocolor_pix2pix.unet import UNetGenerator
 
-GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
 
 
@@ -43,7 +40,7 @@ def build_unet(in_channels: int, out_channels: int, config: Pix2PixConfig) -> UN
     return generator
 
 
-class Pix2PixTrainer:
+class Pix2PixTrainer(AdversarialTrainer):
     """Generator, discriminator and their optimisers for one pix2pix run (a ``Trainer``).
 
     Parameters
@@ -56,38 +53,18 @@ class Pix2PixTrainer:
         Where the networks live; batches are moved there.
     """
 
+    config: Pix2PixConfig
+
     def __init__(
         self, in_channels: int, out_channels: int, config: Pix2PixConfig, device: torch.device
     ) -> None:
-        self.config = config
-        self.device = device
         discriminator = PatchDiscriminator(in_channels + out_channels, config.ndf)
         init_normal(discriminator, config.init_gain)
-        self._networks: dict[str, nn.Module] = {
+        networks: dict[str, nn.Module] = {
             GENERATOR: build_unet(in_channels, out_channels, config).to(device),
             DISCRIMINATOR: discriminator.to(device),
         }
-        self._in_step: dict[str, nn.Module] = dict(self._networks)
-        self.generator_optimizer = adam(self.generator.parameters(), config)
-        self.discriminator_optimizer = adam(discriminator.parameters(), config)
-
-    @property
-    def generator(self) -> nn.Module:
-        """The U-Net, unwrapped."""
-        return self._networks[GENERATOR]
-
-    def networks(self) -> Mapping[str, nn.Module]:
-        """The U-Net (``generator``) and the ``discriminator``, unwrapped."""
-        return dict(self._networks)
-
-    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
-        """Use ``wrapper(network)`` in :meth:`train_step` for both networks.
-
-        The generator's adversarial loss calls the discriminator unwrapped: its
-        parameters are frozen there, and a DDP wrapper called in a backward pass that
-        gives its parameters no gradient fails its next call, still expecting them.
-        """
-        self._in_step = {name: wrapper(network) for name, network in self._networks.items()}
+        super().__init__(networks, (GENERATOR,), (DISCRIMINATOR,), config, device)
 
     def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
         """Update the discriminator, then the generator, on one paired batch."""
@@ -122,23 +99,3 @@ class Pix2PixTrainer:
         names = ["generator", "adversarial", "l1", "discriminator"]
         values = torch.stack([generator_loss, adversarial, l1, discriminator_loss]).detach()
         return dict(zip(names, values.tolist(), strict=True))
-
-    def end_epoch(self, epoch: int, epochs: int) -> None:
-        """Set the learning rate of the next epoch (constant, then linear decay)."""
-        optimizers = [self.generator_optimizer, self.discriminator_optimizer]
-        set_learning_rate(optimizers, self.config, epoch + 1, epochs)
-
-    def state_dict(self) -> dict[str, object]:
-        """Networks and optimisers (with the scheduled learning rate)."""
-        return {
-            "networks": {name: network.state_dict() for name, network in self._networks.items()},
-            "generator_optimizer": self.generator_optimizer.state_dict(),
-            "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the run then continues as if never interrupted."""
-        for name, network in self._networks.items():
-            network.load_state_dict(state["networks"][name])
-        self.generator_optimizer.load_state_dict(state["generator_optimizer"])
-        self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])

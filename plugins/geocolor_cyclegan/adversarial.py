@@ -1,0 +1,101 @@
+"""What the CycleGAN and pix2pix trainers share: networks, optimisers, schedule, state.
+
+A trainer holds its networks by name, the copies used in a training step (wrapped for
+DDP when asked), one Adam optimiser over the generators and one over the critics, the
+constant-then-linear learning-rate schedule, and the checkpoint state of all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import nn
+
+from geocolor_cyclegan.config import AdversarialConfig
+from geocolor_cyclegan.optim import adam, set_learning_rate
+
+GENERATOR = "generator"
+
+
+class AdversarialTrainer:
+    """Base of the built-in GAN trainers (a backend ``Trainer`` once ``train_step`` exists).
+
+    Parameters
+    ----------
+    networks
+        Initialised networks on ``device`` by name; ``"generator"`` is SAR to optical.
+    generators, critics
+        Names of the networks each optimiser updates.
+    config
+        Hyper-parameters (learning rate, betas, schedule).
+    device
+        Where the networks live; batches are moved there.
+    """
+
+    def __init__(
+        self,
+        networks: dict[str, nn.Module],
+        generators: Iterable[str],
+        critics: Iterable[str],
+        config: AdversarialConfig,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self._networks = networks
+        self._in_step: dict[str, nn.Module] = dict(networks)
+        self.generator_optimizer = adam(self._parameters(generators), config)
+        self.discriminator_optimizer = adam(self._parameters(critics), config)
+
+    def _parameters(self, names: Iterable[str]) -> Iterable[nn.Parameter]:
+        return chain.from_iterable(self._networks[name].parameters() for name in names)
+
+    @property
+    def generator(self) -> nn.Module:
+        """The SAR-to-optical network, unwrapped."""
+        return self._networks[GENERATOR]
+
+    def networks(self) -> Mapping[str, nn.Module]:
+        """Every network by name, unwrapped."""
+        return dict(self._networks)
+
+    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        """Use ``wrapper(network)`` in ``train_step`` for every network.
+
+        The generators' adversarial loss calls the critics unwrapped: their parameters
+        are frozen there, and a DDP wrapper called in a backward pass that gives its
+        parameters no gradient fails its next call, still expecting them.
+        """
+        self._in_step = {name: wrapper(network) for name, network in self._networks.items()}
+
+    def end_epoch(self, epoch: int, epochs: int) -> None:
+        """Set the learning rate of the next epoch (constant, then linear decay)."""
+        optimizers = [self.generator_optimizer, self.discriminator_optimizer]
+        set_learning_rate(optimizers, self.config, epoch + 1, epochs)
+
+    def state_dict(self) -> dict[str, object]:
+        """Networks, optimisers (with the scheduled learning rate) and extra state."""
+        return {
+            "networks": {name: network.state_dict() for name, network in self._networks.items()},
+            "generator_optimizer": self.generator_optimizer.state_dict(),
+            "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
+            **self._extra_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the run then continues as if never interrupted."""
+        for name, network in self._networks.items():
+            network.load_state_dict(state["networks"][name])
+        self.generator_optimizer.load_state_dict(state["generator_optimizer"])
+        self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])
+        self._load_extra_state(state)
+
+    def _extra_state(self) -> dict[str, object]:
+        """State a subclass adds to checkpoints (image pools, for instance)."""
+        return {}
+
+    def _load_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`_extra_state` added."""
