@@ -6,7 +6,7 @@ models; the widths and depths are there to make a small model for CPUs and tests
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import pydantic
 
@@ -14,6 +14,9 @@ from geocolor.config import Config
 from geocolor.layers import Upsampling
 
 GanMode = Literal["lsgan", "vanilla"]
+
+
+C = TypeVar("C", bound=Config)
 
 
 class AdversarialConfig(Config):
@@ -72,3 +75,12 @@ class CycleGANConfig(AdversarialConfig):
     lambda_cycle: float = pydantic.Field(default=10.0, ge=0)
     lambda_identity: float = pydantic.Field(default=0.5, ge=0)
     pool_size: int = pydantic.Field(default=50, ge=0)
+
+
+def expect_config(config: Config, kind: type[C], backend: str) -> C:
+    """The driver builds a backend's config from its ``config_type``; check it did."""
+    if not isinstance(config, kind):
+        raise TypeError(
+            f"the {backend} backend needs a {kind.__name__}, got {type(config).__name__}"
+        )
+    return config

@@ -8,17 +8,14 @@ from geocolor.backend import Backend
 from geocolor.config import Config
 from geocolor.hookspecs import hookimpl
 from geocolor.registry import Registry
-from geocolor_cyclegan.config import CycleGANConfig
+from geocolor_cyclegan.config import CycleGANConfig, expect_config
 from geocolor_cyclegan.generator import ResnetGenerator, resnet_footprint
 from geocolor_cyclegan.trainer import CycleGANTrainer
 from geocolor_cyclegan.weights import init_normal
 
 
-def own_config(config: Config) -> CycleGANConfig:
-    """The driver builds configs from :attr:`CycleGANBackend.config_type`; check it did."""
-    if not isinstance(config, CycleGANConfig):
-        raise TypeError(f"the CycleGAN backend needs a CycleGANConfig, got {type(config).__name__}")
-    return config
+def _own(config: Config) -> CycleGANConfig:
+    return expect_config(config, CycleGANConfig, "CycleGAN")
 
 
 class CycleGANBackend:
@@ -32,13 +29,13 @@ class CycleGANBackend:
         self, in_channels: int, out_channels: int, config: Config, device: torch.device
     ) -> CycleGANTrainer:
         """Both generators and discriminators, their optimisers and image pools."""
-        return CycleGANTrainer(in_channels, out_channels, own_config(config), device)
+        return CycleGANTrainer(in_channels, out_channels, _own(config), device)
 
     def build_generator(
         self, in_channels: int, out_channels: int, config: Config
     ) -> ResnetGenerator:
         """G alone, initialised as in training, for loading saved weights."""
-        settings = own_config(config)
+        settings = _own(config)
         generator = ResnetGenerator(
             in_channels, out_channels, settings.ngf, settings.n_blocks, settings.upsampling
         )
@@ -47,7 +44,7 @@ class CycleGANBackend:
 
     def receptive_field(self, config: Config) -> int:
         """Pixels of context each side of an output pixel (with fixed norm statistics)."""
-        settings = own_config(config)
+        settings = _own(config)
         return resnet_footprint(settings.n_blocks, settings.upsampling).radius
 
 

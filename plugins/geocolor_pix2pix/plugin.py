@@ -8,16 +8,14 @@ from geocolor.backend import Backend
 from geocolor.config import Config
 from geocolor.hookspecs import hookimpl
 from geocolor.registry import Registry
+from geocolor_cyclegan.config import expect_config
 from geocolor_pix2pix.config import Pix2PixConfig
 from geocolor_pix2pix.trainer import Pix2PixTrainer, build_unet
 from geocolor_pix2pix.unet import UNetGenerator, unet_footprint
 
 
-def own_config(config: Config) -> Pix2PixConfig:
-    """The driver builds configs from :attr:`Pix2PixBackend.config_type`; check it did."""
-    if not isinstance(config, Pix2PixConfig):
-        raise TypeError(f"the pix2pix backend needs a Pix2PixConfig, got {type(config).__name__}")
-    return config
+def _own(config: Config) -> Pix2PixConfig:
+    return expect_config(config, Pix2PixConfig, "pix2pix")
 
 
 class Pix2PixBackend:
@@ -31,11 +29,11 @@ class Pix2PixBackend:
         self, in_channels: int, out_channels: int, config: Config, device: torch.device
     ) -> Pix2PixTrainer:
         """The U-Net, the conditional PatchGAN and their optimisers."""
-        return Pix2PixTrainer(in_channels, out_channels, own_config(config), device)
+        return Pix2PixTrainer(in_channels, out_channels, _own(config), device)
 
     def build_generator(self, in_channels: int, out_channels: int, config: Config) -> UNetGenerator:
         """The U-Net alone, initialised as in training, for loading saved weights."""
-        return build_unet(in_channels, out_channels, own_config(config))
+        return build_unet(in_channels, out_channels, _own(config))
 
     def receptive_field(self, config: Config) -> int:
         """Pixels of context each side of an output pixel (with fixed norm statistics).
@@ -43,7 +41,7 @@ class Pix2PixBackend:
         A deep U-Net sees past its tile (765 px each side at depth 8): every output pixel
         then depends on the whole tile.
         """
-        settings = own_config(config)
+        settings = _own(config)
         return unet_footprint(settings.depth, settings.upsampling).radius
 
 
