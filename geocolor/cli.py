@@ -16,6 +16,9 @@ from collections.abc import Sequence
 import click
 
 from geocolor import __version__
+from geocolor.cli_acquire import fetch_command, search_command
+from geocolor.cli_cloud import cloud_group
+from geocolor.cli_colorize import colorize_command
 from geocolor.cli_demo import demo_data_command
 from geocolor.cli_prepare import prepare_command
 from geocolor.cli_s1 import process_s1_command
@@ -64,11 +67,15 @@ def plugins_command() -> None:
         click.echo(f"{kind:<{width}}  {name:<{name_width}}  {origin}")
 
 
+cli.add_command(cloud_group)
+cli.add_command(colorize_command)
 cli.add_command(demo_data_command)
 cli.add_command(evaluate_command)
+cli.add_command(fetch_command)
 cli.add_command(models_group)
 cli.add_command(prepare_command)
 cli.add_command(process_s1_command)
+cli.add_command(search_command)
 cli.add_command(train_command)
 
 

@@ -104,8 +104,8 @@ def write_cog(
                 dst.update_tags(**tags)
             _write_blocks(image, dst, client)
         final = workdir / "final.tif"
-        _to_cog(staging, final, compress, overview_resampling)
-        _publish(final, path)
+        to_cog(staging, final, compress, overview_resampling)
+        publish(final, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -133,7 +133,8 @@ def _write_blocks(image: da.Array, dst: Any, client: Client | None) -> None:
                 bar.update(1)
 
 
-def _to_cog(source: Path, target: Path, compress: str, resampling: str) -> None:
+def to_cog(source: Path, target: Path, compress: str, resampling: str) -> None:
+    """Lay a tiled GeoTIFF out as a COG with overviews (its internal mask comes along)."""
     options = {
         "driver": "COG",
         "COMPRESS": compress,
@@ -148,7 +149,7 @@ def _to_cog(source: Path, target: Path, compress: str, resampling: str) -> None:
     rasterio.shutil.copy(source, target, **options)
 
 
-def _publish(local: Path, path: str) -> None:
+def publish(local: Path, path: str) -> None:
     """Move a finished file to ``path`` via a temporary name, so it appears whole."""
     fs, target = fsspec.core.url_to_fs(path)
     partial = f"{target}.partial"

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from geocolor.errors import GeocolorError
 from geocolor.store import PAIRS, TileTable, complete_pairs, group_array, open_store, read_tile
+
+log = logging.getLogger("geocolor.dataset")
 
 if TYPE_CHECKING:
     from geocolor.normalisation import Normalisation
@@ -81,6 +84,25 @@ def read_sample(
     masked = group_array(root, f"{PAIRS}/{pair}/mask")[:, row : row + size, col : col + size]
     valid = np.isfinite(sar).all(0) & np.isfinite(optical).all(0) & (np.asarray(masked)[0] == 0)
     return sar, optical, valid
+
+
+def store_sar_processing(root: zarr.Group) -> dict[str, Any] | None:
+    """The Sentinel-1 settings and resolution every complete pair was prepared with.
+
+    None (with a warning) when pairs disagree: a model trained on a mix has no single
+    processing for ``colorize`` to repeat.
+    """
+    found = []
+    for name in complete_pairs(root):
+        parameters = root[f"{PAIRS}/{name}"].attrs.get("parameters")
+        if not isinstance(parameters, dict) or not isinstance(parameters.get("s1"), dict):
+            return None
+        found.append({**parameters["s1"], "resolution": parameters.get("resolution")})
+    if not found or any(settings != found[0] for settings in found):
+        if found:
+            log.warning("%s: pairs were prepared with different S1 settings", root.store_path)
+        return None
+    return found[0]
 
 
 def store_fingerprint(root: zarr.Group, tiles: TileTable) -> str:

@@ -92,7 +92,7 @@ def utm_crs_for(lon: float, lat: float) -> CRS:
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
-def grid_covering(footprint: Polygon, crs: CRS, resolution: float) -> Grid:
+def grid_covering(footprint: BaseGeometry, crs: CRS, resolution: float) -> Grid:
     """The smallest grid in ``crs`` snapped to ``resolution`` that covers a lon/lat footprint."""
     if resolution <= 0:
         raise GeocolorError(f"resolution must be positive, got {resolution}")

@@ -31,7 +31,7 @@ def progress(
 
 
 @contextmanager
-def progress_bar(total: int, *, desc: str, unit: str = "it") -> Iterator[tqdm]:
+def progress_bar(total: int | None, *, desc: str, unit: str = "it") -> Iterator[tqdm]:
     """A bar to advance by hand (``bar.update(n)``), for work driven by callbacks."""
     bar = tqdm(total=total, desc=desc, unit=unit, disable=is_quiet(), leave=False)
     try:

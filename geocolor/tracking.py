@@ -27,6 +27,7 @@ import mlflow
 import numpy as np
 import pydantic
 import torch
+import yaml
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
@@ -58,6 +59,10 @@ class ModelSpec:
     in_channels: int
     out_channels: int
     normalisation: Normalisation
+    #: The Sentinel-1 chain's settings (``S1Config`` keys plus the prepare resolution)
+    #: of the training data, so ``colorize`` processes a raw product the same way;
+    #: None when the store's pairs disagree or the model predates it.
+    sar_processing: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         """The spec as a JSON document."""
@@ -68,6 +73,7 @@ class ModelSpec:
                 "in_channels": self.in_channels,
                 "out_channels": self.out_channels,
                 "normalisation": self.normalisation.to_dict(),
+                "sar_processing": self.sar_processing,
                 "geocolor_version": __version__,
             },
             indent=2,
@@ -83,6 +89,7 @@ class ModelSpec:
             int(spec["in_channels"]),
             int(spec["out_channels"]),
             Normalisation.from_dict(spec["normalisation"]),
+            spec.get("sar_processing"),
         )
 
 
@@ -109,11 +116,15 @@ class LoadedModel:
         The backend's registered name and its validated hyper-parameters.
     normalisation
         SAR dB and reflectance ranges of the training data.
+    sar_processing
+        Sentinel-1 chain settings of the training data (see :class:`ModelSpec`).
     generator
         The torch network in eval mode on :attr:`device`; maps normalised SAR to
         normalised optical.
     receptive_field
         Pixels of context per output pixel (the backend's figure): sets tile overlap.
+    size_multiple
+        Tile sides must be multiples of this (the generator's ``size_multiple``, else 1).
     version
         Registry name, version, run and aliases; ``None`` for ``runs:/`` URIs and paths.
     """
@@ -122,10 +133,12 @@ class LoadedModel:
     backend: str
     config: Config
     normalisation: Normalisation
+    sar_processing: dict[str, Any] | None
     generator: nn.Module
     in_channels: int
     out_channels: int
     receptive_field: int
+    size_multiple: int
     device: torch.device
     version: VersionInfo | None
 
@@ -235,7 +248,7 @@ def load_model(
         artifacts = Model.load(str(folder)).flavors["python_function"]["artifacts"]
         spec_file = folder / artifacts[SPEC]["path"]
         weights = folder / artifacts[WEIGHTS]["path"]
-    except (MlflowException, OSError, KeyError, TypeError) as exc:
+    except (MlflowException, OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise GeocolorError(f"{uri}: cannot load the model ({_one_line(exc)})") from None
     return _from_artifacts(uri, spec_file, weights, torch.device(device), registry, version)
 
@@ -275,10 +288,12 @@ def _from_artifacts(
         backend=spec.backend,
         config=config,
         normalisation=spec.normalisation,
+        sar_processing=spec.sar_processing,
         generator=generator.to(device).eval(),
         in_channels=spec.in_channels,
         out_channels=spec.out_channels,
         receptive_field=int(backend.receptive_field(config)),
+        size_multiple=int(getattr(generator, "size_multiple", 1)),
         device=device,
         version=version,
     )

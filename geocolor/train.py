@@ -35,6 +35,7 @@ from geocolor.dataset import (
     seed_everything,
     store_fingerprint,
     store_layout,
+    store_sar_processing,
 )
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.metrics import HIGHER_IS_BETTER, evaluate_generator
@@ -166,13 +167,20 @@ class StoreData:
     layout: StoreLayout
     tiles: TileTable
     fingerprint: str
+    sar_processing: dict[str, Any] | None
 
     @classmethod
     def open(cls, path: str) -> StoreData:
         """Read the tile index, band layout and fingerprint of the store at ``path``."""
         root = open_store(path, "r")
         tiles = read_tiles(root)
-        return cls(path, store_layout(root), tiles, store_fingerprint(root, tiles))
+        return cls(
+            path,
+            store_layout(root),
+            tiles,
+            store_fingerprint(root, tiles),
+            store_sar_processing(root),
+        )
 
     def split(self, split: Split, max_tiles: int | None = None) -> TileTable:
         """Tiles of ``split``, at most ``max_tiles`` spread evenly over the index."""
@@ -427,6 +435,7 @@ class _Run:
             self.in_channels,
             self.out_channels,
             self.normalisation,
+            self.store.sar_processing,
         )
         tags = {
             "backend": config.backend,

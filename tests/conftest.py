@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,16 @@ def shared_data() -> Path:
             pytest.fail(f"{SHARED_DATA} is missing in CI")
         pytest.skip(f"real Sentinel samples not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def require_tool(name: str) -> str:
+    """The path of system tool ``name`` (a command or an absolute path).
+
+    Missing, the test skips on a user's machine but fails in CI, which installs it.
+    """
+    found = name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name)
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is missing in CI")
+    pytest.skip(f"{name} is not installed")

@@ -8,6 +8,7 @@ import pydantic
 import pytest
 import yaml
 
+from geocolor.colorize import ColorizeConfig
 from geocolor.config import Config, load_config
 from geocolor.prepare import PrepareConfig
 from geocolor.sentinel1 import S1Config
@@ -18,6 +19,7 @@ CONFIGS: dict[str, type[Config]] = {
     "process-s1.yaml": S1Config,
     "prepare.yaml": PrepareConfig,
     "train.yaml": TrainConfig,
+    "colorize.yaml": ColorizeConfig,
 }
 
 
