@@ -26,7 +26,7 @@ def require_tool(name: str) -> str:
 
     Missing, the test skips on a user's machine but fails in CI, which installs it.
     """
-    found = name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name)
+    found = name if Path(name).is_absolute() and os.access(name, os.X_OK) else shutil.which(name)
     if found:
         return found
     if os.environ.get("CI") == "true":

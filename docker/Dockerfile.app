@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# The map app (`geocolor app`, Streamlit), as Cloud Run runs it: it listens on $PORT (Cloud Run sets it;
+# 8080 otherwise) and reads its settings from GEOCOLOR_* environment variables
+# (docs/deploy.md). Colorizing runs on the CPU here, so torch comes from PyTorch's CPU
+# index: the CUDA libraries of the PyPI build would triple the image for nothing.
+# Build from the repository root:
+#   docker build -f docker/Dockerfile.app -t geocolor-app .
+FROM python:3.11-slim-bookworm AS build
+
+ARG TORCH_VERSION=2.14.1
+ARG TORCHVISION_VERSION=0.29.1
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv "$VIRTUAL_ENV" \
+    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+        "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
+
+WORKDIR /src
+COPY setup.cfg pyproject.toml README.md ./
+COPY geocolor ./geocolor
+COPY plugins ./plugins
+RUN pip install --no-cache-dir .
+
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PORT=8080 \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+
+COPY --from=build /opt/venv /opt/venv
+RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin geocolor
+WORKDIR /home/geocolor
+USER 10001:10001
+
+EXPOSE 8080
+# Cloud Run probes the same endpoint (infra/app.tf); this one serves docker and compose.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['PORT'] + '/_stcore/health', timeout=4)"]
+
+# `geocolor app` checks the GEOCOLOR_* settings (one-line error on a bad one), applies
+# the upload cap and starts Streamlit headless; exec makes it PID 1, so it gets
+# Cloud Run's SIGTERM.
+CMD ["sh", "-c", "exec geocolor app --port \"${PORT}\" --host 0.0.0.0"]

@@ -1,0 +1,47 @@
+output "mlflow_uri" {
+  description = "MLflow as training VMs and the app reach it (people: an IAP tunnel, docs/deploy.md)."
+  value       = local.mlflow_uri
+}
+
+output "data_bucket" {
+  description = "Bucket of prepared stores (gs://…/stores) and scenes (gs://…/scenes)."
+  value       = "gs://${google_storage_bucket.data.name}"
+}
+
+output "image_registry" {
+  description = "Artifact Registry path of the train, app and mlflow images."
+  value       = local.registry
+}
+
+output "training_template" {
+  description = "Instance template that `geocolor cloud train` starts VMs from."
+  value       = google_compute_instance_template.training.name
+}
+
+output "app_url" {
+  description = "URL of the app."
+  value       = google_cloud_run_v2_service.app.uri
+}
+
+output "github_variables" {
+  description = "Repository variables of build-push.yml and deploy-app.yml (none is a secret)."
+  value = {
+    GCP_PROJECT                    = var.project_id
+    GCP_REGION                     = var.region
+    GCP_REPOSITORY                 = google_artifact_registry_repository.images.repository_id
+    GCP_WORKLOAD_IDENTITY_PROVIDER = google_iam_workload_identity_pool_provider.github.name
+    GCP_BUILD_SERVICE_ACCOUNT      = google_service_account.build.email
+    GCP_DEPLOY_SERVICE_ACCOUNT     = google_service_account.deploy.email
+    APP_SERVICE                    = google_cloud_run_v2_service.app.name
+    APP_SERVICE_ACCOUNT            = google_service_account.app.email
+    APP_NETWORK                    = google_compute_network.main.name
+    APP_SUBNET                     = google_compute_subnetwork.main.name
+    MLFLOW_URI                     = local.mlflow_uri
+    MODEL_NAME                     = var.model_name
+    MODEL_ALIAS                    = var.model_alias
+    SCENES_URI                     = "gs://${google_storage_bucket.data.name}/scenes"
+    SH_CLIENT_ID_SECRET            = google_secret_manager_secret.sentinelhub["client-id"].secret_id
+    SH_CLIENT_SECRET_SECRET        = google_secret_manager_secret.sentinelhub["client-secret"].secret_id
+    APP_PUBLIC                     = tostring(var.app_public)
+  }
+}

@@ -1,0 +1,354 @@
+"""The Terraform of the GCP deployment: formatted, checkov-clean, and its security
+properties asserted on the parsed HCL (no provider can be downloaded here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from geocolor.cloud import DEFAULT_TEMPLATE, default_instance_name
+from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::\s*(?P<reason>.*))?")
+
+
+def _parse(text: str) -> dict[str, Any]:
+    """HCL as a dict with unquoted strings and no markers, whichever hcl2 is installed."""
+    options = getattr(hcl2, "SerializationOptions", None)
+    if options is None:
+        data = hcl2.loads(text)
+    else:  # python-hcl2 >= 8 keeps quotes and marks blocks unless told otherwise
+        compact = options(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+        data = hcl2.loads(text, serialization_options=compact)
+    assert isinstance(data, dict)
+    return data
+
+
+# Some hcl2 builds (checkov's fork) wrap every attribute value in a one-item list.
+WRAPPED = _parse("probe = 1\n")["probe"] == [1]
+
+
+def value(body: dict[str, Any], key: str) -> Any:
+    """An attribute's value."""
+    found = body[key]
+    return found[0] if WRAPPED else found
+
+
+def blocks(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The nested blocks named ``key`` (none: an empty list)."""
+    found = body.get(key, [])
+    assert isinstance(found, list)
+    return found
+
+
+def is_true(attribute: Any) -> bool:
+    return attribute is True or attribute == "true"
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every top-level block of infra/*.tf: {kind: {name: body}}, resources as 'resource'."""
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in sorted(INFRA.glob("*.tf")):
+        data = _parse(path.read_text(encoding="utf-8"))
+        for kind in ("resource", "data"):
+            for entry in data.get(kind, []):
+                for resource_type, named in entry.items():
+                    for name, body in named.items():
+                        merged.setdefault(kind, {})[f"{resource_type}.{name}"] = body
+        for kind in ("variable", "output", "locals"):
+            for entry in data.get(kind, []):
+                for name, body in entry.items():
+                    merged.setdefault(kind, {})[name] = body
+    return merged
+
+
+def resources(config: dict[str, Any], resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for address, body in config["resource"].items():
+        if address.split(".")[0] == resource_type:
+            yield address, body
+
+
+def default(config: dict[str, Any], variable: str) -> Any:
+    return value(config["variable"][variable], "default")
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+def test_terraform_fmt_check() -> None:
+    terraform = require_tool("terraform")
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def checkov_report() -> tuple[int, str, float]:
+    """One checkov run over infra/ and docker/ for the session (it takes seconds)."""
+    own_venv = ROOT / ".venv" / "checkov" / "bin" / "checkov"  # checkov's deps clash with ours
+    checkov = require_tool(str(own_venv) if own_venv.is_file() else "checkov")
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            checkov,
+            *("--directory", str(INFRA), "--directory", str(ROOT / "docker")),
+            *("--framework", "terraform", "dockerfile"),
+            "--compact",
+            "--quiet",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        # offline: no policy metadata download, no telemetry
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
+    )
+    return result.returncode, result.stdout + result.stderr, time.perf_counter() - started
+
+
+def test_checkov_passes_on_terraform_and_dockerfiles(
+    checkov_report: tuple[int, str, float],
+) -> None:
+    returncode, output, _ = checkov_report
+    assert returncode == 0, output
+    assert "terraform scan results" in output
+    assert "dockerfile scan results" in output
+    assert "Failed checks: 0" in output
+
+
+def test_every_skipped_check_says_why() -> None:
+    files = [*INFRA.glob("*.tf"), *(ROOT / "docker").glob("Dockerfile.*")]
+    skips = [
+        match for path in files for match in SKIP_COMMENT.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert skips
+    for skip in skips:
+        assert skip["reason"] and len(skip["reason"].split()) >= 5, skip.group(0)
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+def test_buckets_are_uniform_versioned_and_never_public(config: dict[str, Any]) -> None:
+    buckets = dict(resources(config, "google_storage_bucket"))
+    assert set(buckets) == {
+        "google_storage_bucket.data",
+        "google_storage_bucket.mlflow_artifacts",
+    }
+    for address, bucket in buckets.items():
+        assert is_true(value(bucket, "uniform_bucket_level_access")), address
+        assert value(bucket, "public_access_prevention") == "enforced", address
+        assert [is_true(value(v, "enabled")) for v in blocks(bucket, "versioning")] == [True]
+
+
+# --- database ---------------------------------------------------------------------------
+
+
+def test_cloud_sql_has_a_private_address_only(config: dict[str, Any]) -> None:
+    (_, instance), *others = resources(config, "google_sql_database_instance")
+    assert not others
+    assert value(instance, "database_version").startswith("POSTGRES_")
+    (settings,) = blocks(instance, "settings")
+    (network,) = blocks(settings, "ip_configuration")
+    assert value(network, "ipv4_enabled") is False or value(network, "ipv4_enabled") == "false"
+    assert value(network, "private_network") == "${google_compute_network.main.id}"
+    assert not blocks(network, "authorized_networks")
+
+
+def test_database_password_is_generated_and_kept_in_secret_manager(
+    config: dict[str, Any],
+) -> None:
+    (password_address, _), *others = resources(config, "random_password")
+    assert not others
+    generated = "${" + password_address + ".result}"
+    (_, user), *_ = resources(config, "google_sql_user")
+    assert value(user, "password") == generated
+    versions = dict(resources(config, "google_secret_manager_secret_version"))
+    stored = versions["google_secret_manager_secret_version.mlflow_db_password"]
+    assert value(stored, "secret_data") == generated
+
+
+def test_mlflow_server_reads_the_password_from_secret_manager_and_stores_artifacts_in_gcs(
+    config: dict[str, Any],
+) -> None:
+    script = (INFRA / "mlflow-startup.sh.tftpl").read_text(encoding="utf-8")
+    assert "gcloud secrets versions access latest --secret=${secret}" in script
+    assert "--artifacts-destination=${artifacts}" in script
+    assert not re.search(r"://[^/\s@]*:[^/\s@]*@", script), "a password in the backend URI"
+    (locals_,) = [config["locals"][name] for name in config["locals"] if name == "mlflow_uri"]
+    assert locals_ is not None
+    source = (INFRA / "mlflow.tf").read_text(encoding="utf-8")
+    assert re.search(r'artifacts\s*=\s*"gs://\$\{google_storage_bucket\.mlflow_artifacts', source)
+
+
+# --- identity ---------------------------------------------------------------------------
+
+
+def test_workload_identity_is_restricted_to_the_repository(config: dict[str, Any]) -> None:
+    (_, provider), *others = resources(config, "google_iam_workload_identity_pool_provider")
+    assert not others
+    (oidc,) = blocks(provider, "oidc")
+    assert value(oidc, "issuer_uri") == "https://token.actions.githubusercontent.com"
+    condition = value(provider, "attribute_condition")
+    assert re.fullmatch(
+        r'assertion\.repository == \\?"\$\{var\.github_repository\}\\?"', condition
+    ), condition
+    assert "validation" in config["variable"]["github_repository"]
+    assert not list(resources(config, "google_service_account_key")), "no keys, ever"
+    members = {
+        address: value(body, "member")
+        for address, body in resources(config, "google_service_account_iam_member")
+        if value(body, "role") == "roles/iam.workloadIdentityUser"
+    }
+    assert members == {
+        "google_service_account_iam_member.build_from_github": (
+            "${local.github_principals}/attribute.repository/${var.github_repository}"
+        ),
+        "google_service_account_iam_member.deploy_from_github": (
+            "${local.github_principals}/attribute.ref/refs/heads/${var.deploy_branch}"
+        ),
+    }
+
+
+def iam_grants(config: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(address, role, member) of every IAM grant in the configuration."""
+    for address, body in config["resource"].items():
+        if "iam" in address.split(".")[0] and "role" in body and "member" in body:
+            yield address, str(value(body, "role")), str(value(body, "member"))
+
+
+def test_no_service_account_is_owner_or_editor(config: dict[str, Any]) -> None:
+    grants = list(iam_grants(config))
+    assert len(grants) > 10
+    for address, role, _ in grants:
+        assert role not in {"roles/owner", "roles/editor"}, address
+        assert not role.endswith(".admin") or address.startswith(
+            "google_cloud_run_v2_service_iam_member."
+        ), f"{address}: {role} beyond one service"
+
+
+def test_service_accounts_get_few_project_wide_roles(config: dict[str, Any]) -> None:
+    project_roles = {
+        role
+        for address, role, _ in iam_grants(config)
+        if address.startswith("google_project_iam_member.")
+        and address != "google_project_iam_member.team"
+    }
+    assert project_roles == {
+        "roles/logging.logWriter",
+        "roles/compute.networkViewer",
+        "${google_project_iam_custom_role.delete_training_vm.name}",
+    }
+    custom = config["resource"]["google_project_iam_custom_role.delete_training_vm"]
+    assert sorted(value(custom, "permissions")) == [
+        "compute.instances.delete",
+        "compute.instances.get",
+        "compute.zoneOperations.get",
+    ]
+
+
+def test_training_vms_may_delete_only_training_vms(config: dict[str, Any]) -> None:
+    grant = config["resource"]["google_project_iam_member.training_deletes_training_vms"]
+    (condition,) = blocks(grant, "condition")
+    expression = value(condition, "expression")
+    assert 'startsWith(\\"${var.name}-train-\\")' in expression or (
+        'startsWith("${var.name}-train-")' in expression
+    )
+    name = default(config, "name")
+    assert default_instance_name(datetime.now(UTC)).startswith(f"{name}-train-")
+
+
+# --- compute ----------------------------------------------------------------------------
+
+
+def test_gpu_template_stops_for_maintenance_and_has_no_public_address(
+    config: dict[str, Any],
+) -> None:
+    template = config["resource"]["google_compute_instance_template.training"]
+    assert value(template, "name") == "${var.name}-train"
+    (gpu,) = blocks(template, "guest_accelerator")
+    assert value(gpu, "type") == "${var.training_gpu_type}"
+    assert value(gpu, "count") == "${var.training_gpu_count}"
+    assert default(config, "training_gpu_count") >= 1
+    (scheduling,) = blocks(template, "scheduling")
+    assert value(scheduling, "on_host_maintenance") == "TERMINATE"
+    for address, body in [
+        *resources(config, "google_compute_instance_template"),
+        *resources(config, "google_compute_instance"),
+    ]:
+        for interface in blocks(body, "network_interface"):
+            assert not blocks(interface, "access_config"), f"{address} has a public address"
+
+
+def test_cli_default_template_is_the_one_terraform_makes(config: dict[str, Any]) -> None:
+    assert f"{default(config, 'name')}-train" == DEFAULT_TEMPLATE
+
+
+# --- app --------------------------------------------------------------------------------
+
+
+def test_app_is_private_unless_the_variable_says_public(config: dict[str, Any]) -> None:
+    assert default(config, "app_public") is False or default(config, "app_public") == "false"
+    public = [
+        (address, body)
+        for address, body in config["resource"].items()
+        if "member" in body and value(body, "member") in {"allUsers", "allAuthenticatedUsers"}
+    ]
+    assert [address for address, _ in public] == ["google_cloud_run_v2_service_iam_member.public"]
+    assert value(public[0][1], "count") == "${var.app_public ? 1 : 0}"
+
+
+def test_app_probes_streamlits_health_endpoint(config: dict[str, Any]) -> None:
+    service = config["resource"]["google_cloud_run_v2_service.app"]
+    (template,) = blocks(service, "template")
+    (container,) = blocks(template, "containers")
+    for probe in ("startup_probe", "liveness_probe"):
+        (check,) = blocks(container, probe)
+        (http,) = blocks(check, "http_get")
+        assert value(http, "path") == "/_stcore/health"
+
+
+def test_outputs_give_every_variable_the_workflows_read(config: dict[str, Any]) -> None:
+    used = set()
+    for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
+        used |= set(re.findall(r"vars\.([A-Z_]+)", workflow.read_text(encoding="utf-8")))
+    output = value(config["output"]["github_variables"], "value")
+    assert set(output) == used
+
+
+def test_tfvars_example_sets_only_declared_variables(config: dict[str, Any]) -> None:
+    example = _parse((INFRA / "terraform.tfvars.example").read_text(encoding="utf-8"))
+    assert set(example) <= set(config["variable"])
+    required = {name for name, body in config["variable"].items() if "default" not in body}
+    assert required <= set(example)
+
+
+def test_compose_and_cloud_use_the_same_mlflow_image() -> None:
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text(encoding="utf-8"))
+    assert compose["services"]["mlflow"]["build"]["dockerfile"] == "docker/Dockerfile.mlflow"
+    source = (INFRA / "mlflow.tf").read_text(encoding="utf-8")
+    assert '"${local.registry}/mlflow:${var.mlflow_image_tag}"' in source
+
+
+def test_deploy_guide_reads_only_outputs_that_exist(config: dict[str, Any]) -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    read = set(re.findall(r"terraform output (?:-raw |-json )?(\w+)", guide))
+    assert read
+    assert read <= set(config["output"])
