@@ -22,9 +22,9 @@ from geocolor.progress import progress_bar
 @click.option("--batch-size", type=int, default=None, help="Tiles per forward pass (4).")
 @click.option(
     "--norm",
-    type=click.Choice(["frozen", "scene", "tile"]),
+    type=click.Choice(["scene", "frozen", "tile"]),
     default=None,
-    help="Norm statistics: learnt in training, pooled over the scene, or per tile (frozen).",
+    help="Norm statistics: pooled over the scene, learnt in training, or per tile (scene).",
 )
 @click.option("--crs", default=None, help="Output CRS instead of the scene's.")
 @click.option("--resolution", type=float, default=None, help="Output metres per pixel.")

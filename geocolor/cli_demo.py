@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+from shapely.affinity import scale
+from shapely.geometry import box, mapping
 
 from geocolor.landcover import SceneLayout
+from geocolor.safe import open_safe
 from geocolor.synthetic_s1 import write_synthetic_s1
 from geocolor.synthetic_s2 import write_synthetic_s2
 
@@ -36,12 +42,28 @@ def write_demo_pair(
     return str(s1), str(s2)
 
 
+def write_demo_aoi(s1: str, output: str, fraction: float = 0.5) -> str:
+    """A GeoJSON box over the middle of the scene (``fraction`` of its extent each way).
+
+    The demo colorizes this area of interest, as a user would one on a real scene.
+    """
+    bounds = open_safe(s1).footprint().bounds
+    area = scale(box(*bounds), xfact=fraction, yfact=fraction)
+    path = Path(output) / "aoi.geojson"
+    path.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": mapping(area)}))
+    return str(path)
+
+
 @click.command("demo-data")
 @click.option("-o", "--output", required=True, help="Folder to write the products into.")
 @click.option("--zip", "as_zip", is_flag=True, help="Write each SAFE as a .zip, as ESA ships it.")
 @click.option("--full-size", is_flag=True, help="Full IW GRDH frame and a 10980 px S2 tile.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 def demo_data_command(output: str, as_zip: bool, full_size: bool, seed: int) -> None:
-    """Write a synthetic Sentinel-1 GRD (VV+VH) and Sentinel-2 L2A pair; print their paths."""
-    for path in write_demo_pair(output, full_size=full_size, seed=seed, as_zip=as_zip):
+    """Write a synthetic Sentinel-1 GRD (VV+VH) and Sentinel-2 L2A pair and an AOI over them.
+
+    Prints the products' paths, then the AOI's (``aoi.geojson``, the middle of the scene).
+    """
+    s1, s2 = write_demo_pair(output, full_size=full_size, seed=seed, as_zip=as_zip)
+    for path in (s1, s2, write_demo_aoi(s1, output)):
         click.echo(path)

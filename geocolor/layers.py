@@ -102,6 +102,9 @@ class SceneInstanceNorm(nn.Module):
         self.update_running_stats = True
         self.has_scene_statistics = False
         self._recording: _PooledMoments | None = None
+        #: While True, each call pools its whole batch's statistics and normalises with
+        #: them (one exact pass over a scene sample held in one batch).
+        self._pooling = False
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_square", torch.ones(num_features))
         self.register_buffer("scene_mean", torch.zeros(num_features), persistent=False)
@@ -115,6 +118,9 @@ class SceneInstanceNorm(nn.Module):
             self._update_running_stats(x)
         if self._recording is not None:
             self._recording.add(x.detach())
+        if self._pooling:
+            var, mean = torch.var_mean(x.float(), dim=(0, 2, 3), correction=0)
+            self.set_scene_statistics(mean, var)
         if self.mode == "tile":
             return F.instance_norm(x, eps=self.eps)
         mean, var = self.statistics()
@@ -174,46 +180,85 @@ def paused_running_stats(module: nn.Module) -> Iterator[None]:
             layer.update_running_stats = update
 
 
-def gather_scene_statistics(generator: nn.Module, tiles: Iterable[Tensor], passes: int = 2) -> None:
+def gather_scene_statistics(generator: nn.Module, tiles: Iterable[Tensor]) -> None:
     """Pool each norm layer's input statistics over a scene's tiles and switch to ``"scene"``.
 
-    A layer's statistics depend on how the layers above it normalised, so the tiles are
-    run ``passes`` times: the first pass normalises with the frozen training statistics,
-    each later pass with those gathered by the pass before, which brings the upstream
-    layers into agreement with the scene (every pass makes one more layer exact).
+    A layer's statistics depend on how the layers above it normalised, so each layer
+    must see its inputs as normalised by the scene statistics of every layer above.
+    Tiles of one shape go through as one batch in which every layer pools the whole
+    batch and normalises with the result: one exact pass. Tiles of mixed shapes take one
+    pass per norm layer instead, each pass making one more layer exact.
 
     Parameters
     ----------
     generator
         A network holding :class:`SceneInstanceNorm` layers; its training flag is kept.
     tiles
-        Batches (B, C, H, W) sampled from one scene, on the generator's device; read
-        once and held for the passes.
-    passes
-        Runs over the tiles; 2 is enough in practice.
+        Batches (B, C, H, W) sampled from one scene, on the generator's device.
     """
-    if passes < 1:
-        raise ValueError(f"passes must be at least 1, got {passes}")
     batches = list(tiles)
+    if not batches:
+        raise ValueError("scene statistics need at least one tile")
     layers = norm_layers(generator)
     was_training = generator.training
     generator.eval()
-    set_norm_mode(generator, "frozen")
     try:
         with torch.no_grad():
-            for _ in range(passes):
-                for layer in layers:
-                    layer._recording = _PooledMoments()
-                for batch in batches:
-                    generator(batch)
-                for layer in layers:
-                    assert layer._recording is not None
-                    layer.set_scene_statistics(*layer._recording.result())
-                    layer.mode = "scene"
+            if len({batch.shape[1:] for batch in batches}) == 1:
+                _pooled_pass(generator, layers, torch.cat(batches))
+            else:
+                _layer_by_layer(generator, layers, batches)
+        for layer in layers:
+            layer.mode = "scene"
     finally:
         for layer in layers:
             layer._recording = None
+            layer._pooling = False
         generator.train(was_training)
+
+
+def calibrate_frozen_statistics(generator: nn.Module, tiles: Iterable[Tensor]) -> None:
+    """Make the ``"frozen"`` statistics those of ``tiles`` pooled, under the final weights.
+
+    Running averages collected during training mix statistics of weights long since
+    updated; recomputing them once training ends (as BatchNorm recalibration does) makes
+    ``"frozen"`` mean "the training data's statistics" for the weights actually saved.
+
+    Parameters
+    ----------
+    generator
+        The trained network; its layers are left in ``"tile"`` mode.
+    tiles
+        Batches (B, C, H, W) of normalised training inputs, on the generator's device.
+    """
+    gather_scene_statistics(generator, tiles)
+    for layer in norm_layers(generator):
+        layer.running_mean.copy_(layer.scene_mean)
+        layer.running_square.copy_(layer.scene_var + layer.scene_mean.square())
+        layer.has_scene_statistics = False
+        layer.mode = "tile"
+
+
+def _pooled_pass(generator: nn.Module, layers: list[SceneInstanceNorm], batch: Tensor) -> None:
+    for layer in layers:
+        layer._pooling = True
+        layer.mode = "scene"
+    generator(batch)
+
+
+def _layer_by_layer(
+    generator: nn.Module, layers: list[SceneInstanceNorm], batches: list[Tensor]
+) -> None:
+    set_norm_mode(generator, "frozen")
+    for _ in range(len(layers)):
+        for layer in layers:
+            layer._recording = _PooledMoments()
+        for batch in batches:
+            generator(batch)
+        for layer in layers:
+            assert layer._recording is not None
+            layer.set_scene_statistics(*layer._recording.result())
+            layer.mode = "scene"
 
 
 class ResizeConv(nn.Sequential):

@@ -38,6 +38,7 @@ from geocolor.dataset import (
     store_sar_processing,
 )
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.layers import calibrate_frozen_statistics
 from geocolor.metrics import HIGHER_IS_BETTER, evaluate_generator
 from geocolor.normalisation import Normalisation
 from geocolor.plugins import get_plugins
@@ -56,6 +57,8 @@ from geocolor.tracking import (
 )
 
 CHECKPOINT_FORMAT = "geocolor-checkpoint/1"
+# training tiles whose pooled statistics become the saved model's frozen ones
+CALIBRATION_TILES = 16
 #: Validation tiles pictured after each epoch.
 GRID_ROWS = 4
 Metric = Literal["psnr", "ssim", "sam", "l1"]
@@ -311,7 +314,11 @@ class _Run:
                     save_checkpoint(self._checkpoint_path(run_id), state)
                 if where.world_size > 1:
                     dist.barrier()
-            result = self._finish(trainer.generator, run_id, metrics) if where.is_main else None
+            result = (
+                self._finish(trainer.generator, train_set, run_id, metrics)
+                if where.is_main
+                else None
+            )
         return self._shared(result)
 
     @contextmanager
@@ -426,9 +433,16 @@ class _Run:
         }
 
     def _finish(
-        self, generator: torch.nn.Module, run_id: str, metrics: dict[str, float]
+        self,
+        generator: torch.nn.Module,
+        train_set: TileDataset,
+        run_id: str,
+        metrics: dict[str, float],
     ) -> TrainResult:
         config = self.config
+        picks = np.random.default_rng(config.seed).permutation(len(train_set))[:CALIBRATION_TILES]
+        sample = torch.stack([train_set[int(i)]["sar"] for i in picks])
+        calibrate_frozen_statistics(generator, [sample.to(self.where.device)])
         spec = ModelSpec(
             config.backend,
             self.options.model_dump(mode="json"),
