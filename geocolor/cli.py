@@ -17,6 +17,7 @@ import click
 
 from geocolor import __version__
 from geocolor.cli_acquire import fetch_command, search_command
+from geocolor.cli_app import app_command
 from geocolor.cli_cloud import cloud_group
 from geocolor.cli_colorize import colorize_command
 from geocolor.cli_demo import demo_data_command
@@ -67,6 +68,7 @@ def plugins_command() -> None:
         click.echo(f"{kind:<{width}}  {name:<{name_width}}  {origin}")
 
 
+cli.add_command(app_command)
 cli.add_command(cloud_group)
 cli.add_command(colorize_command)
 cli.add_command(demo_data_command)

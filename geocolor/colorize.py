@@ -7,16 +7,18 @@ tiled GeoTIFF that GDAL then lays out as a COG (:mod:`geocolor.cog`).
 
 Seams have a second cause besides tile edges: instance normalisation computes its
 statistics per tile, so each tile is stretched differently. The model's norm layers are
-therefore switched to statistics that do not depend on the tile: ``"frozen"`` (learnt in
-training; the default, which also makes a pixel's colour independent of the AOI chosen)
-or ``"scene"`` (pooled over tiles sampled from this scene). ``"tile"`` keeps the
-per-tile behaviour for comparison.
+therefore switched to statistics that do not depend on the tile: ``"scene"`` (the
+default: pooled over windows sampled from this scene, in one exact pass with the final
+weights) or ``"frozen"`` (running averages learnt in training, which make a pixel's
+colour independent of the AOI, but lag the weights of a briefly trained model).
+``"tile"`` keeps the per-tile behaviour for comparison.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -62,7 +64,7 @@ class ColorizeConfig(Config):
     tile_size: int = pydantic.Field(default=512, ge=16)
     overlap: int | None = pydantic.Field(default=None, ge=0)
     batch_size: int = pydantic.Field(default=4, ge=1)
-    norm: Literal["frozen", "scene", "tile"] = "frozen"
+    norm: Literal["scene", "frozen", "tile"] = "scene"
     statistics_tiles: int = pydantic.Field(default=8, ge=1)
     max_reflectance: float = pydantic.Field(default=0.3, gt=0)
     crs: str | None = None
@@ -136,7 +138,7 @@ def colorize(
         else load_model(model, resolve_device(config.device))
     )
     region = load_aoi(aoi) if isinstance(aoi, str) else aoi
-    rgb = _rgb_channels(loaded)
+    rgb = rgb_channels(loaded)
     with open_scene(
         scene,
         loaded.normalisation.sar_bands,
@@ -147,16 +149,9 @@ def colorize(
         scheduler,
     ) as reader:
         grid = reader.grid
-        tile = round_up(min(config.tile_size, max(grid.shape)), loaded.size_multiple)
-        overlap = config.overlap
-        if overlap is None:
-            overlap = default_overlap(loaded.receptive_field, tile, loaded.size_multiple)
-        if overlap >= tile:
-            raise UsageError(f"overlap {overlap} must be smaller than the tile size {tile}")
-        rows = axis_spans(grid.height, tile, overlap, loaded.size_multiple)
-        cols = axis_spans(grid.width, tile, overlap, loaded.size_multiple)
-        _prepare_norm(loaded, reader, config, rows, cols)
-        tags = _tags(scene, loaded, reader, region, config, tile, overlap)
+        plan = plan_tiles(grid, loaded, config)
+        prepare_norm(loaded, reader, config, plan)
+        tags = _tags(scene, loaded, reader, region, config, plan.tile, plan.overlap)
         workdir = Path(tempfile.mkdtemp(prefix="geocolor-colorize-"))
         try:
             staging = workdir / "staging.tif"
@@ -164,14 +159,14 @@ def colorize(
                 blend(
                     reader.read,
                     lambda batch: _predict(loaded, batch, rgb),
-                    rows,
-                    cols,
+                    plan.rows,
+                    plan.cols,
                     grid.shape,
-                    overlap,
+                    plan.overlap,
                     len(rgb),
                     _writer(dst, grid, region, config.max_reflectance),
                     batch_size=config.batch_size,
-                    panel_width=max(config.panel_width, 2 * tile),
+                    panel_width=max(config.panel_width, 2 * plan.tile),
                     progress=progress,
                 )
             final = workdir / "final.tif"
@@ -186,13 +181,13 @@ def colorize(
         width=grid.width,
         height=grid.height,
         bounds=grid.bounds,
-        tiles=len(rows) * len(cols),
-        redundancy=redundancy(rows, cols, grid.height, grid.width),
+        tiles=len(plan.rows) * len(plan.cols),
+        redundancy=redundancy(plan.rows, plan.cols, grid.height, grid.width),
         tags=tags,
     )
 
 
-def _rgb_channels(model: LoadedModel) -> tuple[int, ...]:
+def rgb_channels(model: LoadedModel) -> tuple[int, ...]:
     """The model's output channels shown as red, green and blue."""
     bands = model.normalisation.optical_bands
     if all(band in bands for band in RGB_BANDS):
@@ -210,22 +205,49 @@ def _predict(model: LoadedModel, batch: np.ndarray, rgb: tuple[int, ...]) -> np.
     return model.predict(batch)[:, list(rgb)]
 
 
-def _prepare_norm(
-    model: LoadedModel,
-    reader: SceneReader,
-    config: ColorizeConfig,
-    rows: list[Span],
-    cols: list[Span],
+@dataclass(frozen=True)
+class TilePlan:
+    """The overlapping tiles a scene is cut into for one model."""
+
+    tile: int
+    overlap: int
+    rows: list[Span]
+    cols: list[Span]
+
+
+def plan_tiles(grid: Grid, model: LoadedModel, config: ColorizeConfig) -> TilePlan:
+    """Tiles of ``config.tile_size`` (at most the scene, a size multiple) and their overlap.
+
+    The overlap defaults to the model's receptive field (:func:`default_overlap`).
+    """
+    tile = round_up(min(config.tile_size, max(grid.shape)), model.size_multiple)
+    overlap = config.overlap
+    if overlap is None:
+        overlap = default_overlap(model.receptive_field, tile, model.size_multiple)
+    if overlap >= tile:
+        raise UsageError(f"overlap {overlap} must be smaller than the tile size {tile}")
+    rows = axis_spans(grid.height, tile, overlap, model.size_multiple)
+    cols = axis_spans(grid.width, tile, overlap, model.size_multiple)
+    return TilePlan(tile, overlap, rows, cols)
+
+
+def prepare_norm(
+    model: LoadedModel, reader: SceneReader, config: ColorizeConfig, plan: TilePlan
 ) -> None:
     """Put the model's norm layers in the configured mode, sampling the scene if asked."""
     if config.norm != "scene":
         set_norm_mode(model.generator, config.norm)
         return
-    window = round_up(STATISTICS_WINDOW, model.size_multiple)
+    # the usual training tile, or the whole grid when it is smaller
+    height, width = (
+        round_up(min(STATISTICS_WINDOW, side), model.size_multiple) for side in reader.grid.shape
+    )
     batches = []
-    for row0, col0 in _sample_origins(rows, cols, config.statistics_tiles, window, reader.grid):
-        sar = reader.read(row0, col0, window, window)
-        if np.isfinite(sar).all(axis=0).mean() < 0.5:
+    origins = _sample_origins(config.statistics_tiles, (height, width), reader.grid)
+    for row0, col0 in origins:
+        sar = reader.read(row0, col0, height, width)
+        inside = sar[:, : reader.grid.height - row0, : reader.grid.width - col0]
+        if np.isfinite(inside).all(axis=0).mean() < 0.5:
             continue
         tensor = torch.from_numpy(sar[None]).to(model.device)
         batches.append(model.normalisation.sar_to_unit(tensor)[0])
@@ -235,26 +257,18 @@ def _prepare_norm(
     log.info("scene statistics gathered over %d windows", len(batches))
 
 
-def _sample_origins(
-    rows: list[Span], cols: list[Span], count: int, window: int, grid: Grid
-) -> list[tuple[int, int]]:
-    """Up to ``count`` window origins spread evenly over the tile plan's centres."""
-    centres = [
-        (row.start + row.size // 2, col.start + col.size // 2) for row in rows for col in cols
-    ]
-    picked = np.unique(
-        np.linspace(0, len(centres) - 1, min(count, len(centres))).round().astype(int)
-    )
-    origins = []
-    for index in picked:
-        y, x = centres[int(index)]
-        origins.append(
-            (
-                int(np.clip(y - window // 2, 0, max(grid.height - window, 0))),
-                int(np.clip(x - window // 2, 0, max(grid.width - window, 0))),
-            )
-        )
-    return origins
+def _sample_origins(count: int, window: tuple[int, int], grid: Grid) -> list[tuple[int, int]]:
+    """Up to ``count`` window origins on an even lattice over the grid.
+
+    They depend on the grid alone, not on the tiling, so two runs with different tile
+    sizes normalise with the same statistics.
+    """
+    per_axis = max(math.ceil(math.sqrt(count)), 1)
+    rows = np.linspace(0, max(grid.height - window[0], 0), per_axis).round().astype(int)
+    cols = np.linspace(0, max(grid.width - window[1], 0), per_axis).round().astype(int)
+    lattice = sorted({(int(row), int(col)) for row in rows for col in cols})
+    picked = np.linspace(0, len(lattice) - 1, min(count, len(lattice))).round().astype(int)
+    return [lattice[index] for index in np.unique(picked)]
 
 
 def _tags(

@@ -1,0 +1,149 @@
+"""The Streamlit page under AppTest, with the map component replaced by a stub."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from shapely.geometry import box, mapping
+from streamlit.testing.v1 import AppTest
+
+from geocolor import app_page
+from geocolor.scene import scene_footprint
+from tests.scene_factory import tiny_registry, write_scene
+
+TIMEOUT = 60
+
+
+class FakeMap:
+    """Stands in for ``st_folium``: records the maps, returns what the user 'drew'."""
+
+    def __init__(self) -> None:
+        self.drawing: dict[str, Any] | None = None
+        self.html = ""
+
+    def __call__(self, fmap: Any, **kwargs: Any) -> dict[str, Any]:
+        self.html = fmap.get_root().render()
+        return {"last_active_drawing": self.drawing, "all_drawings": None}
+
+    def draw(self, geometry: Any) -> None:
+        self.drawing = {"type": "Feature", "properties": {}, "geometry": mapping(geometry)}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with tiny_registry(tmp_path_factory.mktemp("mlflow")) as uri:
+        yield uri
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> Path:
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    write_scene(folder / "scene.tif")
+    return folder
+
+
+@pytest.fixture
+def fake_map(
+    monkeypatch: pytest.MonkeyPatch, registry: str, scenes: Path, tmp_path: Path
+) -> Iterator[FakeMap]:
+    monkeypatch.setenv("GEOCOLOR_MLFLOW_URI", registry)
+    monkeypatch.setenv("GEOCOLOR_SCENES", str(scenes))
+    monkeypatch.setenv("GEOCOLOR_WORKDIR", str(tmp_path / "work"))
+    for name in ("GEOCOLOR_APP_CONFIG", "GEOCOLOR_MODEL_NAME", "GEOCOLOR_MODEL_ALIAS"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakeMap()
+    monkeypatch.setattr("geocolor.app_map.st_folium", fake)
+    yield fake
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _opened() -> AppTest:
+    app = AppTest.from_file(app_page.__file__, default_timeout=TIMEOUT)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _texts(app: AppTest, kind: str) -> list[str]:
+    return [element.value for element in getattr(app, kind)]
+
+
+def test_opens_with_scene_and_model(fake_map: FakeMap, scenes: Path) -> None:
+    app = _opened()
+    assert app.selectbox[0].value == str(scenes / "scene.tif")
+    assert "**Version** 1 · **backend** cyclegan" in _texts(app, "markdown")
+    assert not app.error
+    assert "Scene footprint" in fake_map.html and "L.Control.Draw" in fake_map.html
+
+
+def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: Path) -> None:
+    app = _opened()
+    west, south, east, north = scene_footprint(str(scenes / "scene.tif")).bounds
+    fake_map.draw(box(west + 0.002, south + 0.002, east - 0.002, north - 0.002))
+    app.run()
+    assert not app.exception and not app.error
+    assert [button.label for button in app.button] == ["Colorize"]
+    assert [button.label for button in app.get("download_button")] == ["Download AOI (GeoJSON)"]
+
+    app.button[0].click().run()
+    assert not app.exception and not app.error, (app.exception, _texts(app, "error"))
+    results = list((tmp_path / "work" / "results").glob("*/colorized.tif"))
+    assert len(results) == 1
+    key = results[0].parent.name
+    assert f'"/geocolor-results/{key}/colour.png"' in fake_map.html
+    assert f'"/geocolor-results/{key}/sar.png"' in fake_map.html
+    labels = [button.label for button in app.get("download_button")]
+    assert labels == ["Download colorized COG", "Download AOI (GeoJSON)"]
+    assert not app.button  # done: nothing to colorize again
+
+    app.slider[0].set_value(0.3).run()
+    assert '"opacity": 0.3' in fake_map.html
+
+
+def test_aoi_outside_the_scene_is_refused(fake_map: FakeMap) -> None:
+    app = _opened()
+    app.text_input[0].input("10,10,10.1,10.1").run()
+    assert _texts(app, "error") == ["the AOI lies outside the scene scene.tif"]
+    assert not app.button
+    app.text_input[0].input("10,10").run()
+    assert "type four numbers" in _texts(app, "error")[0]
+
+
+def test_no_model_holding_the_alias(fake_map: FakeMap, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEOCOLOR_MODEL_ALIAS", "production")
+    app = _opened()
+    assert _texts(app, "error") == ["model 'geocolor': no version holds the alias 'production'"]
+    assert app.selectbox[0].value  # the scene picker still works
+
+
+def test_mlflow_unreachable(fake_map: FakeMap, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEOCOLOR_MLFLOW_URI", "http://127.0.0.1:9")
+    app = _opened()
+    [error] = _texts(app, "error")
+    assert error.startswith("MLflow at http://127.0.0.1:9 cannot be reached")
+    assert "Traceback" not in error
+
+
+def test_bad_upload_is_a_message(fake_map: FakeMap) -> None:
+    app = _opened()
+    app.radio[0].set_value("Upload").run()
+    app.file_uploader[0].upload("scene.zip", b"PK\x03\x04 not really a zip").run()
+    assert not app.exception
+    [error] = _texts(app, "error")
+    assert error.startswith("scene.zip: not a readable zip archive")
+    app.file_uploader[0].upload("notes.tif", b"hello").run()
+    assert _texts(app, "error") == [
+        "notes.tif: neither a GeoTIFF nor a zipped Sentinel-1 SAFE product"
+    ]
+
+
+def test_bad_settings_are_a_message(fake_map: FakeMap, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEOCOLOR_MAX_UPLOAD_MB", "many")
+    app = _opened()
+    assert _texts(app, "error")[0].startswith("GEOCOLOR_MAX_UPLOAD_MB: setting 'max_upload_mb'")
