@@ -56,6 +56,8 @@ log = logging.getLogger("geocolor.colorize")
 RGB_BANDS = ("B04", "B03", "B02")
 # side of the windows sampled for scene statistics: the usual training tile
 STATISTICS_WINDOW = 256
+# most of the plan's pixels the statistics pass may add: it is a cost per scene
+STATISTICS_SHARE = 0.04
 
 
 class ColorizeConfig(Config):
@@ -242,19 +244,21 @@ def prepare_norm(
     height, width = (
         round_up(min(STATISTICS_WINDOW, side), model.size_multiple) for side in reader.grid.shape
     )
-    batches = []
-    origins = _sample_origins(config.statistics_tiles, (height, width), reader.grid)
-    for row0, col0 in origins:
+    candidates = []
+    for row0, col0 in _sample_origins(config.statistics_tiles, (height, width), reader.grid):
         sar = reader.read(row0, col0, height, width)
         inside = sar[:, : reader.grid.height - row0, : reader.grid.width - col0]
-        if np.isfinite(inside).all(axis=0).mean() < 0.5:
-            continue
-        tensor = torch.from_numpy(sar[None]).to(model.device)
-        batches.append(model.normalisation.sar_to_unit(tensor)[0])
-    if not batches:
+        if np.isfinite(inside).all(axis=0).mean() >= 0.5:
+            candidates.append(sar)
+    if not candidates:
         raise GeocolorError("scene statistics: no sampled window of the scene holds enough data")
+    pushed = sum(row.size for row in plan.rows) * sum(col.size for col in plan.cols)
+    affordable = max(round(STATISTICS_SHARE * pushed / (height * width)), 1)
+    picked = np.linspace(0, len(candidates) - 1, min(affordable, len(candidates))).round()
+    batch = torch.from_numpy(np.stack([candidates[int(i)] for i in np.unique(picked)]))
+    batches = [model.normalisation.sar_to_unit(batch.to(model.device))[0]]
     gather_scene_statistics(model.generator, batches)
-    log.info("scene statistics gathered over %d windows", len(batches))
+    log.info("scene statistics gathered over %d windows", len(batches[0]))
 
 
 def _sample_origins(count: int, window: tuple[int, int], grid: Grid) -> list[tuple[int, int]]:
