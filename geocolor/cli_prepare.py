@@ -17,7 +17,7 @@ from geocolor.prepare import (
     summarise,
 )
 from geocolor.progress import progress
-from geocolor.safe import open_safe
+from geocolor.s1_raster import open_s1_product
 from geocolor.sentinel2 import open_s2
 from geocolor.store import complete_pairs, open_store
 
@@ -28,7 +28,7 @@ from geocolor.store import complete_pairs, open_store
     "s1_inputs",
     multiple=True,
     required=True,
-    help="S1 GRD SAFE/zip, glob or listing file (repeatable).",
+    help="S1 GRD SAFE/zip or processed dB GeoTIFF, glob or listing file (repeatable).",
 )
 @click.option(
     "--s2",
@@ -81,7 +81,7 @@ def prepare_command(
     """
     config = load_config(PrepareConfig, config_path, {**options, "s1": {"speckle": speckle}})
     aoi = load_aoi(config.aoi) if config.aoi else None
-    s1_products = [open_safe(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
+    s1_products = [open_s1_product(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
     s2_products = [open_s2(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
     root = open_store(output, mode="a")

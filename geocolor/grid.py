@@ -21,6 +21,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import GeocolorError
+from geocolor.storage import open_raster
 
 LONLAT = CRS.from_epsg(4326)
 
@@ -106,9 +107,9 @@ def grid_covering(footprint: BaseGeometry, crs: CRS, resolution: float) -> Grid:
 
 
 def grid_of_raster(path: str) -> Grid:
-    """The grid of a reference raster (any GDAL-readable file or URL)."""
+    """The grid of a reference raster (any GDAL-readable file or fsspec URL)."""
     try:
-        with rasterio.open(path) as src:
+        with open_raster(path) as src:
             if src.crs is None or src.transform.is_identity:
                 raise GeocolorError(f"{path}: reference raster has no CRS or transform")
             return Grid(src.crs, src.transform, src.width, src.height)

@@ -1,4 +1,8 @@
-"""Pairing Sentinel-1 and Sentinel-2 products by footprint overlap and time difference."""
+"""Pairing Sentinel-1 and Sentinel-2 products by footprint overlap and time difference.
+
+A Sentinel-1 product is a GRD SAFE or an already processed backscatter raster
+(:mod:`geocolor.s1_raster`); both carry a product id, a start time and a footprint.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from datetime import datetime
 import fsspec
 
 from geocolor.errors import UsageError
+from geocolor.s1_raster import BackscatterRaster
 from geocolor.safe import SafeProduct
 from geocolor.sentinel2 import S2Product
+from geocolor.storage import glob_paths
 
 _LISTING_SUFFIXES = (".txt", ".lst", ".list")
 
@@ -20,7 +26,7 @@ _LISTING_SUFFIXES = (".txt", ".lst", ".list")
 class Pair:
     """A Sentinel-2 product and the Sentinel-1 product that best matches it."""
 
-    s1: SafeProduct
+    s1: SafeProduct | BackscatterRaster
     s2: S2Product
     overlap: float
     days_apart: float
@@ -47,9 +53,8 @@ def expand_inputs(values: Sequence[str], what: str) -> list[str]:
             except OSError:
                 raise UsageError(f"{value}: cannot read the {what} listing file") from None
             paths.extend(line for line in lines if line and not line.startswith("#"))
-        elif glob.has_magic(value) and "://" not in value:
-            # absolute patterns such as /data/S1*.zip: Path.glob takes relative ones only
-            matches = sorted(glob.glob(value))  # noqa: PTH207
+        elif glob.has_magic(value):
+            matches = glob_paths(value)
             if not matches:
                 raise UsageError(f"{value}: no {what} product matches this pattern")
             paths.extend(matches)
@@ -67,7 +72,9 @@ def _days_apart(a: datetime, b: datetime | None) -> float:
 
 
 def pair_products(
-    s1_products: Sequence[SafeProduct], s2_products: Sequence[S2Product], max_days: float
+    s1_products: Sequence[SafeProduct | BackscatterRaster],
+    s2_products: Sequence[S2Product],
+    max_days: float,
 ) -> tuple[list[Pair], list[str]]:
     """For each S2 product, the overlapping S1 product closest in time within ``max_days``.
 

@@ -31,6 +31,7 @@ from geocolor.coregister import apply_shift, estimate_shift_tiled
 from geocolor.errors import UsageError
 from geocolor.grid import LONLAT, Grid, reproject_geometry
 from geocolor.pairing import Pair
+from geocolor.s1_raster import BackscatterRaster
 from geocolor.sentinel1 import S1Config, backscatter
 from geocolor.sentinel2 import DEFAULT_MASKED
 from geocolor.store import (
@@ -132,9 +133,12 @@ def prepare_pair(
         return summary
 
     group = begin_pair(root, pair.pair_id, {}, {}, config.tile_size)
-    s1 = backscatter(
-        pair.s1, config.s1, grid=grid, hold=lambda image: hold(image, group, SCRATCH, client)
-    )
+    if isinstance(pair.s1, BackscatterRaster):
+        s1 = pair.s1.on_grid(config.s1, grid)
+    else:
+        s1 = backscatter(
+            pair.s1, config.s1, grid=grid, hold=lambda image: hold(image, group, SCRATCH, client)
+        )
     attrs = {
         "s1_product": pair.s1.info.product_id,
         "s2_product": pair.s2.info.product_id,
@@ -161,7 +165,8 @@ def prepare_pair(
     for name, layer in layers.items():
         create_layer(group, name, layer, config.tile_size)
     write_layers(group, layers, client, config.tile_size)
-    del group[SCRATCH]
+    if SCRATCH in group:
+        del group[SCRATCH]
     if config.coregister:
         summary.shift = _coregister(group, first, pair.pair_id, client, config)
 

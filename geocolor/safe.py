@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import threading
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -37,6 +36,7 @@ from rasterio.windows import Window
 from geocolor.calibration import CalibrationLuts, parse_calibration
 from geocolor.errors import GeocolorError
 from geocolor.noise import NoiseLuts, element_text, parse_noise, parse_xml
+from geocolor.storage import OPENER_LOCK
 
 __all__ = ["GeolocationGrid", "ProductInfo", "SafeProduct", "is_safe", "open_safe"]
 
@@ -137,11 +137,6 @@ class _Archive:
         return _RasterSource(self.member(href), None, describe)
 
 
-_OPENER_LOCK = threading.Lock()
-"""Serialises rasters read through fsspec: rasterio's Python-opener VSI plugin is not
-thread-safe yet (rasterio issue #3636), while GDAL's own local paths are."""
-
-
 @dataclass(frozen=True)
 class _RasterSource:
     """A measurement raster that each Dask task reopens on its own."""
@@ -153,7 +148,7 @@ class _RasterSource:
     @contextmanager
     def dataset(self) -> Iterator[DatasetReader]:
         """The open dataset; any GDAL or zip failure inside becomes a GeocolorError."""
-        with _OPENER_LOCK if self.opener is not None else nullcontext():
+        with OPENER_LOCK if self.opener is not None else nullcontext():
             try:
                 with rasterio.open(self.path, opener=self.opener) as dataset:
                     yield dataset

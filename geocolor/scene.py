@@ -37,6 +37,7 @@ from geocolor.errors import GeocolorError, UsageError
 from geocolor.grid import LONLAT, Grid, grid_covering, reproject_geometry, utm_crs_for
 from geocolor.safe import open_safe
 from geocolor.sentinel1 import S1Config, backscatter
+from geocolor.storage import open_raster
 from geocolor.store import hold
 
 log = logging.getLogger("geocolor.scene")
@@ -87,7 +88,7 @@ def scene_footprint(path: str) -> BaseGeometry:
 
 def _open_raster(path: str) -> Any:
     try:
-        return rasterio.open(path)
+        return open_raster(path)
     except rasterio.errors.RasterioIOError as exc:
         raise GeocolorError(
             f"{path}: neither a SAFE product nor a readable raster ({exc})"

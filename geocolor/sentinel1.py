@@ -178,6 +178,7 @@ def backscatter(
     tags = {
         "geocolor_version": __version__,
         "input_product": product.info.product_id,
+        "acquisition_times": product.info.start_time.isoformat(),
         "processing": json.dumps(config.model_dump(mode="json"), sort_keys=True),
         "polarisations": ",".join(polarisations),
     }

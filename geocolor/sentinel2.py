@@ -9,8 +9,10 @@ Two inputs are understood:
   ``IMAGE_FILE`` entries, the radiometric offsets (baseline 04.00 onwards) and the
   quantification value come from it, and the tile grid comes from the granule's
   ``MTD_TL.xml``. Zips are read in place through GDAL's ``/vsizip/``. GDAL reads local,
-  ``gs://``, ``s3://`` and ``az://`` rasters itself; other fsspec protocols go through a
-  rasterio opener, whose reads are serialised because openers are not thread-safe.
+  ``s3://`` and ``az://`` rasters itself; other fsspec protocols, ``gs://`` included (so
+  gcsfs's credentials and ``STORAGE_EMULATOR_HOST`` apply, see :mod:`geocolor.storage`),
+  go through a rasterio opener, whose reads are serialised because openers are not
+  thread-safe.
 - a folder (or an explicit list) of plain GeoTIFF/COG band files, as download services
   deliver them. A file belongs to a band when its name contains the band token as a
   separate word: ``B02.tif``, ``B8A_20m.tif``, ``T29UNU_20221005T115411_B04_10m.tiff``,
@@ -27,7 +29,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -55,6 +56,7 @@ from shapely.geometry import Polygon
 
 from geocolor.errors import GeocolorError
 from geocolor.grid import Grid
+from geocolor.storage import OPENER_LOCK
 
 PathLike = str | os.PathLike[str]
 
@@ -116,8 +118,7 @@ _DEFAULT_QUANTIFICATION = 10000.0
 # products re-encoded for speed (geocolor's full-size synthetic tiles)
 _IMAGE_EXTENSIONS = {"JPEG2000": ".jp2", "GeoTIFF": ".tif"}
 # fsspec protocols GDAL reads itself (thread-safe, no Python in the read path)
-_GDAL_PREFIXES = {"file": "", "gs": "/vsigs/", "gcs": "/vsigs/", "s3": "/vsis3/", "az": "/vsiaz/"}
-_OPENER_LOCK = threading.Lock()
+_GDAL_PREFIXES = {"file": "", "s3": "/vsis3/", "az": "/vsiaz/"}
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class _Raster:
         Rasterio's Python openers are not safe to use from several threads at once
         (concurrent reads of one path crash), so those reads take turns.
         """
-        with _OPENER_LOCK if self.opener is not None else nullcontext():
+        with OPENER_LOCK if self.opener is not None else nullcontext():
             try:
                 dataset = rasterio.open(self.path, opener=self.opener)
             except (OSError, RasterioError) as exc:

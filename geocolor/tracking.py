@@ -370,6 +370,17 @@ def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, f
         return {}
 
 
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created if new.
+
+    Unlike ``mlflow.set_experiment`` this leaves no process-wide active experiment
+    behind, which a later run against another tracking server would inherit.
+    """
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
 def alias_holder(name: str, alias: str) -> VersionInfo | None:
     """The version of ``name`` that ``alias`` points at, if any."""
     try:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any, Literal
 
+import fsspec
 import mlflow
 import numpy as np
 import pydantic
@@ -50,6 +51,7 @@ from geocolor.tracking import (
     LoadedModel,
     ModelSpec,
     alias_holder,
+    experiment_id,
     git_commit,
     load_model,
     log_generator,
@@ -326,9 +328,8 @@ class _Run:
         if not self.where.is_main:
             yield ""
             return
-        if run_id is None:
-            mlflow.set_experiment(self.config.experiment)
-        with mlflow.start_run(run_id=run_id) as run:
+        experiment = None if run_id else experiment_id(self.config.experiment)
+        with mlflow.start_run(run_id=run_id, experiment_id=experiment) as run:
             yield run.info.run_id
 
     def _log_start(self, run_id: str, train_count: int, val_count: int) -> None:
@@ -353,7 +354,7 @@ class _Run:
                 "backend": self.config.backend,
                 "data_fingerprint": self.store.fingerprint,
                 "git_commit": git_commit(),
-                "checkpoint": str(self._checkpoint_path(run_id)),
+                "checkpoint": self._checkpoint_path(run_id),
             }
         )
 
@@ -413,8 +414,8 @@ class _Run:
         mlflow.log_image(grid, artifact_file=f"samples/epoch_{epoch:04d}.png")
         return metrics
 
-    def _checkpoint_path(self, run_id: str) -> Path:
-        return Path(self.config.checkpoint_dir) / run_id / "last.pt"
+    def _checkpoint_path(self, run_id: str) -> str:
+        return posixpath.join(self.config.checkpoint_dir, run_id, "last.pt")
 
     def _checkpoint_state(
         self, trainer: Trainer, epoch: int, step: int, run_id: str
@@ -465,7 +466,7 @@ class _Run:
             model_name=config.model_name,
             model_version=str(version.version),
             metrics=metrics,
-            checkpoint=str(self._checkpoint_path(run_id)),
+            checkpoint=self._checkpoint_path(run_id),
             promoted=promoted,
         )
 
@@ -567,8 +568,9 @@ def evaluate_model(
     if model.version is not None:
         tags |= {"model_name": model.version.name, "model_version": model.version.version}
     prefix = split.name.lower()
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=f"evaluate {model_uri}") as run:
+    with mlflow.start_run(
+        run_name=f"evaluate {model_uri}", experiment_id=experiment_id(experiment)
+    ) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(
             {
@@ -609,18 +611,25 @@ def restore_rng(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
-    """Write ``state`` atomically: a temporary name, then a rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    torch.save(state, partial)
-    partial.replace(path)
+def save_checkpoint(path: str, state: Mapping[str, Any]) -> None:
+    """Write ``state`` to a local path or URL: a temporary name, then a rename over ``path``.
+
+    A run killed mid-write thus never leaves a truncated checkpoint to resume from.
+    """
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    folder, name = posixpath.split(fs_path)
+    fs.makedirs(folder, exist_ok=True)
+    partial = posixpath.join(folder, f".{name}.{os.getpid()}.partial")
+    with fs.open(partial, "wb") as stream:
+        torch.save(state, stream)
+    fs.mv(partial, fs_path)
 
 
 def load_checkpoint(path: str, config: TrainConfig, store: StoreData) -> dict[str, Any]:
     """Read a checkpoint and check it continues this configuration on this store."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with fsspec.open(path, "rb") as stream:
+            state = torch.load(stream, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise GeocolorError(f"{path}: checkpoint not found") from None
     except Exception as exc:

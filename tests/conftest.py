@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.gcs_emulator"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -32,3 +36,15 @@ def require_tool(name: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is missing in CI")
     pytest.skip(f"{name} is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_from_environment() -> Iterator[None]:
+    """After each test, MLflow takes its tracking URI from the environment again.
+
+    ``mlflow.set_tracking_uri`` is process-wide: without this a test's sqlite store
+    would capture the next test's runs, whatever that test's MLFLOW_TRACKING_URI says.
+    """
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)

@@ -1,0 +1,56 @@
+"""Rasters and globs read alike from local paths and fsspec URLs (``gs://``...).
+
+GDAL could read ``gs://`` itself (``/vsigs/``), but with credentials of its own
+finding and no notion of ``STORAGE_EMULATOR_HOST``; handing rasterio an fsspec
+filesystem instead means every file of a run (products, rasters, the Zarr store, the
+outputs) is reached with the same credentials gcsfs finds, and the local emulator
+works as the real service does.
+"""
+
+from __future__ import annotations
+
+import glob
+import threading
+
+import fsspec
+import rasterio
+from rasterio.io import DatasetReader
+
+from geocolor.errors import GeocolorError
+
+_LOCAL_PROTOCOLS = {"file", "local"}
+
+OPENER_LOCK = threading.Lock()
+"""Held around every raster read through fsspec: rasterio's Python-opener VSI plugin is
+not thread-safe yet (rasterio issue #3636), while GDAL's own local paths are."""
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URL fsspec reaches (``gs://``, ``memory://``...), not a file here."""
+    protocol, separator, _ = path.partition("://")
+    return bool(separator) and protocol not in _LOCAL_PROTOCOLS
+
+
+def open_raster(path: str) -> DatasetReader:
+    """``rasterio.open`` for reading ``path``; remote rasters are read through fsspec.
+
+    Remote datasets are read through rasterio's Python opener: read them from one
+    thread at a time, never beside other :data:`OPENER_LOCK` readers. A missing remote
+    file is said so here, as GDAL would only report its opener's internal path as
+    unavailable.
+    """
+    if not is_remote(path):
+        return rasterio.open(path)
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    if not fs.isfile(fs_path):
+        raise GeocolorError(f"{path}: no such file")
+    return rasterio.open(fs_path, opener=fs)
+
+
+def glob_paths(pattern: str) -> list[str]:
+    """The paths or URLs matching ``pattern`` (``/data/S1*.zip``, ``gs://b/in/S1*.zip``), sorted."""
+    if not is_remote(pattern):
+        # absolute patterns such as /data/S1*.zip: Path.glob takes relative ones only
+        return sorted(glob.glob(pattern))  # noqa: PTH207
+    fs, fs_pattern = fsspec.core.url_to_fs(pattern)
+    return sorted(fs.unstrip_protocol(path) for path in fs.glob(fs_pattern))
