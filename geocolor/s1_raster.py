@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 
 import dask.array as da
 import numpy as np
-from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
@@ -25,7 +23,7 @@ from geocolor.cog import Georeference
 from geocolor.errors import GeocolorError
 from geocolor.grid import Grid
 from geocolor.safe import SafeProduct, open_safe
-from geocolor.scene import band_polarisation, is_safe, scene_footprint
+from geocolor.scene import band_polarisation, is_safe, scene_footprint, warped_view
 from geocolor.sentinel1 import Backscatter, S1Config
 from geocolor.storage import open_raster
 
@@ -129,16 +127,7 @@ def _warped_block(
     (_, _), (row0, row1), (col0, col1) = location
     with (
         open_raster(path) as src,
-        WarpedVRT(
-            src,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=Resampling.bilinear,
-            src_nodata=src.nodata if src.nodata is not None else np.nan,
-            nodata=np.nan,
-        ) as vrt,
+        warped_view(src, grid) as vrt,
     ):
         window = Window(col0, row0, col1 - col0, row1 - row0)
         data = vrt.read(list(bands), window=window, masked=True, out_dtype="float32")

@@ -255,19 +255,22 @@ def _raster_reader(
         return RasterReader(src, bands, to_db, grid, offset, product_id)
     region = clip_region(scene_footprint(path), aoi, path)
     grid = grid_covering(region, crs or src.crs, resolution or src.res[0])
-    vrt = stack.enter_context(
-        WarpedVRT(
-            src,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=Resampling.bilinear,
-            src_nodata=src.nodata if src.nodata is not None else np.nan,
-            nodata=np.nan,
-        )
-    )
+    vrt = stack.enter_context(warped_view(src, grid))
     return RasterReader(vrt, bands, to_db, grid, (0, 0), product_id)
+
+
+def warped_view(src: Any, grid: Grid) -> WarpedVRT:
+    """``src`` resampled (bilinear) onto ``grid``, NaN where it has no data."""
+    return WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=Resampling.bilinear,
+        src_nodata=src.nodata if src.nodata is not None else np.nan,
+        nodata=np.nan,
+    )
 
 
 def _stem(path: str) -> str:

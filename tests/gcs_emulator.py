@@ -1,7 +1,7 @@
 """A Google Cloud Storage emulator for the session, reached through gcsfs as ``gs://``.
 
-``gcp-storage-emulator`` serves one empty bucket from a subprocess (this file run as a
-script) on a free port; ``STORAGE_EMULATOR_HOST`` points this process and every child
+``gcp-storage-emulator`` serves one empty bucket from a subprocess (this module run
+as a script) on a free port; ``STORAGE_EMULATOR_HOST`` points this process and every child
 it starts (an MLflow server, say) at it, and gcsfs talks to it anonymously. The
 emulator is taught what gcsfs expects of real GCS:
 
@@ -22,13 +22,11 @@ control API the emulator lacks, waiting a minute on every call.
 from __future__ import annotations
 
 import http.server
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -37,39 +35,9 @@ from gcp_storage_emulator import server as emulator
 from gcp_storage_emulator import settings
 from gcp_storage_emulator.handlers import objects
 
+from tests.servers import free_port, stop, wait_until_up
+
 BUCKET = "geocolor-test"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Return once ``url`` answers 200; fail the test if ``process`` dies or stays silent."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args!r} exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate ``process`` and reap it, killing it if it lingers."""
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def crlf_multipart(body: bytes, boundary: bytes) -> bytes:
@@ -133,7 +101,8 @@ def gcs_bucket() -> Iterator[str]:
     port = free_port()
     host = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, __file__, str(port)],
+        [sys.executable, "-m", "tests.gcs_emulator", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,6 +24,7 @@ from shapely.geometry import box, shape
 from geocolor.grid import LONLAT, reproject_geometry
 from tests.conftest import require_tool
 from tests.scene_factory import CRS, RESOLUTION, tiny_registry, write_scene
+from tests.servers import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_MODULES = ROOT / "tests" / "browser" / "node_modules"
@@ -76,12 +74,6 @@ def local_copy(url: str) -> Path | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def chromium() -> str:
     path = require_tool("/usr/bin/chromium")
@@ -117,26 +109,11 @@ def app_url(tmp_path: Path) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_healthy(url, server, tmp_path / "app.log")
+            wait_until_up(f"{url}/_stcore/health", server, log=tmp_path / "app.log")
             yield url
         finally:
-            server.terminate()
-            server.wait(timeout=20)
+            stop(server)
             log.close()
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the app exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"the app did not answer within 60 s: {log.read_text()}")
 
 
 def test_draw_colorize_download(chromium: str, app_url: str, tmp_path: Path) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from geocolor.store import complete_pairs, open_store, read_tile, read_tiles
 from geocolor.synthetic_s1 import write_synthetic_s1
 from geocolor.synthetic_s2 import write_synthetic_s2
 from geocolor.tiling import Split
-from tests.gcs_emulator import free_port, stop, wait_until_up
+from tests.servers import mlflow_server
 from tests.test_train import tracking_template
 
 pytestmark = pytest.mark.slow
@@ -85,34 +83,16 @@ def tracking_server(gcs_bucket: str, tmp_path_factory: pytest.TempPathFactory) -
     folder = tmp_path_factory.mktemp("tracking")
     database = folder / "server.db"
     shutil.copy(tracking_template(tmp_path_factory), database)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
-            *("--host", "127.0.0.1", "--port", str(port)),
-            *("--backend-store-uri", f"sqlite:///{database}"),
-            *("--artifacts-destination", f"{gcs_bucket}/mlartifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", server)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("MLFLOW_TRACKING_URI", url)
-            patch.chdir(folder)
-            # training activates its experiment process-wide (a module global and
-            # MLFLOW_EXPERIMENT_ID), which later tests' databases lack: both are
-            # restored on exit
-            patch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-            patch.setenv("MLFLOW_EXPERIMENT_ID", "0")  # MLflow's default experiment
-            try:
-                yield url
-            finally:
-                mlflow.set_tracking_uri(None)
-    finally:
-        stop(server)
+    with (
+        mlflow_server(database, f"{gcs_bucket}/mlartifacts") as url,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("MLFLOW_TRACKING_URI", url)
+        patch.chdir(folder)
+        try:
+            yield url
+        finally:
+            mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +15,7 @@ from geocolor.plugins import get_plugins
 from geocolor.tiling import Split
 from geocolor.tracking import load_model
 from geocolor.train import StoreData, evaluate_on_store
+from tests.servers import mlflow_server
 from tests.test_dataset import synthetic_pair, write_synthetic_store
 from tests.test_train import install_linear_backend, tracking_template, use_fresh_tracking
 
@@ -155,20 +151,7 @@ def test_registered_model_round_trip_through_a_tracking_server(
     """A real ``mlflow server``: train, register, set an alias, load by alias, predict."""
     database = tmp_path / "server.db"
     shutil.copy(tracking_template(tmp_path_factory), database)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
-            *("--host", "127.0.0.1", "--port", str(port)),
-            *("--backend-store-uri", f"sqlite:///{database}"),
-            *("--artifacts-destination", str(tmp_path / "artifacts")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server)
+    with mlflow_server(database, str(tmp_path / "artifacts")) as url:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.chdir(tmp_path)
         assert trained(store, "--epochs", "1", "--model-name", "served")[-1] == "models:/served/1"
@@ -184,30 +167,3 @@ def test_registered_model_round_trip_through_a_tracking_server(
         np.testing.assert_array_equal(served.predict(sar[None]), reflectance)
         assert any((tmp_path / "artifacts").rglob("generator.pt"))
         assert not (tmp_path / "mlruns").exists()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"mlflow server exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"mlflow server at {url} not healthy after {timeout} s")
