@@ -323,3 +323,24 @@ def test_an_aoi_smaller_than_a_statistics_window_still_gets_scene_statistics(
     result = colorize(str(scene), _trained_like(tmp_path), str(out), aoi=aoi)
     assert (result.width, result.height) == (37, 30)
     assert read_output(out)[1].mean() > 0.9
+
+
+def test_every_model_uri_form_gives_the_same_colours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sar, _ = levels_scene(96, 128)
+    scene = write_scene(tmp_path / "scene.tif", sar[:2], BANDS[:2])
+    by_alias = log_tiny_model(f"sqlite:///{tmp_path}/mlflow.db")
+    version = mlflow.MlflowClient().get_model_version_by_alias("geocolor", "prod-candidate")
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri="models:/geocolor/1", dst_path=str(tmp_path / "local")
+    )
+    uris = [by_alias, "models:/geocolor/1", f"runs:/{version.run_id}/model", folder]
+    outputs = []
+    for index, uri in enumerate(uris):
+        out = tmp_path / f"out{index}.tif"
+        colorize(str(scene), uri, str(out))
+        outputs.append(read_output(out)[0])
+    for output in outputs[1:]:
+        np.testing.assert_array_equal(output, outputs[0])
