@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +111,35 @@ def write_cog(
 
 
 def _write_blocks(image: da.Array, dst: Any, client: Client | None) -> None:
-    """Write blocks as they finish; dropping each future frees its memory at once."""
+    def write(block: np.ndarray, row0: int, col0: int) -> None:
+        dst.write(block, window=Window(col0, row0, block.shape[2], block.shape[1]))
+
+    stream_blocks(image, client, write)
+
+
+def stream_blocks(
+    image: da.Array,
+    client: Client | None,
+    consume: Callable[[np.ndarray, int, int], None],
+    desc: str = "writing",
+) -> None:
+    """Compute a (band, rows, cols) image on the cluster and hand each block to ``consume``.
+
+    Blocks come back to this process as they finish, so ``consume`` may write to local
+    files that a remote cluster's workers cannot see; dropping each future frees its
+    memory at once.
+
+    Parameters
+    ----------
+    image
+        Lazy image; its chunks (all bands together) are the blocks.
+    client
+        Dask client; a local cluster is started when None.
+    consume
+        Called with each block and its top-left (row, col) in the image.
+    desc
+        Progress bar label.
+    """
     image = image.rechunk({0: -1})
     offsets = [
         (row0, col0)
@@ -124,11 +152,10 @@ def _write_blocks(image: da.Array, dst: Any, client: Client | None) -> None:
         where = {future.key: offset for future, offset in zip(futures, offsets, strict=True)}
         finished = as_completed(futures, with_results=True)
         del futures
-        with progress_bar(len(where), desc="writing", unit="block") as bar:
+        with progress_bar(len(where), desc=desc, unit="block") as bar:
             for future, block in finished:
                 row0, col0 = where[future.key]
-                window = Window(int(col0), int(row0), block.shape[2], block.shape[1])
-                dst.write(block, window=window)
+                consume(block, int(row0), int(col0))
                 future.release()
                 bar.update(1)
 

@@ -20,12 +20,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import dask.array as da
 import numpy as np
 import rasterio
 import rasterio.features
 import shapely
 import zarr
 from affine import Affine
+from distributed import Client
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
@@ -33,6 +35,7 @@ from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.cluster import dask_client
+from geocolor.cog import stream_blocks
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.grid import LONLAT, Grid, grid_covering, reproject_geometry, utm_crs_for
 from geocolor.safe import open_safe
@@ -42,6 +45,8 @@ from geocolor.store import hold
 
 log = logging.getLogger("geocolor.scene")
 
+# scratch array of a processed SAFE scene on the output grid
+SCENE = "scene"
 _SAFE_NAME = re.compile(r"\.(safe|zip)/?$", re.IGNORECASE)
 # decimated read used to outline a raster's valid data
 _OUTLINE_PIXELS = 512
@@ -346,7 +351,8 @@ def _open_safe_scene(
         tempfile.TemporaryDirectory(prefix="geocolor-scene-") as scratch,
     ):
         group = zarr.open_group(scratch, mode="w")
-        # a remote cluster's workers cannot see local scratch: its graph stays whole
+        # a remote cluster's workers cannot see local scratch: there the graph stays
+        # whole and its blocks come back to this process to be stored
         local = client.cluster is not None
         result = backscatter(
             product,
@@ -354,11 +360,30 @@ def _open_safe_scene(
             grid=grid,
             hold=(lambda image: hold(image, group, "radar", client)) if local else None,
         )
-        hold(result.image, group, "scene", client)
+        if local:
+            hold(result.image, group, SCENE, client)
+        else:
+            _fetch_into(result.image, group, client)
         log.info("processed %s onto a %d x %d grid", product.info.product_id, *grid.shape[::-1])
-        array = group["scene"]
+        array = group[SCENE]
         assert isinstance(array, zarr.Array)
         yield ArrayReader(array, grid, product.info.product_id)
+
+
+def _fetch_into(image: da.Array, group: zarr.Group, client: Client) -> None:
+    """Compute ``image`` on a remote cluster into the local scratch array ``SCENE``."""
+    target = group.create_array(
+        SCENE,
+        shape=image.shape,
+        chunks=(image.shape[0], *(max(axis) for axis in image.chunks[1:])),
+        dtype=image.dtype,
+        fill_value=np.nan,
+    )
+
+    def store(block: np.ndarray, row0: int, col0: int) -> None:
+        target[:, row0 : row0 + block.shape[1], col0 : col0 + block.shape[2]] = block
+
+    stream_blocks(image, client, store, desc="processing")
 
 
 def _s1_config(sar_bands: Sequence[str], sar_processing: dict[str, Any] | None) -> S1Config:

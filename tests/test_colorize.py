@@ -344,3 +344,25 @@ def test_every_model_uri_form_gives_the_same_colours(
         outputs.append(read_output(out)[0])
     for output in outputs[1:]:
         np.testing.assert_array_equal(output, outputs[0])
+
+
+def test_a_safe_is_processed_on_an_existing_cluster_and_gives_the_local_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --scheduler the blocks come back to this process instead of local scratch."""
+    from distributed import LocalCluster
+
+    monkeypatch.chdir(tmp_path)
+    product = write_synthetic_s1(tmp_path / "s1", lines=300, samples=400, seed=4)
+    uri = log_tiny_model(f"sqlite:///{tmp_path}/mlflow.db")
+    local = tmp_path / "local.tif"
+    colorize(str(product), uri, str(local))
+    remote = tmp_path / "remote.tif"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as cluster:
+        colorize(str(product), uri, str(remote), scheduler=cluster.scheduler_address)
+    local_rgb, local_mask, _ = read_output(local)
+    remote_rgb, remote_mask, _ = read_output(remote)
+    np.testing.assert_array_equal(remote_mask, local_mask)
+    np.testing.assert_array_equal(remote_rgb, local_rgb)
