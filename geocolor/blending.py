@@ -110,10 +110,14 @@ def weight_sum(spans: list[Span], weights: list[np.ndarray], length: int) -> np.
     return total
 
 
+def pushed_pixels(rows: list[Span], cols: list[Span]) -> int:
+    """Pixels the plan pushes through the model."""
+    return sum(span.size for span in rows) * sum(span.size for span in cols)
+
+
 def redundancy(rows: list[Span], cols: list[Span], height: int, width: int) -> float:
     """Pixels pushed through the model divided by the scene's pixels."""
-    pushed = sum(span.size for span in rows) * sum(span.size for span in cols)
-    return pushed / (height * width)
+    return pushed_pixels(rows, cols) / (height * width)
 
 
 def default_overlap(receptive_field: int, tile: int, multiple: int) -> int:

@@ -40,7 +40,14 @@ from shapely.geometry.base import BaseGeometry
 
 from geocolor import __version__
 from geocolor.aoi import load_aoi
-from geocolor.blending import Span, axis_spans, default_overlap, redundancy, round_up
+from geocolor.blending import (
+    Span,
+    axis_spans,
+    default_overlap,
+    pushed_pixels,
+    redundancy,
+    round_up,
+)
 from geocolor.cog import publish, to_cog
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
@@ -252,7 +259,7 @@ def prepare_norm(
             candidates.append(sar)
     if not candidates:
         raise GeocolorError("scene statistics: no sampled window of the scene holds enough data")
-    pushed = sum(row.size for row in plan.rows) * sum(col.size for col in plan.cols)
+    pushed = pushed_pixels(plan.rows, plan.cols)
     affordable = max(round(STATISTICS_SHARE * pushed / (height * width)), 1)
     picked = np.linspace(0, len(candidates) - 1, min(affordable, len(candidates))).round()
     batch = torch.from_numpy(np.stack([candidates[int(i)] for i in np.unique(picked)]))

@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,6 +52,7 @@ from geocolor.grid import Grid, grid_covering, utm_crs_for
 from geocolor.progress import progress_bar
 from geocolor.sentinel2 import BAND_ORDER, SCL
 from geocolor.sentinelhub_config import Connection, ServiceSettings, service_errors
+from geocolor.storage import atomic_write
 
 MAX_REQUEST_PIXELS = 2500
 POLARISATIONS = ("VV", "VH")
@@ -490,13 +490,8 @@ class _Cache:
 
     def write(self, key: str, content: bytes) -> None:
         """Keep ``content`` under ``key``: a temporary file renamed, so never half-written."""
-        path = self.path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                dir=path.parent, suffix=".partial", delete=False
-            ) as tmp:
-                tmp.write(content)
-            Path(tmp.name).replace(path)
+            with atomic_write(str(self.path(key))) as stream:
+                stream.write(content)
         except OSError as exc:
             raise GeocolorError(f"{self.root}: cannot write the download cache ({exc})") from None

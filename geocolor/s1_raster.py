@@ -48,10 +48,11 @@ class BackscatterRaster:
 
     path: str
     info: RasterInfo
+    outline: BaseGeometry
 
     def footprint(self) -> BaseGeometry:
-        """Lon/lat outline of the raster's valid data."""
-        return scene_footprint(self.path)
+        """Lon/lat outline of the raster's valid data (read once, when opened)."""
+        return self.outline
 
     def on_grid(self, config: S1Config, grid: Grid) -> Backscatter:
         """The raster warped (bilinear) onto ``grid`` lazily, in ``config``'s unit.
@@ -155,7 +156,9 @@ def open_backscatter_raster(path: str) -> BackscatterRaster:
                 f"{path}: no acquisition time (tag acquisition_times, or a time in the name)"
             )
         start = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    return BackscatterRaster(path, RasterInfo(product_id, start, descriptions))
+    return BackscatterRaster(
+        path, RasterInfo(product_id, start, descriptions), scene_footprint(path)
+    )
 
 
 def open_s1_product(path: str) -> SafeProduct | BackscatterRaster:

@@ -10,7 +10,12 @@ works as the real service does.
 from __future__ import annotations
 
 import glob
+import os
+import posixpath
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
 
 import fsspec
 import rasterio
@@ -54,3 +59,25 @@ def glob_paths(pattern: str) -> list[str]:
         return sorted(glob.glob(pattern))  # noqa: PTH207
     fs, fs_pattern = fsspec.core.url_to_fs(pattern)
     return sorted(fs.unstrip_protocol(path) for path in fs.glob(fs_pattern))
+
+
+@contextmanager
+def atomic_write(path: str) -> Iterator[IO[bytes]]:
+    """A binary stream to ``path`` (local or URL) that appears there only when closed whole.
+
+    The bytes go to a hidden temporary name beside ``path``, renamed over it at the
+    end; if the block raises, the temporary file is removed and ``path`` is untouched,
+    so a killed or failed run never leaves a truncated file to be trusted later.
+    """
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    folder, name = posixpath.split(fs_path)
+    fs.makedirs(folder, exist_ok=True)
+    partial = posixpath.join(folder, f".{name}.{os.getpid()}.partial")
+    try:
+        with fs.open(partial, "wb") as stream:
+            yield stream
+        fs.mv(partial, fs_path)
+    except BaseException:
+        if fs.exists(partial):
+            fs.rm(partial)
+        raise

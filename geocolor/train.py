@@ -45,6 +45,7 @@ from geocolor.normalisation import Normalisation
 from geocolor.plugins import get_plugins
 from geocolor.progress import progress
 from geocolor.registry import Registry
+from geocolor.storage import atomic_write
 from geocolor.store import TileTable, open_store, read_tiles
 from geocolor.tiling import Split
 from geocolor.tracking import (
@@ -616,13 +617,8 @@ def save_checkpoint(path: str, state: Mapping[str, Any]) -> None:
 
     A run killed mid-write thus never leaves a truncated checkpoint to resume from.
     """
-    fs, fs_path = fsspec.core.url_to_fs(path)
-    folder, name = posixpath.split(fs_path)
-    fs.makedirs(folder, exist_ok=True)
-    partial = posixpath.join(folder, f".{name}.{os.getpid()}.partial")
-    with fs.open(partial, "wb") as stream:
+    with atomic_write(path) as stream:
         torch.save(state, stream)
-    fs.mv(partial, fs_path)
 
 
 def load_checkpoint(path: str, config: TrainConfig, store: StoreData) -> dict[str, Any]:
