@@ -82,6 +82,13 @@ class ColorizeConfig(Config):
     compress: Literal["DEFLATE", "ZSTD"] = "DEFLATE"
     panel_width: int = pydantic.Field(default=4096, ge=256)
 
+    @pydantic.model_validator(mode="after")
+    def _overlap_inside_the_tile(self) -> ColorizeConfig:
+        # checked before any work: a SAFE scene is processed before tiles are planned
+        if self.overlap is not None and self.overlap >= self.tile_size:
+            raise ValueError(f"overlap {self.overlap} must be smaller than tile_size")
+        return self
+
 
 @dataclass(frozen=True)
 class ColorizeResult:

@@ -66,6 +66,9 @@ def load_config(
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         parts = [str(part) for part in error["loc"]]
+        if not parts:  # a check across keys: name no single key
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise UsageError(f"{path or 'configuration'}: {message}") from None
         key = ".".join(parts)
         from_command_line = _lookup(given, parts) is not _MISSING
         where = (

@@ -366,3 +366,13 @@ def test_a_safe_is_processed_on_an_existing_cluster_and_gives_the_local_result(
     remote_rgb, remote_mask, _ = read_output(remote)
     np.testing.assert_array_equal(remote_mask, local_mask)
     np.testing.assert_array_equal(remote_rgb, local_rgb)
+
+
+def test_an_overlap_as_wide_as_the_tile_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene, out = str(tmp_path / "absent.SAFE"), str(tmp_path / "o.tif")
+    sizes = ["--tile-size", "64", "--overlap", "64"]
+    code = main(["colorize", scene, "--model", "m", "-o", out, *sizes])
+    assert code == 2
+    assert "overlap 64 must be smaller than tile_size" in capsys.readouterr().err
