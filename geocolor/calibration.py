@@ -36,6 +36,7 @@ __all__ = [
     "POWER_FLOOR",
     "CalibrationLuts",
     "calibrate",
+    "calibrate_window",
     "lut_window",
     "parse_calibration",
 ]
@@ -168,9 +169,8 @@ def calibrate(
         dn,
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
-        lines=luts.lines,
-        pixels=luts.pixels,
-        gains=getattr(luts, measure),
+        luts=luts,
+        measure=measure,
         noise=noise,
         floor=floor,
         origin=origin,
@@ -179,9 +179,8 @@ def calibrate(
 
 def _calibrate_block(
     dn: np.ndarray,
-    lines: np.ndarray,
-    pixels: np.ndarray,
-    gains: np.ndarray,
+    luts: CalibrationLuts,
+    measure: str,
     noise: NoiseLuts | None,
     floor: float,
     origin: tuple[int, int],
@@ -189,10 +188,29 @@ def _calibrate_block(
     block_info: dict[Any, Any],
 ) -> np.ndarray:
     (row0, _), (col0, _) = block_info[0]["array-location"]
-    row0, col0 = row0 + origin[0], col0 + origin[1]
-    gain = lut_window(lines, pixels, gains, row0, col0, dn.shape)
-    thermal = _no_noise(dn.shape) if noise is None else noise_window(noise, row0, col0, dn.shape)
     power = np.empty(dn.shape, dtype=np.float32)
+    calibrate_window(dn, luts, measure, noise, (row0 + origin[0], col0 + origin[1]), power, floor)
+    return power
+
+
+def calibrate_window(
+    dn: np.ndarray,
+    luts: CalibrationLuts,
+    measure: str,
+    noise: NoiseLuts | None,
+    corner: tuple[int, int],
+    out: np.ndarray,
+    floor: float = POWER_FLOOR,
+) -> None:
+    """Calibrate one in-memory DN window into ``out`` (float32, the window's shape).
+
+    ``corner`` is the image (line, sample) of ``dn[0, 0]``; it may lie outside the image
+    for a window padded at the edge, where DN 0 marks the padding as no data. Writing
+    into the caller's buffer lets a chain reuse one scratch array chunk after chunk.
+    """
+    row0, col0 = corner
+    gain = lut_window(luts.lines, luts.pixels, getattr(luts, measure), row0, col0, dn.shape)
+    thermal = _no_noise(dn.shape) if noise is None else noise_window(noise, row0, col0, dn.shape)
     calibrated_power(
         dn,
         gain.rows,
@@ -204,9 +222,8 @@ def _calibrate_block(
         thermal.edges,
         thermal.factors,
         float(floor),
-        power,
+        out,
     )
-    return power
 
 
 def _no_noise(shape: tuple[int, int]) -> NoiseWindow:

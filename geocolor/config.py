@@ -8,13 +8,16 @@ before any work starts, with a message naming the key and where it came from.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import fsspec
 import pydantic
 import yaml
 
 from geocolor.errors import UsageError
+
+Upsampling = Literal["nearest", "bilinear"]
+"""How generators upsample; here rather than with the layers, so configs load without torch."""
 
 C = TypeVar("C", bound="Config")
 

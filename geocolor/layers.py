@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor, nn
 
+from geocolor.config import Upsampling
+
 NormMode = Literal["tile", "frozen", "scene"]
-Upsampling = Literal["nearest", "bilinear"]
 
 
 @dataclass

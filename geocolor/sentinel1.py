@@ -20,15 +20,15 @@ import pydantic
 from rasterio.crs import CRS
 
 from geocolor import __version__
-from geocolor.calibration import calibrate
 from geocolor.cog import Georeference
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.georef import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.grid import LONLAT, Grid, grid_covering, grid_of_raster, utm_crs_for
 from geocolor.plugins import get_plugins
+from geocolor.radar_chain import RadarSteps, power_to_db, radar_backscatter
 from geocolor.safe import GeolocationGrid, RadarWindow, SafeProduct
-from geocolor.speckle import SpeckleFilter, SpeckleParams, filter_speckle
+from geocolor.speckle import SpeckleFilter, SpeckleParams
 
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
@@ -121,8 +121,12 @@ def _radar_extent(
 
 
 def to_db(image: da.Array) -> da.Array:
-    """10 log10 of linear power; NaN (nodata) stays NaN."""
-    return (10.0 * da.log10(image)).astype(np.float32)
+    """10 log10 of linear power as float32, one new array per chunk; NaN stays NaN."""
+    return da.map_blocks(_db_block, image, dtype=np.float32)
+
+
+def _db_block(power: np.ndarray) -> np.ndarray:
+    return power_to_db(np.array(power, dtype=np.float32))
 
 
 def backscatter(
@@ -157,13 +161,20 @@ def backscatter(
     # links consecutive strips, which Dask streams through in bounded memory
     chunks = (config.chunk, extent.pixel1 - extent.pixel0)
     origin = (extent.line0, extent.pixel0)
+    # in radar geometry dB is taken inside the chain; a warp must see linear power
+    chain_db = config.db and grid is None
     layers = []
     for pol in polarisations:
+        steps = RadarSteps(
+            luts=product.calibration(pol),
+            measure=config.measure,
+            noise=product.noise(pol) if config.denoise else None,
+            speckle=config.speckle,
+            params=params,
+        )
         dn = product.read_dn(pol, chunks=chunks, window=extent)
-        noise = product.noise(pol) if config.denoise else None
-        luts = product.calibration(pol)
-        layers.append(calibrate(dn, luts, config.measure, noise=noise, origin=origin))
-    image = filter_speckle(da.stack(layers), config.speckle, params)
+        layers.append(radar_backscatter(dn, steps, origin=origin, db=chain_db))
+    image = da.stack(layers)
     if grid is None:
         georef = Georeference(LONLAT, gcps=tuple(ground_control_points(geogrid)))
     else:
@@ -171,8 +182,8 @@ def backscatter(
             image = hold(image)
         image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
         georef = Georeference(grid.crs, grid.transform)
-    if config.db:
-        image = to_db(image)
+        if config.db:
+            image = to_db(image)
     unit = "dB" if config.db else "linear"
     descriptions = tuple(f"{pol} {config.measure} {unit}" for pol in polarisations)
     tags = {

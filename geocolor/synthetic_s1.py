@@ -993,6 +993,24 @@ def _gcps(layout: SceneLayout) -> list[GroundControlPoint]:
     ]
 
 
+def _measurement_layout(tile: int, compress: str) -> dict[str, object]:
+    """GeoTIFF creation options: ESA's own layout for ``"none"``, else compressed tiles.
+
+    ESA writes GRD measurements uncompressed, one line per strip; compressed tiles
+    keep large synthetic products small on disk.
+    """
+    if compress == "none":
+        return {"tiled": False, "blockysize": 1}
+    return {
+        "tiled": True,
+        "blockxsize": tile,
+        "blockysize": tile,
+        "compress": compress,
+        "predictor": 2,
+        "num_threads": "ALL_CPUS",
+    }
+
+
 def _write_measurements(
     scene: SyntheticS1Scene,
     paths: dict[str, Path],
@@ -1006,13 +1024,8 @@ def _write_measurements(
         "count": 1,
         "width": layout.samples,
         "height": layout.lines,
-        "tiled": True,
-        "blockxsize": tile,
-        "blockysize": tile,
-        "compress": compress,
-        "predictor": 2,
-        "num_threads": "ALL_CPUS",
         "bigtiff": "IF_SAFER",
+        **_measurement_layout(tile, compress),
     }
     gcps = _gcps(layout)
     sums = {pol: np.zeros(2) for pol in paths}
@@ -1100,7 +1113,9 @@ def write_synthetic_s1(
     """Write a synthetic S1A IW GRDH SAFE product (or its ESA-style zip) into ``out_dir``.
 
     ``lines``/``samples`` override the layout's size (the default layout is a full-size
-    16 704 x 26 100 frame). Same arguments, same bytes in the rasters. The product
+    16 704 x 26 100 frame). ``compress="none"`` writes the measurement rasters as ESA
+    does (uncompressed, one line per strip), otherwise they are ``tile``-sized tiles
+    compressed with ``compress``. Same arguments, same bytes in the rasters. The product
     appears under its final name only once complete. Returns the SAFE folder or zip.
     """
     pols = tuple(p.upper() for p in polarisations)

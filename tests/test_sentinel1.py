@@ -9,9 +9,12 @@ from affine import Affine
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
+from geocolor.calibration import calibrate
 from geocolor.cli import main
-from geocolor.safe import open_safe
-from geocolor.sentinel1 import S1Config, backscatter
+from geocolor.radar_chain import RadarSteps, radar_backscatter
+from geocolor.safe import RadarWindow, open_safe
+from geocolor.sentinel1 import S1Config, backscatter, to_db
+from geocolor.speckle import SpeckleParams, filter_speckle
 from geocolor.synthetic_s1 import true_sigma0, write_synthetic_s1
 
 LINES, SAMPLES = 700, 900
@@ -20,6 +23,14 @@ LINES, SAMPLES = 700, 900
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_s1(tmp_path_factory.mktemp("s1"), lines=LINES, samples=SAMPLES, seed=3)
+
+
+@pytest.fixture(scope="module")
+def esa_product(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same product as ESA lays it out: uncompressed, one line per strip."""
+    return write_synthetic_s1(
+        tmp_path_factory.mktemp("s1esa"), lines=LINES, samples=SAMPLES, seed=3, compress="none"
+    )
 
 
 def block_means(image: np.ndarray, block: int) -> np.ndarray:
@@ -58,6 +69,32 @@ def test_chain_is_chunk_independent(product: Path) -> None:
     small = backscatter(open_safe(product), config).image.compute()
     large = backscatter(open_safe(product), config.model_copy(update={"chunk": 1024})).image
     np.testing.assert_allclose(small, large.compute(), rtol=1e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("speckle", ["lee", "median", "none"])
+@pytest.mark.parametrize("db", [True, False])
+def test_fused_chain_equals_the_staged_one(esa_product: Path, speckle: str, db: bool) -> None:
+    product = open_safe(esa_product)
+    params = SpeckleParams(window=5, looks=4.4)
+    window = RadarWindow(37, 600, 3, SAMPLES)  # reaches the no-data end of the lines
+    origin = (window.line0, window.pixel0)
+    steps = RadarSteps(product.calibration("VH"), "gamma0", product.noise("VH"), speckle, params)
+    dn = product.read_dn("VH", chunks=(61, 300), window=window)
+    fused = radar_backscatter(dn, steps, origin=origin, db=db).compute()
+
+    power = calibrate(dn, steps.luts, "gamma0", noise=steps.noise, origin=origin)
+    staged = filter_speckle(power.rechunk(-1), speckle, params)
+    staged = to_db(staged) if db else staged
+    np.testing.assert_array_equal(fused, staged.compute())
+    assert np.isnan(fused).any() and np.isfinite(fused).mean() > 0.95
+
+
+def test_chain_on_esa_strips_is_chunk_independent(esa_product: Path) -> None:
+    config = S1Config(grid="radar", speckle="lee", chunk=16)
+    small = backscatter(open_safe(esa_product), config).image
+    assert len(small.chunks[1]) > 40  # one-line strips let chunks be any height
+    whole = backscatter(open_safe(esa_product), config.model_copy(update={"chunk": LINES}))
+    np.testing.assert_array_equal(small.compute(), whole.image.compute())
 
 
 def test_process_s1_writes_cog(

@@ -607,6 +607,19 @@ def test_medium_size_is_honoured_with_tiled_compressed_rasters(tmp_path: Path) -
     assert size < 0.9 * 2048 * 3072 * 2
 
 
+def test_esa_layout_is_uncompressed_line_strips_holding_the_same_dn(
+    tmp_path: Path, product: Path
+) -> None:
+    esa = write_synthetic_s1(tmp_path, lines=LINES, samples=SAMPLES, seed=3, compress="none")
+    with rasterio.open(_measurement(esa, "VV")) as src:
+        assert not src.profile["tiled"] and src.block_shapes == [(1, SAMPLES)]
+        assert src.profile.get("compress") is None
+        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") is None
+        strips = src.read(1)
+    with rasterio.open(_measurement(product, "VV")) as src:
+        np.testing.assert_array_equal(strips, src.read(1))
+
+
 # --------------------------------------------------------------------------------------
 # The DN follow the model.
 

@@ -10,8 +10,7 @@ from typing import Literal, TypeVar
 
 import pydantic
 
-from geocolor.config import Config
-from geocolor.layers import Upsampling
+from geocolor.config import Config, Upsampling
 
 GanMode = Literal["lsgan", "vanilla"]
 

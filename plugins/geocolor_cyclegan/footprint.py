@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from geocolor.layers import Upsampling
+from geocolor.config import Upsampling
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,25 @@
-"""Registers the CycleGAN backend."""
+"""Registers the CycleGAN backend.
+
+torch and the networks are imported when a backend method first needs them, so that
+loading the plugins (as every command does, ``process-s1`` for its speckle filters
+too) does not import torch.
+"""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from geocolor.backend import Backend
 from geocolor.config import Config
 from geocolor.hookspecs import hookimpl
-from geocolor.registry import Registry
 from geocolor_cyclegan.config import CycleGANConfig, expect_config
-from geocolor_cyclegan.generator import ResnetGenerator, resnet_footprint
-from geocolor_cyclegan.trainer import CycleGANTrainer
-from geocolor_cyclegan.weights import init_normal
+
+if TYPE_CHECKING:
+    import torch
+
+    from geocolor.backend import Backend
+    from geocolor.registry import Registry
+    from geocolor_cyclegan.generator import ResnetGenerator
+    from geocolor_cyclegan.trainer import CycleGANTrainer
 
 
 def _own(config: Config) -> CycleGANConfig:
@@ -29,12 +37,17 @@ class CycleGANBackend:
         self, in_channels: int, out_channels: int, config: Config, device: torch.device
     ) -> CycleGANTrainer:
         """Both generators and discriminators, their optimisers and image pools."""
+        from geocolor_cyclegan.trainer import CycleGANTrainer
+
         return CycleGANTrainer(in_channels, out_channels, _own(config), device)
 
     def build_generator(
         self, in_channels: int, out_channels: int, config: Config
     ) -> ResnetGenerator:
         """G alone, initialised as in training, for loading saved weights."""
+        from geocolor_cyclegan.generator import ResnetGenerator
+        from geocolor_cyclegan.weights import init_normal
+
         settings = _own(config)
         generator = ResnetGenerator(
             in_channels, out_channels, settings.ngf, settings.n_blocks, settings.upsampling
@@ -44,6 +57,8 @@ class CycleGANBackend:
 
     def receptive_field(self, config: Config) -> int:
         """Pixels of context each side of an output pixel (with fixed norm statistics)."""
+        from geocolor_cyclegan.generator import resnet_footprint
+
         settings = _own(config)
         return resnet_footprint(settings.n_blocks, settings.upsampling).radius
 

@@ -1,17 +1,21 @@
-"""Registers the pix2pix backend."""
+"""Registers the pix2pix backend (torch is imported on first use, as for CycleGAN)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from geocolor.backend import Backend
 from geocolor.config import Config
 from geocolor.hookspecs import hookimpl
-from geocolor.registry import Registry
 from geocolor_cyclegan.config import expect_config
 from geocolor_pix2pix.config import Pix2PixConfig
-from geocolor_pix2pix.trainer import Pix2PixTrainer, build_unet
-from geocolor_pix2pix.unet import UNetGenerator, unet_footprint
+
+if TYPE_CHECKING:
+    import torch
+
+    from geocolor.backend import Backend
+    from geocolor.registry import Registry
+    from geocolor_pix2pix.trainer import Pix2PixTrainer
+    from geocolor_pix2pix.unet import UNetGenerator
 
 
 def _own(config: Config) -> Pix2PixConfig:
@@ -29,10 +33,14 @@ class Pix2PixBackend:
         self, in_channels: int, out_channels: int, config: Config, device: torch.device
     ) -> Pix2PixTrainer:
         """The U-Net, the conditional PatchGAN and their optimisers."""
+        from geocolor_pix2pix.trainer import Pix2PixTrainer
+
         return Pix2PixTrainer(in_channels, out_channels, _own(config), device)
 
     def build_generator(self, in_channels: int, out_channels: int, config: Config) -> UNetGenerator:
         """The U-Net alone, initialised as in training, for loading saved weights."""
+        from geocolor_pix2pix.trainer import build_unet
+
         return build_unet(in_channels, out_channels, _own(config))
 
     def receptive_field(self, config: Config) -> int:
@@ -41,6 +49,8 @@ class Pix2PixBackend:
         A deep U-Net sees past its tile (765 px each side at depth 8): every output pixel
         then depends on the whole tile.
         """
+        from geocolor_pix2pix.unet import unet_footprint
+
         settings = _own(config)
         return unet_footprint(settings.depth, settings.upsampling).radius
 
