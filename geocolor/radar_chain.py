@@ -6,8 +6,8 @@ full-size float32 copy of every chunk, and the filter's halo is cut from float32
 and glued onto its neighbours as another copy. On a full scene those copies, and the
 page faults of their fresh memory, cost more than the filter itself. Here the halo is
 exchanged as uint16 DN instead, a chunk is calibrated into a scratch buffer that its
-worker thread keeps for the next chunk, and the filter's output is the one array a
-chunk allocates; dB is taken in place on it. The kernels are the same, so the result
+worker thread keeps for the next chunk, and a chunk allocates only the filter's output
+and, for dB, its logarithm, contiguous and ready to write. The kernels are the same, so the result
 equals the staged chain bit for bit. The price is one chunk-sized float32 buffer held
 by each worker thread.
 """
@@ -88,10 +88,14 @@ def radar_backscatter(
 
 
 def power_to_db(power: np.ndarray) -> np.ndarray:
-    """``10 log10`` of linear power, in place; NaN stays NaN."""
-    np.log10(power, out=power)
-    power *= np.float32(10.0)
-    return power
+    """``10 log10`` of linear power as a new C-contiguous float32 array; NaN stays NaN.
+
+    Writing the logarithm into a new array rather than in place makes a cropped view
+    contiguous in the same pass, so a writer need not copy it again.
+    """
+    db = np.log10(power, dtype=np.float32)
+    db *= np.float32(10.0)
+    return db
 
 
 def _backscatter_block(

@@ -122,11 +122,7 @@ def _radar_extent(
 
 def to_db(image: da.Array) -> da.Array:
     """10 log10 of linear power as float32, one new array per chunk; NaN stays NaN."""
-    return da.map_blocks(_db_block, image, dtype=np.float32)
-
-
-def _db_block(power: np.ndarray) -> np.ndarray:
-    return power_to_db(np.array(power, dtype=np.float32))
+    return da.map_blocks(power_to_db, image, dtype=np.float32)
 
 
 def backscatter(

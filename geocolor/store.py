@@ -154,6 +154,8 @@ def hold(image: da.Array, group: zarr.Group, name: str, client: Client) -> da.Ar
         fill_value=np.nan if np.dtype(image.dtype).kind == "f" else 0,
         compressors=[BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")],
         overwrite=True,
+        # every chunk is read back, so zarr's scan of each for the fill value is waste
+        config={"write_empty_chunks": True},
     )
     _run(_chunk_writes(image, target), client)
     return da.from_zarr(target)
