@@ -1,9 +1,9 @@
-"""Sentinel-1 radiometric calibration: DN to σ⁰, β⁰ or γ⁰, chunk by chunk on Dask.
+"""Sentinel-1 radiometric calibration: DN to σ⁰, β⁰ or γ⁰, one window at a time.
 
 ESA's calibration vectors give a gain A on a sparse (line, pixel) grid; the calibrated
 linear power is ``(|DN|² - N) / A²`` with A interpolated bilinearly and N the thermal
-noise in DN² (MPC-0392 subtracts noise before calibration). Each Dask chunk
-interpolates only the LUT rows around its own lines onto its own columns, and a numba
+noise in DN² (MPC-0392 subtracts noise before calibration). Each window (a Dask
+chunk, as :mod:`geocolor.radar_chain` runs it) interpolates only the LUT rows around its own lines onto its own columns, and a numba
 kernel (:mod:`geocolor.kernels`) mixes them between lines pixel by pixel, so no
 full-resolution LUT, not even a chunk-sized one, ever exists. Past the last annotated
 line or pixel the LUT is clamped (the nearest value is held): ESA specifies that the
@@ -13,12 +13,10 @@ vectors cover the image, so the clamp only guards ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import dask.array as da
 import numpy as np
 
-from geocolor.errors import GeocolorError, UsageError
+from geocolor.errors import GeocolorError
 from geocolor.kernels import calibrated_power
 from geocolor.noise import (
     LutWindow,
@@ -35,7 +33,6 @@ __all__ = [
     "MEASURES",
     "POWER_FLOOR",
     "CalibrationLuts",
-    "calibrate",
     "calibrate_window",
     "lut_window",
     "parse_calibration",
@@ -127,70 +124,6 @@ def lut_window(
     cols = np.arange(col0, col0 + width)
     rows = np.stack([np.interp(cols, pixels, values[index]) for index in needed])
     return LutWindow(rows, before, weight)
-
-
-def calibrate(
-    dn: da.Array,
-    luts: CalibrationLuts,
-    measure: str = "sigma0",
-    noise: NoiseLuts | None = None,
-    floor: float = POWER_FLOOR,
-    origin: tuple[int, int] = (0, 0),
-) -> da.Array:
-    """Calibrated linear power of a DN image, lazily and chunk by chunk.
-
-    Parameters
-    ----------
-    dn
-        DN image ``(lines, samples)`` whose first pixel is image line and sample
-        ``origin``; chunk offsets plus ``origin`` locate the LUT windows.
-    luts
-        Calibration LUTs of the same polarisation.
-    measure
-        ``"sigma0"``, ``"beta0"`` or ``"gamma0"``.
-    noise
-        Thermal noise LUTs to subtract, or ``None`` to keep the noise.
-    floor
-        Lower bound of the result (:data:`POWER_FLOOR` by default).
-    origin
-        Image (line, sample) of ``dn[0, 0]``, for a window read with ``read_dn``.
-
-    Returns
-    -------
-    dask.array.Array
-        float32 ``(|DN|² - N) / A²``, at least ``floor``; NaN where DN is 0 (no data).
-    """
-    if measure not in MEASURES:
-        raise UsageError(f"unknown calibration measure {measure!r}; use one of {MEASURES}.")
-    if dn.ndim != 2:
-        raise UsageError(f"calibrate needs a 2-D (lines, samples) DN image, not {dn.shape}.")
-    return da.map_blocks(
-        _calibrate_block,
-        dn,
-        dtype=np.float32,
-        meta=np.empty((0, 0), dtype=np.float32),
-        luts=luts,
-        measure=measure,
-        noise=noise,
-        floor=floor,
-        origin=origin,
-    )
-
-
-def _calibrate_block(
-    dn: np.ndarray,
-    luts: CalibrationLuts,
-    measure: str,
-    noise: NoiseLuts | None,
-    floor: float,
-    origin: tuple[int, int],
-    *,
-    block_info: dict[Any, Any],
-) -> np.ndarray:
-    (row0, _), (col0, _) = block_info[0]["array-location"]
-    power = np.empty(dn.shape, dtype=np.float32)
-    calibrate_window(dn, luts, measure, noise, (row0 + origin[0], col0 + origin[1]), power, floor)
-    return power
 
 
 def calibrate_window(

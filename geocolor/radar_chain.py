@@ -21,7 +21,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from geocolor.calibration import CalibrationLuts, calibrate_window
+from geocolor.calibration import MEASURES, CalibrationLuts, calibrate_window
+from geocolor.errors import UsageError
 from geocolor.noise import NoiseLuts
 from geocolor.plugins import get_plugins
 from geocolor.speckle import NO_FILTER, SpeckleFilter, SpeckleParams
@@ -38,6 +39,12 @@ class RadarSteps:
     noise: NoiseLuts | None
     speckle: str
     params: SpeckleParams
+
+    def __post_init__(self) -> None:
+        if self.measure not in MEASURES:
+            raise UsageError(
+                f"unknown calibration measure {self.measure!r}; use one of {MEASURES}."
+            )
 
 
 def radar_backscatter(
@@ -62,6 +69,8 @@ def radar_backscatter(
     dask.array.Array
         float32 of ``dn``'s shape: NaN where DN is 0 (no data), as the staged chain.
     """
+    if dn.ndim != 2:
+        raise UsageError(f"the radar chain needs a 2-D (lines, samples) DN image, not {dn.shape}.")
     speckle_filter: SpeckleFilter | None = None
     halo = 0
     if steps.speckle != NO_FILTER:
@@ -84,6 +93,19 @@ def radar_backscatter(
         corners=(starts[0] + origin[0] - halo, starts[1] + origin[1] - halo),
         halo=halo,
         db=db,
+    )
+
+
+def calibrate(
+    dn: da.Array,
+    luts: CalibrationLuts,
+    measure: str = "sigma0",
+    noise: NoiseLuts | None = None,
+    origin: tuple[int, int] = (0, 0),
+) -> da.Array:
+    """Calibrated, optionally denoised linear power of a DN image: the chain, unfiltered."""
+    return radar_backscatter(
+        dn, RadarSteps(luts, measure, noise, NO_FILTER, SpeckleParams()), origin
     )
 
 

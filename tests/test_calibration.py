@@ -21,12 +21,12 @@ from geocolor.calibration import (
     MEASURES,
     POWER_FLOOR,
     CalibrationLuts,
-    calibrate,
     lut_window,
     parse_calibration,
 )
 from geocolor.errors import GeocolorError
 from geocolor.noise import LutWindow
+from geocolor.radar_chain import calibrate
 from geocolor.safe import open_safe
 
 ZIP_2021 = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator, interp1d
 
-from geocolor.calibration import POWER_FLOOR, CalibrationLuts, calibrate, lut_window
+from geocolor.calibration import POWER_FLOOR, CalibrationLuts, lut_window
 from geocolor.errors import GeocolorError
 from geocolor.noise import (
     AzimuthNoiseBlock,
@@ -27,6 +27,7 @@ from geocolor.noise import (
     noise_window,
     parse_noise,
 )
+from geocolor.radar_chain import calibrate
 from geocolor.safe import open_safe
 from tests.test_calibration import expanded
 

@@ -9,9 +9,8 @@ from affine import Affine
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
-from geocolor.calibration import calibrate
 from geocolor.cli import main
-from geocolor.radar_chain import RadarSteps, radar_backscatter
+from geocolor.radar_chain import RadarSteps, calibrate, radar_backscatter
 from geocolor.safe import RadarWindow, open_safe
 from geocolor.sentinel1 import S1Config, backscatter, to_db
 from geocolor.speckle import SpeckleParams, filter_speckle
