@@ -1,15 +1,15 @@
 """DN to calibrated, speckle-filtered backscatter in one Dask task per chunk.
 
-Run as separate Dask stages (:func:`geocolor.calibration.calibrate`, then
-:func:`geocolor.speckle.filter_speckle`, then dB), each stage allocates a fresh
-full-size float32 copy of every chunk, and the filter's halo is cut from float32 power
-and glued onto its neighbours as another copy. On a full scene those copies, and the
-page faults of their fresh memory, cost more than the filter itself. Here the halo is
-exchanged as uint16 DN instead, a chunk is calibrated into a scratch buffer that its
-worker thread keeps for the next chunk, and a chunk allocates only the filter's output
-and, for dB, its logarithm, contiguous and ready to write. The kernels are the same, so the result
-equals the staged chain bit for bit. The price is one chunk-sized float32 buffer held
-by each worker thread.
+Run as separate Dask stages (calibrate, filter with
+:func:`geocolor.speckle.filter_speckle`, convert to dB), each stage allocates a fresh
+float32 copy of every chunk, and the filter's halo is cut from float32 power and glued
+onto its neighbours as one more copy. On a full scene those copies, and the page faults
+of their fresh memory, cost more than the filter itself. Here the halo travels as
+uint16 DN, a chunk is calibrated into a scratch buffer its worker thread keeps for the
+next chunk, and a chunk allocates only the filter's output and, for dB, its logarithm,
+contiguous and ready to write. The kernels are those of the staged chain, so the
+result equals it bit for bit. The price is one chunk-sized float32 buffer per worker
+thread.
 """
 
 from __future__ import annotations
