@@ -2,12 +2,13 @@
 
 ESA's calibration vectors give a gain A on a sparse (line, pixel) grid; the calibrated
 linear power is ``(|DN|² - N) / A²`` with A interpolated bilinearly and N the thermal
-noise in DN² (MPC-0392 subtracts noise before calibration). Each window (a Dask
-chunk, as :mod:`geocolor.radar_chain` runs it) interpolates only the LUT rows around its own lines onto its own columns, and a numba
-kernel (:mod:`geocolor.kernels`) mixes them between lines pixel by pixel, so no
-full-resolution LUT, not even a chunk-sized one, ever exists. Past the last annotated
-line or pixel the LUT is clamped (the nearest value is held): ESA specifies that the
-vectors cover the image, so the clamp only guards ends.
+noise in DN² (MPC-0392 subtracts noise before calibration). Each window (a Dask chunk,
+as :mod:`geocolor.radar_chain` runs it) interpolates only the LUT rows around its own
+lines onto its own columns, and a numba kernel (:mod:`geocolor.kernels`) mixes them
+between lines pixel by pixel, so no full-resolution LUT, not even a chunk-sized one,
+ever exists. Past the last annotated line or pixel the LUT is clamped (the nearest
+value is held): ESA specifies that the vectors cover the image, so the clamp only
+guards ends.
 """
 
 from __future__ import annotations
