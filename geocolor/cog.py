@@ -83,8 +83,10 @@ def write_cog(
             "height": height,
             "count": bands,
             "dtype": image.dtype.name,
-            "crs": georef.crs if georef.transform is not None else None,
+            "crs": georef.crs,
             "transform": georef.transform,
+            # GCPs given when the file is created, so GDAL never sees it ungeoreferenced
+            "gcps": list(georef.gcps) if georef.transform is None else None,
             "tiled": True,
             "blockxsize": 512,
             "blockysize": 512,
@@ -96,8 +98,6 @@ def write_cog(
         if nodata is not None:
             profile["nodata"] = nodata
         with rasterio.open(staging, "w", **profile) as dst:
-            if georef.transform is None:
-                dst.gcps = (list(georef.gcps), georef.crs)
             for index, text in enumerate(descriptions, start=1):
                 dst.set_band_description(index, text)
             if tags:

@@ -116,6 +116,7 @@ def test_process_s1_writes_cog(
     assert not list(tmp_path.glob("*.partial"))
 
 
+@pytest.mark.filterwarnings("error::rasterio.errors.NotGeoreferencedWarning")
 def test_process_s1_radar_grid_and_options(product: Path, tmp_path: Path) -> None:
     out = tmp_path / "radar.tif"
     args = ["--quiet", "process-s1", str(product), "-o", str(out), "--grid", "radar"]
