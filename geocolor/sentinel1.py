@@ -98,7 +98,10 @@ def _select_polarisations(product: SafeProduct, wanted: tuple[str, ...] | None) 
 def _halo(name: str, params: SpeckleParams) -> int:
     if name == "none":
         return 0
-    speckle_filter: SpeckleFilter = get_plugins().speckle_filters.get(name)
+    try:
+        speckle_filter: SpeckleFilter = get_plugins().speckle_filters.get(name)
+    except GeocolorError as error:  # a filter name the user chose
+        raise UsageError(str(error)) from None
     return speckle_filter.halo(params.window)
 
 

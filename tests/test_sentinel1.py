@@ -151,7 +151,7 @@ def test_process_s1_onto_reference_grid(product: Path, tmp_path: Path) -> None:
     ("args", "message", "code"),
     [
         (["--pol", "HH"], "polarisation HH not in product", 1),
-        (["--speckle", "wiener"], "unknown speckle filter 'wiener'", 1),
+        (["--speckle", "wiener"], "unknown speckle filter 'wiener'", 2),
         (["--window", "4"], "window", 2),
         (["--crs", "EPSG:999999"], "not a coordinate reference system", 2),
     ],
