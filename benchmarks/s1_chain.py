@@ -7,8 +7,8 @@ Each stage runs in its own process so its peak RSS is its own; geocolor's stage 
 ``--repeat`` times and its median is compared.
 
 Two layouts of the same product (same DN): ``esa``, the measurement rasters as ESA
-ships them (uncompressed, one line per strip), and ``deflate``, 512 px tiles
-compressed with DEFLATE and a predictor, which costs about 5 ns per pixel to decode.
+ships them (uncompressed, one line per strip), and ``deflate``, 512 px DEFLATE tiles,
+which cost about 3 ns per pixel to decode.
 
     python benchmarks/s1_chain.py [--workdir DIR] [--layout esa|deflate|both]
                                   [--repeat N] [--skip-reference]
