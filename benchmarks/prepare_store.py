@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-S1_CACHE = Path("/tmp/geocolor-bench-s1")
+S1_CACHE = Path("/tmp/geocolor-bench-s1/deflate")  # the compact product of s1_chain.py
 
 
 def stage(s1: str, s2: str, store: str) -> None:
