@@ -57,19 +57,11 @@ def build_map(
             result.colour_url, result.bounds, name="Colorized", opacity=result.opacity
         ).add_to(fmap)
     if footprint is not None:
-        folium.GeoJson(
-            mapping(footprint),
-            name="Scene footprint",
-            style_function=lambda _: {"color": "#3388ff", "weight": 2, "fillOpacity": 0.05},
-        ).add_to(fmap)
+        _outline(footprint, "Scene footprint", "#3388ff", 0.05).add_to(fmap)
         west, south, east, north = footprint.bounds
         fmap.fit_bounds([(south, west), (north, east)])
     if aoi is not None:
-        folium.GeoJson(
-            mapping(aoi),
-            name="AOI",
-            style_function=lambda _: {"color": "#ff7800", "weight": 2, "fillOpacity": 0.0},
-        ).add_to(fmap)
+        _outline(aoi, "AOI", "#ff7800", 0.0).add_to(fmap)
     Draw(
         draw_options={
             "polyline": False,
@@ -83,6 +75,12 @@ def build_map(
     ).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
+
+
+def _outline(geometry: BaseGeometry, name: str, colour: str, fill: float) -> folium.GeoJson:
+    """A lon/lat outline layer, drawn 2 px wide and filled at ``fill`` opacity."""
+    style = {"color": colour, "weight": 2, "fillOpacity": fill}
+    return folium.GeoJson(mapping(geometry), name=name, style_function=lambda _: style)
 
 
 def show_map(fmap: folium.Map, height: int = 520) -> dict[str, Any] | None:

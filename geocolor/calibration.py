@@ -134,13 +134,13 @@ def calibrate_window(
     noise: NoiseLuts | None,
     corner: tuple[int, int],
     out: np.ndarray,
-    floor: float = POWER_FLOOR,
 ) -> None:
     """Calibrate one in-memory DN window into ``out`` (float32, the window's shape).
 
     ``corner`` is the image (line, sample) of ``dn[0, 0]``; it may lie outside the image
-    for a window padded at the edge, where DN 0 marks the padding as no data. Writing
-    into the caller's buffer lets a chain reuse one scratch array chunk after chunk.
+    for a window padded at the edge, where DN 0 marks the padding as no data. Power is
+    floored at :data:`POWER_FLOOR`. Writing into the caller's buffer lets a chain reuse
+    one scratch array chunk after chunk.
     """
     row0, col0 = corner
     gain = lut_window(luts.lines, luts.pixels, getattr(luts, measure), row0, col0, dn.shape)
@@ -155,7 +155,7 @@ def calibrate_window(
         thermal.range_lut.weight,
         thermal.edges,
         thermal.factors,
-        float(floor),
+        POWER_FLOOR,
         out,
     )
 

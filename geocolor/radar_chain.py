@@ -22,7 +22,7 @@ import dask.array as da
 import numpy as np
 
 from geocolor.calibration import MEASURES, CalibrationLuts, calibrate_window
-from geocolor.errors import UsageError
+from geocolor.errors import GeocolorError, UsageError
 from geocolor.noise import NoiseLuts
 from geocolor.plugins import get_plugins
 from geocolor.speckle import NO_FILTER, SpeckleFilter, SpeckleParams
@@ -71,11 +71,8 @@ def radar_backscatter(
     """
     if dn.ndim != 2:
         raise UsageError(f"the radar chain needs a 2-D (lines, samples) DN image, not {dn.shape}.")
-    speckle_filter: SpeckleFilter | None = None
-    halo = 0
-    if steps.speckle != NO_FILTER:
-        speckle_filter = get_plugins().speckle_filters.get(steps.speckle)
-        halo = speckle_filter.halo(steps.params.window)
+    speckle_filter = chosen_filter(steps.speckle)
+    halo = speckle_halo(steps.speckle, steps.params)
     haloed = dn
     if halo:
         # DN 0 is no data, so padding the image edge with it gives the filter NaN there
@@ -94,6 +91,23 @@ def radar_backscatter(
         halo=halo,
         db=db,
     )
+
+
+def chosen_filter(name: str) -> SpeckleFilter | None:
+    """The registered speckle filter ``name`` (None for ``"none"``); unknown is a usage error."""
+    if name == NO_FILTER:
+        return None
+    try:
+        speckle_filter: SpeckleFilter = get_plugins().speckle_filters.get(name)
+    except GeocolorError as error:
+        raise UsageError(str(error)) from None
+    return speckle_filter
+
+
+def speckle_halo(name: str, params: SpeckleParams) -> int:
+    """Pixels of context the filter ``name`` reads on each side of a pixel."""
+    speckle_filter = chosen_filter(name)
+    return 0 if speckle_filter is None else speckle_filter.halo(params.window)
 
 
 def calibrate(

@@ -25,10 +25,9 @@ from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.georef import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.grid import LONLAT, Grid, grid_covering, grid_of_raster, utm_crs_for
-from geocolor.plugins import get_plugins
-from geocolor.radar_chain import RadarSteps, power_to_db, radar_backscatter
+from geocolor.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
 from geocolor.safe import GeolocationGrid, RadarWindow, SafeProduct
-from geocolor.speckle import SpeckleFilter, SpeckleParams
+from geocolor.speckle import SpeckleParams
 
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
@@ -95,16 +94,6 @@ def _select_polarisations(product: SafeProduct, wanted: tuple[str, ...] | None) 
     return chosen
 
 
-def _halo(name: str, params: SpeckleParams) -> int:
-    if name == "none":
-        return 0
-    try:
-        speckle_filter: SpeckleFilter = get_plugins().speckle_filters.get(name)
-    except GeocolorError as error:  # a filter name the user chose
-        raise UsageError(str(error)) from None
-    return speckle_filter.halo(params.window)
-
-
 def _radar_extent(
     product: SafeProduct, geogrid: GeolocationGrid, grid: Grid | None, halo: int
 ) -> RadarWindow:
@@ -155,7 +144,7 @@ def backscatter(
     params = SpeckleParams(window=config.window, looks=config.looks)
     geogrid = product.geolocation_grid()
     grid = grid or target_grid(product, config)
-    extent = _radar_extent(product, geogrid, grid, _halo(config.speckle, params))
+    extent = _radar_extent(product, geogrid, grid, speckle_halo(config.speckle, params))
     # strips of lines across the processed width: the speckle filter's halo then only
     # links consecutive strips, which Dask streams through in bounded memory
     chunks = (config.chunk, extent.pixel1 - extent.pixel0)
