@@ -10,7 +10,7 @@ per norm mode (``tile``, ``frozen``, ``scene``) and tile size.
 horizontal or vertical neighbours, |a - b| over the pixels both cover (reflectance,
 RGB bands), pooled over all pairs' pixels. This is the step a blend has to hide.
 
-(b) After blending: the float mosaic from :func:`geocolor.mosaic.blend` (the engine
+(b) After blending: the float mosaic from :func:`geocolor.colorize.mosaic.blend` (the engine
 ``colorize`` streams into its COG). Gradients are absolute differences of neighbouring
 pixels along x and y. "Hand-over" differences are those touching a pixel of a
 hand-over ramp (where a tile's blend weight is strictly between 0 and 1), over the
@@ -38,11 +38,17 @@ from pathlib import Path
 
 import numpy as np
 
-from geocolor.blending import Span, axis_weights
-from geocolor.colorize import ColorizeConfig, TilePlan, plan_tiles, prepare_norm, rgb_channels
-from geocolor.mosaic import blend
-from geocolor.scene import SceneReader, open_scene
-from geocolor.tracking import LoadedModel, load_model
+from geocolor.colorize.blending import Span, axis_weights
+from geocolor.colorize.mosaic import blend
+from geocolor.colorize.pipeline import (
+    ColorizeConfig,
+    TilePlan,
+    plan_tiles,
+    prepare_norm,
+    rgb_channels,
+)
+from geocolor.colorize.readers import SceneReader, open_scene
+from geocolor.models.logged import LoadedModel, load_model
 
 NORM_MODES = ("tile", "frozen", "scene")
 TARGET_RATIO = 1.10
@@ -190,7 +196,7 @@ class AxisZones:
 
 
 def axis_zones(spans: Sequence[Span], overlap: int, length: int) -> AxisZones:
-    """Where the blend weights of :func:`~geocolor.blending.axis_weights` hand over."""
+    """Where the blend weights of :func:`~geocolor.colorize.blending.axis_weights` hand over."""
     ramp = np.zeros(length, dtype=bool)
     coverage = np.zeros(length, dtype=int)
     centre = np.zeros(length - 1, dtype=bool)

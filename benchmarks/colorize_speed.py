@@ -2,7 +2,7 @@
 
 Speed: a 2 048 x 2 048 dual-pol sigma0 dB raster colorized by the default backend
 (CycleGAN, default config: ngf 64, 9 residual blocks; untrained weights, which cost
-the same) with the default :class:`~geocolor.colorize.ColorizeConfig`. Reported: the
+the same) with the default :class:`~geocolor.colorize.pipeline.ColorizeConfig`. Reported: the
 wall time of ``colorize()`` (reading, blending, the COG with overviews), the forward
 passes alone on the same batches of the same shapes (pre-built tensors, no_grad, the
 same norm mode, after one untimed warm-up pass), their ratio (target <= 1.15; also in
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from geocolor.colorize import ColorizeConfig, TilePlan
-    from geocolor.tracking import LoadedModel
+    from geocolor.colorize.pipeline import ColorizeConfig, TilePlan
+    from geocolor.models.logged import LoadedModel
 
 HERE = Path(__file__).resolve().parent
 BANDS = ("VV sigma0 dB", "VH sigma0 dB")
@@ -94,9 +94,9 @@ def cyclegan(options: dict[str, int]) -> LoadedModel:
     import torch
 
     from geocolor.config import Config
-    from geocolor.normalisation import Normalisation
-    from geocolor.plugins import get_plugins
-    from geocolor.tracking import LoadedModel
+    from geocolor.models.logged import LoadedModel
+    from geocolor.models.normalisation import Normalisation
+    from geocolor.plugins.manager import get_plugins
 
     backend = get_plugins().backends.get("cyclegan")
     config: Config = backend.config_type.model_validate(options)
@@ -127,8 +127,8 @@ def forward_seconds(
     """Wall and CPU time of the generator alone on every batch ``colorize`` runs for ``plan``."""
     import torch
 
-    from geocolor.layers import set_norm_mode
-    from geocolor.mosaic import plan_batches, plan_panels
+    from geocolor.colorize.mosaic import plan_batches, plan_panels
+    from geocolor.models.layers import set_norm_mode
 
     set_norm_mode(model.generator, config.norm)
     panels = plan_panels(plan.cols, shape[1], max(config.panel_width, 2 * plan.tile))
@@ -154,10 +154,10 @@ def stage_speed(scene: str, output: str) -> None:
     import rasterio
     import torch
 
-    from geocolor.blending import redundancy
-    from geocolor.colorize import ColorizeConfig, colorize, plan_tiles, prepare_norm
-    from geocolor.grid import Grid
-    from geocolor.scene import open_scene
+    from geocolor.colorize.blending import redundancy
+    from geocolor.colorize.pipeline import ColorizeConfig, colorize, plan_tiles, prepare_norm
+    from geocolor.colorize.readers import open_scene
+    from geocolor.geo.grid import Grid
 
     model = cyclegan({})
     config = ColorizeConfig()
@@ -198,7 +198,7 @@ def stage_memory(scene: str, output: str) -> None:
     """colorize() of the light backend; its wall time and the RSS before it started."""
     import resource
 
-    from geocolor.colorize import colorize
+    from geocolor.colorize.pipeline import colorize
 
     model = cyclegan(LIGHT)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

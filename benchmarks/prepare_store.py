@@ -22,7 +22,7 @@ S1_CACHE = Path("/tmp/geocolor-bench-s1/deflate")  # the compact product of s1_c
 
 def stage(s1: str, s2: str, store: str) -> None:
     from geocolor.cli import main
-    from geocolor.store import open_store, read_tiles
+    from geocolor.prepare.store import open_store, read_tiles
 
     start = time.perf_counter()
     code = main(["--quiet", "prepare", "--s1", s1, "--s2", s2, "-o", store])
@@ -47,9 +47,9 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from _measure import run_stage
 
-    from geocolor.landcover import SceneLayout
-    from geocolor.synthetic_s1 import write_synthetic_s1
-    from geocolor.synthetic_s2 import write_synthetic_s2
+    from geocolor.demo.landcover import SceneLayout
+    from geocolor.demo.s1 import write_synthetic_s1
+    from geocolor.demo.s2 import write_synthetic_s2
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -33,9 +33,9 @@ def stage_geocolor(product: str, out: str, chunk: int, codec: str) -> None:
     import dask.array as da
     import zarr
 
-    from geocolor.cluster import dask_client
-    from geocolor.safe import open_safe
-    from geocolor.sentinel1 import S1Config, backscatter
+    from geocolor.io.cluster import dask_client
+    from geocolor.s1.backscatter import S1Config, backscatter
+    from geocolor.s1.safe import open_safe
 
     start = time.perf_counter()
     result = backscatter(
@@ -79,7 +79,7 @@ def synthetic_product(workdir: Path, layout: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     products = sorted(folder.glob("S1*.SAFE"))
     if not products:
-        from geocolor.synthetic_s1 import write_synthetic_s1
+        from geocolor.demo.s1 import write_synthetic_s1
 
         start = time.perf_counter()
         write_synthetic_s1(

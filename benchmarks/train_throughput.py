@@ -27,7 +27,7 @@ def stage(variant: str, batch_size: int, size: int, steps: int, warmup: int) -> 
     """Time ``steps`` training steps after ``warmup`` ones; print one JSON line."""
     import torch
 
-    from geocolor.plugins import get_plugins
+    from geocolor.plugins.manager import get_plugins
 
     backend = get_plugins().backends.get("cyclegan")
     device = torch.device("cpu")

@@ -1,5 +1,5 @@
 # Template of the GPU training VMs that `geocolor cloud train` creates one run at a
-# time; each VM deletes itself when its run ends (geocolor/cloud.py).
+# time; each VM deletes itself when its run ends (geocolor/train/gce_vm.py).
 resource "google_compute_instance_template" "training" {
   name         = "${var.name}-train"
   machine_type = var.training_machine_type

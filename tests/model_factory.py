@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import mlflow
 
-from geocolor.normalisation import Normalisation
-from geocolor.plugins import get_plugins
-from geocolor.tracking import ModelSpec, log_generator
+from geocolor.models.logged import ModelSpec, log_generator
+from geocolor.models.normalisation import Normalisation
+from geocolor.plugins.manager import get_plugins
 
 #: The normalisation of a dual-pol model with the usual RGB bands.
 NORMALISATION = Normalisation(

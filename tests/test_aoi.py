@@ -7,8 +7,8 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Polygon, box, mapping
 
-from geocolor.aoi import load_aoi
 from geocolor.errors import UsageError
+from geocolor.geo.aoi import load_aoi
 
 
 def test_bbox() -> None:

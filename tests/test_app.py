@@ -11,8 +11,8 @@ import streamlit as st
 from shapely.geometry import box, mapping
 from streamlit.testing.v1 import AppTest
 
-from geocolor import app_page
-from geocolor.scene import scene_footprint
+from geocolor.app import page as app_page
+from geocolor.colorize.readers import scene_footprint
 from tests.scene_factory import tiny_registry, write_scene
 
 TIMEOUT = 60
@@ -57,7 +57,7 @@ def fake_map(
     for name in ("GEOCOLOR_APP_CONFIG", "GEOCOLOR_MODEL_NAME", "GEOCOLOR_MODEL_ALIAS"):
         monkeypatch.delenv(name, raising=False)
     fake = FakeMap()
-    monkeypatch.setattr("geocolor.app_map.st_folium", fake)
+    monkeypatch.setattr("geocolor.app.map.st_folium", fake)
     yield fake
     st.cache_data.clear()
     st.cache_resource.clear()

@@ -21,7 +21,7 @@ import pytest
 import rasterio
 from shapely.geometry import box, shape
 
-from geocolor.grid import LONLAT, reproject_geometry
+from geocolor.geo.grid import LONLAT, reproject_geometry
 from tests.conftest import require_tool
 from tests.scene_factory import CRS, RESOLUTION, tiny_registry, write_scene
 from tests.servers import free_port, stop, wait_until_up

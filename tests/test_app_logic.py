@@ -13,8 +13,7 @@ import rasterio
 from click.testing import CliRunner
 from shapely.geometry import Point, box
 
-from geocolor.aoi import load_aoi
-from geocolor.app_logic import (
+from geocolor.app.logic import (
     aoi_from_bbox,
     aoi_from_drawing,
     aoi_geojson,
@@ -24,15 +23,16 @@ from geocolor.app_logic import (
     model_summary,
     registered_models,
 )
-from geocolor.app_map import ResultLayers, build_map, drawn_feature
-from geocolor.app_results import ResultFiles, make_result, preview_grid, result_key
-from geocolor.app_settings import load_settings
-from geocolor.cli_app import app_command, streamlit_command
-from geocolor.colorize import ColorizeConfig
+from geocolor.app.map import ResultLayers, build_map, drawn_feature
+from geocolor.app.results import ResultFiles, make_result, preview_grid, result_key
+from geocolor.app.settings import load_settings
+from geocolor.cli.app import app_command, streamlit_command
+from geocolor.colorize.pipeline import ColorizeConfig
+from geocolor.colorize.readers import scene_footprint
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.grid import LONLAT, reproject_geometry
-from geocolor.scene import scene_footprint
-from geocolor.tracking import load_model
+from geocolor.geo.aoi import load_aoi
+from geocolor.geo.grid import LONLAT, reproject_geometry
+from geocolor.models.logged import load_model
 from tests.scene_factory import tiny_registry, write_scene
 
 
@@ -182,7 +182,7 @@ def test_make_result_renders_and_reuses(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished result is colorized again")
 
-    monkeypatch.setattr("geocolor.app_results.colorize", refuse)
+    monkeypatch.setattr("geocolor.app.results.colorize", refuse)
     assert make_result(files, scene, model, aoi, config) == (south_west, north_east)
 
 
@@ -200,7 +200,7 @@ def test_app_command_runs_streamlit_on_the_server_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     command = streamlit_command(8600, "127.0.0.1", 5)
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app_server.py")
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app/server.py")
     assert Path(command[4]).is_file()
     options = dict(zip(command[5::2], command[6::2], strict=True))
     assert options["--server.port"] == "8600" and options["--server.address"] == "127.0.0.1"
@@ -215,7 +215,7 @@ def test_app_command_runs_streamlit_on_the_server_module(
         ran.append((command, env))
         return Done()
 
-    monkeypatch.setattr("geocolor.cli_app.subprocess.run", run)
+    monkeypatch.setattr("geocolor.cli.app.subprocess.run", run)
     config = tmp_path / "app.yaml"
     config.write_text(f"workdir: {tmp_path / 'work'}\nmax_upload_mb: 7\n")
     monkeypatch.delenv("GEOCOLOR_MAX_UPLOAD_MB", raising=False)

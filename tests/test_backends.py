@@ -11,9 +11,9 @@ import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
-from geocolor.layers import set_norm_mode
-from geocolor.plugins import load_plugins
-from geocolor.registry import Registry
+from geocolor.models.layers import set_norm_mode
+from geocolor.plugins.manager import load_plugins
+from geocolor.plugins.registry import Registry
 from geocolor_cyclegan.losses import gan_loss, masked_l1
 
 SAR_BANDS, OPTICAL_BANDS = 2, 3

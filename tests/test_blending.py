@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from geocolor.blending import (
+from geocolor.colorize.blending import (
     Span,
     axis_spans,
     axis_weights,

@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator
 
-from geocolor.calibration import (
+from geocolor.errors import GeocolorError
+from geocolor.s1.calibration import (
     MEASURES,
     POWER_FLOOR,
     CalibrationLuts,
     lut_window,
     parse_calibration,
 )
-from geocolor.errors import GeocolorError
-from geocolor.noise import LutWindow
-from geocolor.radar_chain import calibrate
-from geocolor.safe import open_safe
+from geocolor.s1.noise import LutWindow
+from geocolor.s1.radar_chain import calibrate
+from geocolor.s1.safe import open_safe
 
 ZIP_2021 = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
 ZIP_2015 = "S1A_IW_GRDH_1SDV_20150222T170750_20150222T170815_004739_005DD8_3768.zip"

@@ -8,8 +8,7 @@ import pytest
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from geocolor.aoi import load_aoi
-from geocolor.catalog import (
+from geocolor.acquire.catalog import (
     Product,
     SearchResult,
     acquisitions_to_fetch,
@@ -17,8 +16,9 @@ from geocolor.catalog import (
     search_scenes,
     suggest_pairs,
 )
+from geocolor.acquire.sentinelhub_session import ServiceSettings, connect, load_credentials
 from geocolor.cli import main
-from geocolor.sentinelhub_config import ServiceSettings, connect, load_credentials
+from geocolor.geo.aoi import load_aoi
 from tests.sentinelhub_server import (
     AOI,
     CATALOG_SEARCH,

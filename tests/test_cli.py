@@ -4,7 +4,7 @@ import click
 import pytest
 
 from geocolor import __version__
-from geocolor.cli import cli, main
+from geocolor.cli.main import cli, main
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.progress import is_quiet, progress, set_quiet
 

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from geocolor.cli import build_cli
-from geocolor.cloud import (
+from geocolor.cli.main import build_cli
+from geocolor.errors import GeocolorError, UsageError
+from geocolor.train.gce_vm import (
     CONFIG_IN_CONTAINER,
     SCRIPT_DELIMITER,
     Accelerator,
@@ -22,7 +23,6 @@ from geocolor.cloud import (
     run_train,
     startup_script,
 )
-from geocolor.errors import GeocolorError, UsageError
 
 IMAGE = "europe-west4-docker.pkg.dev/team/geocolor/train:0123abc"
 SETTINGS = [

@@ -16,14 +16,14 @@ from shapely.geometry import box
 from torch import nn
 
 from geocolor.cli import main
-from geocolor.colorize import ColorizeConfig, colorize
+from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.config import Config
+from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.grid import LONLAT, reproject_geometry
-from geocolor.normalisation import Normalisation
-from geocolor.safe import open_safe
-from geocolor.synthetic_s1 import write_synthetic_s1
-from geocolor.tracking import LoadedModel
+from geocolor.geo.grid import LONLAT, reproject_geometry
+from geocolor.models.logged import LoadedModel
+from geocolor.models.normalisation import Normalisation
+from geocolor.s1.safe import open_safe
 from tests.model_factory import log_tiny_model
 
 UTM = CRS.from_epsg(32631)

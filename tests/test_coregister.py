@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import fft, ndimage
 
-from geocolor.coregister import (
+from geocolor.prepare.coregister import (
     ShiftEstimate,
     apply_shift,
     estimate_shift,
@@ -147,7 +147,7 @@ def test_shift_beyond_the_search_window_is_unreliable() -> None:
 
 def test_estimate_is_logged_at_info(caplog) -> None:
     optical, sar = scene_pair(8, 128, (1.0, 0.0))
-    with caplog.at_level(logging.INFO, logger="geocolor.coregister"):
+    with caplog.at_level(logging.INFO, logger="geocolor.prepare.coregister"):
         estimate_shift(optical, sar)
     assert any("residual shift" in record.getMessage() for record in caplog.records)
 
@@ -201,7 +201,7 @@ def test_tiled_estimate_prefers_textured_tiles_among_those_read(caplog) -> None:
     rng = np.random.default_rng(12)
     optical[:, :512] = rng.normal(0.2, 0.005, (1024, 512))
     sar[:, :512] = 10 * np.log10(rng.gamma(SPECKLE_LOOKS, 1 / SPECKLE_LOOKS, (1024, 512))) - 12
-    with caplog.at_level(logging.DEBUG, logger="geocolor.coregister"):
+    with caplog.at_level(logging.DEBUG, logger="geocolor.prepare.coregister"):
         estimate = estimate_shift_tiled(optical, sar, tile=256, max_tiles=2)
     used = [record.args[0] for record in caplog.records if record.getMessage().startswith("tile")]
     assert len(used) == 2

@@ -9,16 +9,9 @@ import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader, DistributedSampler
 
-from geocolor.dataset import (
-    TileDataset,
-    make_loader,
-    read_sample,
-    store_fingerprint,
-    store_layout,
-)
 from geocolor.errors import GeocolorError
-from geocolor.normalisation import Normalisation
-from geocolor.store import (
+from geocolor.models.normalisation import Normalisation
+from geocolor.prepare.store import (
     TileTable,
     begin_pair,
     finish_pair,
@@ -27,7 +20,14 @@ from geocolor.store import (
     read_tiles,
     write_tiles,
 )
-from geocolor.tiling import Split, TileLayout
+from geocolor.prepare.tiling import Split, TileLayout
+from geocolor.train.dataset import (
+    TileDataset,
+    make_loader,
+    read_sample,
+    store_fingerprint,
+    store_layout,
+)
 
 SAR_BANDS = ("VV", "VH")
 OPTICAL_BANDS = ("B02", "B03", "B04")

@@ -11,11 +11,11 @@ from affine import Affine
 from rasterio.crs import CRS
 from sentinelhub.exceptions import SHRateLimitWarning
 
+from geocolor.acquire.fetch import request_windows
 from geocolor.cli import main
-from geocolor.fetch import request_windows
-from geocolor.grid import Grid
+from geocolor.geo.grid import Grid
 from geocolor.progress import set_quiet
-from geocolor.sentinel2 import open_s2
+from geocolor.s2.product import open_s2
 from tests.sentinelhub_server import (
     AOI,
     PROCESS,

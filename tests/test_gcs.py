@@ -23,13 +23,13 @@ from rasterio.io import MemoryFile
 from shapely.geometry import box, mapping
 
 from geocolor.cli import main
-from geocolor.landcover import SceneLayout
-from geocolor.safe import open_safe
-from geocolor.storage import is_remote
-from geocolor.store import complete_pairs, open_store, read_tile, read_tiles
-from geocolor.synthetic_s1 import write_synthetic_s1
-from geocolor.synthetic_s2 import write_synthetic_s2
-from geocolor.tiling import Split
+from geocolor.demo.landcover import SceneLayout
+from geocolor.demo.s1 import write_synthetic_s1
+from geocolor.demo.s2 import write_synthetic_s2
+from geocolor.io.filesystems import is_remote
+from geocolor.prepare.store import complete_pairs, open_store, read_tile, read_tiles
+from geocolor.prepare.tiling import Split
+from geocolor.s1.safe import open_safe
 from tests.servers import mlflow_server
 from tests.test_train import tracking_template
 

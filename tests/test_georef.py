@@ -12,9 +12,9 @@ from rasterio.crs import CRS
 from shapely.geometry import Polygon
 
 from geocolor.errors import GeocolorError
-from geocolor.georef import RadarLocator, warp_to_grid
-from geocolor.grid import Grid, grid_covering, grid_of_raster, utm_crs_for
-from geocolor.safe import GeolocationGrid
+from geocolor.geo.grid import Grid, grid_covering, grid_of_raster, utm_crs_for
+from geocolor.s1.georeference import RadarLocator, warp_to_grid
+from geocolor.s1.safe import GeolocationGrid
 
 LINES, PIXELS = 900, 1300
 

@@ -16,7 +16,7 @@ import hcl2
 import pytest
 import yaml
 
-from geocolor.cloud import DEFAULT_TEMPLATE, default_instance_name
+from geocolor.train.gce_vm import DEFAULT_TEMPLATE, default_instance_name
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]

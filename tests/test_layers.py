@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from geocolor.layers import (
+from geocolor.models.layers import (
     ResizeConv,
     SceneInstanceNorm,
     calibrate_frozen_statistics,
@@ -16,7 +16,7 @@ from geocolor.layers import (
     paused_running_stats,
     set_norm_mode,
 )
-from geocolor.plugins import load_plugins
+from geocolor.plugins.manager import load_plugins
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from geocolor.metrics import (
+from geocolor.models.normalisation import Normalisation
+from geocolor.train.metrics import (
     MAX_PSNR,
     MetricMeans,
     evaluate_generator,
@@ -16,7 +17,6 @@ from geocolor.metrics import (
     spectral_angle,
     ssim,
 )
-from geocolor.normalisation import Normalisation
 
 RANGE = torch.tensor([0.1, 0.2, 0.4])
 

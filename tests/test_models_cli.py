@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from geocolor.cli_train import evaluate_command, models_group, train_command
+from geocolor.cli.train import evaluate_command, models_group, train_command
 from geocolor.errors import GeocolorError
-from geocolor.plugins import get_plugins
-from geocolor.tiling import Split
-from geocolor.tracking import load_model
-from geocolor.train import StoreData, evaluate_on_store
+from geocolor.models.logged import load_model
+from geocolor.plugins.manager import get_plugins
+from geocolor.prepare.tiling import Split
+from geocolor.train.loop import StoreData, evaluate_on_store
 from tests.servers import mlflow_server
 from tests.test_dataset import synthetic_pair, write_synthetic_store
 from tests.test_train import install_linear_backend, tracking_template, use_fresh_tracking

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from geocolor.blending import axis_spans
-from geocolor.mosaic import blend, plan_panels
+from geocolor.colorize.blending import axis_spans
+from geocolor.colorize.mosaic import blend, plan_panels
 
 
 def scene(height: int, width: int, bands: int = 3, seed: int = 0) -> np.ndarray:

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator, interp1d
 
-from geocolor.calibration import POWER_FLOOR, CalibrationLuts, lut_window
 from geocolor.errors import GeocolorError
-from geocolor.noise import (
+from geocolor.s1.calibration import POWER_FLOOR, CalibrationLuts, lut_window
+from geocolor.s1.noise import (
     AzimuthNoiseBlock,
     NoiseLuts,
     NoiseWindow,
@@ -27,8 +27,8 @@ from geocolor.noise import (
     noise_window,
     parse_noise,
 )
-from geocolor.radar_chain import calibrate
-from geocolor.safe import open_safe
+from geocolor.s1.radar_chain import calibrate
+from geocolor.s1.safe import open_safe
 from tests.test_calibration import expanded
 
 ZIP_2021 = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from geocolor.errors import GeocolorError
-from geocolor.normalisation import Normalisation
-from geocolor.store import group_array, open_store, read_tiles
-from geocolor.tiling import Split
+from geocolor.models.normalisation import Normalisation
+from geocolor.prepare.store import group_array, open_store, read_tiles
+from geocolor.prepare.tiling import Split
 from tests.test_dataset import OPTICAL_BANDS, SAR_BANDS, write_synthetic_store
 
 SPEC = Normalisation(

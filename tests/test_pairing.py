@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from geocolor.errors import UsageError
-from geocolor.pairing import expand_inputs
+from geocolor.prepare.pairing import expand_inputs
 
 
 def test_paths_globs_and_listing_files(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ import pydantic
 import pytest
 import yaml
 
-from geocolor.colorize import ColorizeConfig
+from geocolor.colorize.pipeline import ColorizeConfig
 from geocolor.config import Config, load_config
-from geocolor.prepare import PrepareConfig
-from geocolor.sentinel1 import S1Config
-from geocolor.train import TrainConfig
+from geocolor.prepare.pipeline import PrepareConfig
+from geocolor.s1.backscatter import S1Config
+from geocolor.train.loop import TrainConfig
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 CONFIGS: dict[str, type[Config]] = {

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from geocolor.cli import main
-from geocolor.plugins import AUTOLOAD_ENV, get_plugins, load_plugins
+from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
 from tests.plugin_dist import install_plugin
 
 GOOD_PLUGIN = """
     import click
-    from geocolor.hookspecs import hookimpl
+    from geocolor.plugins.hookspecs import hookimpl
 
     class EchoBackend:
         name = "echo"
@@ -118,7 +118,7 @@ def test_duplicate_of_builtin_name_blames_the_newcomer(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = """
-        from geocolor.hookspecs import hookimpl
+        from geocolor.plugins.hookspecs import hookimpl
 
         @hookimpl
         def geocolor_register_speckle_filters(registry):
@@ -132,7 +132,7 @@ def test_duplicate_of_builtin_name_blames_the_newcomer(
 
 def test_misspelt_hook_is_caught(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = """
-        from geocolor.hookspecs import hookimpl
+        from geocolor.plugins.hookspecs import hookimpl
 
         @hookimpl
         def geocolor_register_backend(registry):

@@ -12,12 +12,12 @@ import pytest
 import zarr
 
 from geocolor.cli import main
-from geocolor.landcover import SceneLayout
-from geocolor.sentinel2 import open_s2
-from geocolor.store import complete_pairs, open_store, read_tile, read_tiles
-from geocolor.synthetic_s1 import write_synthetic_s1
-from geocolor.synthetic_s2 import write_synthetic_s2
-from geocolor.tiling import Split
+from geocolor.demo.landcover import SceneLayout
+from geocolor.demo.s1 import write_synthetic_s1
+from geocolor.demo.s2 import write_synthetic_s2
+from geocolor.prepare.store import complete_pairs, open_store, read_tile, read_tiles
+from geocolor.prepare.tiling import Split
+from geocolor.s2.product import open_s2
 
 LAYOUT = SceneLayout(lines=600, samples=800)
 TILE = ["--tile-size", "64", "--min-valid", "0.9", "--max-cloud", "0.2"]
@@ -127,7 +127,7 @@ def test_aoi_restricts_the_work(
         open_s2(str(scenes[1]))
         .footprint()
         .intersection(
-            __import__("geocolor.safe", fromlist=["open_safe"])
+            __import__("geocolor.s1.safe", fromlist=["open_safe"])
             .open_safe(str(scenes[0]))
             .footprint()
         )

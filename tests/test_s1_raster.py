@@ -7,17 +7,17 @@ import pytest
 import rasterio
 import zarr
 
-from geocolor import s1_raster
 from geocolor.cli import main
+from geocolor.demo.landcover import SceneLayout
+from geocolor.demo.s1 import write_synthetic_s1
+from geocolor.demo.s2 import write_synthetic_s2
 from geocolor.errors import GeocolorError
-from geocolor.grid import grid_of_raster
-from geocolor.landcover import SceneLayout
-from geocolor.s1_raster import open_backscatter_raster, open_s1_product
-from geocolor.safe import SafeProduct
-from geocolor.sentinel1 import S1Config
-from geocolor.store import complete_pairs, open_store
-from geocolor.synthetic_s1 import write_synthetic_s1
-from geocolor.synthetic_s2 import write_synthetic_s2
+from geocolor.geo.grid import grid_of_raster
+from geocolor.prepare.store import complete_pairs, open_store
+from geocolor.s1 import raster as s1_raster
+from geocolor.s1.backscatter import S1Config
+from geocolor.s1.raster import open_backscatter_raster, open_s1_product
+from geocolor.s1.safe import SafeProduct
 
 LAYOUT = SceneLayout(lines=600, samples=800)
 TILE = ["--tile-size", "64", "--min-valid", "0.9", "--max-cloud", "0.2"]

@@ -25,7 +25,7 @@ from rasterio.control import GroundControlPoint
 from rasterio.windows import Window
 
 from geocolor.errors import GeocolorError
-from geocolor.safe import SafeProduct, is_safe, open_safe
+from geocolor.s1.safe import SafeProduct, is_safe, open_safe
 
 PATCH_ROWS = slice(600, 1400)
 PATCH_COLS = slice(8400, 9100)

@@ -10,11 +10,11 @@ from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from geocolor.cli import main
-from geocolor.radar_chain import RadarSteps, calibrate, radar_backscatter
-from geocolor.safe import RadarWindow, open_safe
-from geocolor.sentinel1 import S1Config, backscatter, to_db
-from geocolor.speckle import SpeckleParams, filter_speckle
-from geocolor.synthetic_s1 import true_sigma0, write_synthetic_s1
+from geocolor.demo.s1 import true_sigma0, write_synthetic_s1
+from geocolor.s1.backscatter import S1Config, backscatter, to_db
+from geocolor.s1.radar_chain import RadarSteps, calibrate, radar_backscatter
+from geocolor.s1.safe import RadarWindow, open_safe
+from geocolor.s1.speckle import SpeckleParams, filter_speckle
 
 LINES, SAMPLES = 700, 900
 

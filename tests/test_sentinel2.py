@@ -18,7 +18,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 
 from geocolor.errors import GeocolorError
-from geocolor.sentinel2 import DEFAULT_MASKED, S2Product, SCLClass, _gdal_path, open_s2
+from geocolor.s2.product import DEFAULT_MASKED, S2Product, SCLClass, _gdal_path, open_s2
 
 SAFE_NAME = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
 # a 300 x 300 window of the real 60 m tile, half no-data, with clouds, shadow and land

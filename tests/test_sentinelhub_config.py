@@ -9,16 +9,16 @@ import google.auth
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from geocolor.cli import main
-from geocolor.errors import GeocolorError, UsageError
-from geocolor.progress import set_quiet
-from geocolor.sentinelhub_config import (
+from geocolor.acquire.sentinelhub_session import (
     CDSE_BASE_URL,
     CDSE_TOKEN_URL,
     ServiceSettings,
     connect,
     load_credentials,
 )
+from geocolor.cli import main
+from geocolor.errors import GeocolorError, UsageError
+from geocolor.progress import set_quiet
 from tests.sentinelhub_server import (
     AOI,
     SERVICE_OPTIONS,

@@ -9,9 +9,9 @@ import numpy.typing as npt
 import pytest
 
 from geocolor.errors import GeocolorError
-from geocolor.plugins import get_plugins, load_plugins
-from geocolor.registry import Registry
-from geocolor.speckle import SpeckleParams, filter_speckle
+from geocolor.plugins.manager import get_plugins, load_plugins
+from geocolor.plugins.registry import Registry
+from geocolor.s1.speckle import SpeckleParams, filter_speckle
 from geocolor_speckle.gamma_speckle import sigma_range
 from geocolor_speckle.lee import lee
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from geocolor.storage import atomic_write
+from geocolor.io.filesystems import atomic_write
 
 
 def test_atomic_write_appears_whole_or_not_at_all(tmp_path: Path) -> None:

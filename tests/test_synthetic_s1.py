@@ -15,20 +15,20 @@ import rasterio
 from pyproj import Geod, Transformer
 from rasterio.windows import Window
 
-from geocolor.errors import GeocolorError, UsageError
-from geocolor.landcover import (
+from geocolor.demo.landcover import (
     LandCover,
     LandCoverModel,
     SceneLayout,
     reflectance,
     sigma0_db,
 )
-from geocolor.synthetic_s1 import (
+from geocolor.demo.s1 import (
     IPF_VERSION,
     SyntheticS1Scene,
     true_sigma0,
     write_synthetic_s1,
 )
+from geocolor.errors import GeocolorError, UsageError
 
 LINES, SAMPLES = 600, 900
 LOOKS = 4.4

@@ -17,19 +17,19 @@ import shapely
 from pyproj import Transformer
 from rasterio.windows import Window
 
-from geocolor.errors import GeocolorError, UsageError
-from geocolor.grid import utm_crs_for
-from geocolor.landcover import LandCover, LandCoverModel, SceneLayout, reflectance
-from geocolor.safe import open_safe
-from geocolor.sentinel2 import SCLClass, open_s2
-from geocolor.synthetic_s1 import write_synthetic_s1
-from geocolor.synthetic_s2 import (
+from geocolor.demo.landcover import LandCover, LandCoverModel, SceneLayout, reflectance
+from geocolor.demo.s1 import write_synthetic_s1
+from geocolor.demo.s2 import (
     BANDS,
     FULL_TILE,
     SyntheticS2Scene,
     footprint_lonlat,
     write_synthetic_s2,
 )
+from geocolor.errors import GeocolorError, UsageError
+from geocolor.geo.grid import utm_crs_for
+from geocolor.s1.safe import open_safe
+from geocolor.s2.product import SCLClass, open_s2
 
 LAYOUT = SceneLayout(lines=400, samples=600)
 SIZE = 600

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from geocolor.errors import UsageError
-from geocolor.tiling import Split, TileLayout, spatial_split, tile_fractions
+from geocolor.prepare.tiling import Split, TileLayout, spatial_split, tile_fractions
 
 
 def test_layout_keeps_whole_tiles_only() -> None:

@@ -15,17 +15,17 @@ import pytest
 import torch
 from torch import nn
 
-from geocolor.backend import Batch
 from geocolor.config import Config
-from geocolor.dataset import TileDataset, make_loader, seed_everything
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.metrics import evaluate_generator
-from geocolor.normalisation import Normalisation
-from geocolor.plugins import AUTOLOAD_ENV, get_plugins, load_plugins
-from geocolor.registry import Registry
-from geocolor.tiling import Split
-from geocolor.tracking import load_model, promote
-from geocolor.train import StoreData, TrainConfig, sample_grid, train
+from geocolor.models.backend import Batch
+from geocolor.models.logged import load_model, promote
+from geocolor.models.normalisation import Normalisation
+from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
+from geocolor.plugins.registry import Registry
+from geocolor.prepare.tiling import Split
+from geocolor.train.dataset import TileDataset, make_loader, seed_everything
+from geocolor.train.loop import StoreData, TrainConfig, sample_grid, train
+from geocolor.train.metrics import evaluate_generator
 from tests.plugin_dist import install_plugin
 from tests.test_dataset import OPTICAL_BANDS, synthetic_pair, write_synthetic_store
 
@@ -99,7 +99,7 @@ class LinearBackend:
 
 
 PLUGIN = """
-    from geocolor.hookspecs import hookimpl
+    from geocolor.plugins.hookspecs import hookimpl
     from tests.test_train import LinearBackend
 
     @hookimpl
@@ -355,7 +355,7 @@ def test_torchrun_two_processes_log_one_run_and_one_version(
 ) -> None:
     script = tmp_path / "train_script.py"
     script.write_text(
-        "import sys\nfrom geocolor.cli_train import train_command\ntrain_command(sys.argv[1:])\n"
+        "import sys\nfrom geocolor.cli.train import train_command\ntrain_command(sys.argv[1:])\n"
     )
     pipeline = tmp_path / "train.yaml"
     pipeline.write_text("log_every: 1\nnum_workers: 0\nepochs: 5\n")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import rasterio
 
+from geocolor.app.uploads import UploadLimits, accept_upload, safe_filename
+from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.errors import GeocolorError
-from geocolor.synthetic_s1 import write_synthetic_s1
-from geocolor.uploads import UploadLimits, accept_upload, safe_filename
 from tests.scene_factory import write_scene
 
 LIMITS = UploadLimits(max_bytes=2 << 20, max_extracted_bytes=4 << 20)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
-from geocolor.layers import ResizeConv, SceneInstanceNorm, Upsampling
+from geocolor.models.layers import ResizeConv, SceneInstanceNorm, Upsampling
 from geocolor_cyclegan.footprint import Footprint
 
 DOWNSAMPLINGS = 2

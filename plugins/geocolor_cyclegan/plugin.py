@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from geocolor.config import Config
-from geocolor.hookspecs import hookimpl
+from geocolor.plugins.hookspecs import hookimpl
 from geocolor_cyclegan.config import CycleGANConfig, expect_config
 
 if TYPE_CHECKING:
     import torch
 
-    from geocolor.backend import Backend
-    from geocolor.registry import Registry
+    from geocolor.models.backend import Backend
+    from geocolor.plugins.registry import Registry
     from geocolor_cyclegan.generator import ResnetGenerator
     from geocolor_cyclegan.trainer import CycleGANTrainer
 

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from geocolor.backend import Batch
-from geocolor.layers import paused_running_stats
+from geocolor.models.backend import Batch
+from geocolor.models.layers import paused_running_stats
 from geocolor_cyclegan.adversarial import GENERATOR, AdversarialTrainer
 from geocolor_cyclegan.config import CycleGANConfig
 from geocolor_cyclegan.generator import ResnetGenerator

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from geocolor.config import Config
-from geocolor.hookspecs import hookimpl
+from geocolor.plugins.hookspecs import hookimpl
 from geocolor_cyclegan.config import expect_config
 from geocolor_pix2pix.config import Pix2PixConfig
 
 if TYPE_CHECKING:
     import torch
 
-    from geocolor.backend import Backend
-    from geocolor.registry import Registry
+    from geocolor.models.backend import Backend
+    from geocolor.plugins.registry import Registry
     from geocolor_pix2pix.trainer import Pix2PixTrainer
     from geocolor_pix2pix.unet import UNetGenerator
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from geocolor.backend import Batch
+from geocolor.models.backend import Batch
 from geocolor_cyclegan.adversarial import GENERATOR, AdversarialTrainer
 from geocolor_cyclegan.losses import gan_loss, masked_l1
 from geocolor_cyclegan.optim import autocast

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
-from geocolor.layers import ResizeConv, SceneInstanceNorm, Upsampling
+from geocolor.models.layers import ResizeConv, SceneInstanceNorm, Upsampling
 from geocolor_cyclegan.footprint import Footprint
 
 MAX_WIDTH_FACTOR = 8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geocolor.speckle import SpeckleParams
+from geocolor.s1.speckle import SpeckleParams
 from geocolor_speckle.local_stats import (
     Float32Array,
     box_sum,

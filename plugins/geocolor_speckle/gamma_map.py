@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocolor.speckle import SpeckleParams
+from geocolor.s1.speckle import SpeckleParams
 from geocolor_speckle.lee import squared_variation
 from geocolor_speckle.local_stats import Float32Array, keep_nodata, ratio, window_stats
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocolor.speckle import SpeckleParams
+from geocolor.s1.speckle import SpeckleParams
 from geocolor_speckle.kernels import lee_kernel
 from geocolor_speckle.local_stats import Float32Array, FloatArray, WindowStats, ratio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from geocolor.speckle import SpeckleParams
+from geocolor.s1.speckle import SpeckleParams
 from geocolor_speckle.gamma_speckle import speckle_quantile
 from geocolor_speckle.local_stats import (
     Float32Array,

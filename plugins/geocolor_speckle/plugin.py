@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from geocolor.hookspecs import hookimpl
-from geocolor.registry import Registry
-from geocolor.speckle import SpeckleParams
+from geocolor.plugins.hookspecs import hookimpl
+from geocolor.plugins.registry import Registry
+from geocolor.s1.speckle import SpeckleParams
 from geocolor_speckle.boxcar import boxcar
 from geocolor_speckle.frost import frost
 from geocolor_speckle.gamma_map import gamma_map

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from geocolor.speckle import SpeckleParams
+from geocolor.s1.speckle import SpeckleParams
 from geocolor_speckle.local_stats import (
     Float32Array,
     FloatArray,

@@ -1,0 +1,1 @@
+"""Finding and downloading scenes: data sources, catalog search, fetch."""

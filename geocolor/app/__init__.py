@@ -1,0 +1,1 @@
+"""The Streamlit map app: page, map, results, settings, uploads and server."""

@@ -1,0 +1,225 @@
+"""The Streamlit page of the map app: widgets wired to :mod:`geocolor.app.logic`.
+
+Streamlit reruns this script on every interaction, so each step reads what earlier
+reruns left in ``st.session_state`` and every slow thing (uploads, models, results) is
+kept by key. A :class:`~geocolor.errors.GeocolorError` anywhere becomes a message in
+the step it belongs to, and the rest of the page keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import streamlit as st
+from shapely.geometry.base import BaseGeometry
+
+from geocolor.app.logic import (
+    ModelSummary,
+    aoi_from_bbox,
+    aoi_from_drawing,
+    aoi_geojson,
+    check_aoi,
+    connect_tracking,
+    list_scenes,
+    model_summary,
+    registered_models,
+    scene_label,
+)
+from geocolor.app.map import ResultLayers, build_map, drawn_feature, show_map
+from geocolor.app.results import RESULTS_ROUTE, ResultFiles, bounds_of, make_result, result_key
+from geocolor.app.settings import AppSettings, load_settings
+from geocolor.app.uploads import UploadLimits, accept_upload
+from geocolor.colorize.pipeline import ColorizeConfig, resolve_device
+from geocolor.colorize.readers import scene_footprint
+from geocolor.errors import GeocolorError
+from geocolor.models.logged import LoadedModel, load_model
+
+log = logging.getLogger("geocolor.app")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model…")
+def _load(uri: str) -> LoadedModel:
+    return load_model(uri, resolve_device("auto"))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _footprint(scene: str) -> BaseGeometry:
+    return scene_footprint(scene)
+
+
+def main() -> None:
+    """Draw the page; a bug shows as one line here (its traceback goes to the log)."""
+    st.set_page_config(page_title="geocolor", layout="wide")
+    st.title("geocolor: Sentinel-1 to colour")
+    try:
+        _page()
+    except Exception as exc:
+        log.exception("the app failed")
+        st.error(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _page() -> None:
+    try:
+        settings = load_settings()
+    except GeocolorError as exc:
+        st.error(str(exc))
+        return
+    connect_tracking(settings.mlflow_uri)
+    with st.sidebar:
+        scene = _scene_step(settings)
+        model = _model_step(settings)
+        bbox = st.text_input("AOI bbox (lon/lat)", placeholder="minx,miny,maxx,maxy")
+    _set_aoi("bbox", bbox, aoi_from_bbox)
+    footprint = _show_error(_footprint, scene) if scene else None
+    files = st.session_state.get("result")
+    layers = _result_layers(files) if isinstance(files, ResultFiles) else None
+    returned = show_map(build_map(footprint, st.session_state.get("aoi"), layers))
+    drawing = drawn_feature(returned)
+    if drawing and _set_aoi("drawing", json.dumps(drawing, sort_keys=True), _drawn_aoi):
+        st.rerun()  # so the map shows the new AOI at once
+    aoi = _checked_aoi(footprint, scene)
+    if scene and model and aoi is not None:
+        _colorize_step(settings, scene, model, aoi)
+    if aoi is not None:
+        st.download_button(
+            "Download AOI (GeoJSON)",
+            aoi_geojson(aoi),
+            file_name="aoi.geojson",
+            mime="application/geo+json",
+        )
+
+
+def _scene_step(settings: AppSettings) -> str | None:
+    st.header("Scene")
+    sources = ["Upload", "Scene folder"] if settings.scenes else ["Upload"]
+    source = st.radio("Source", sources, index=len(sources) - 1, horizontal=True)
+    if source == "Scene folder" and settings.scenes:
+        scenes = _show_error(list_scenes, settings.scenes) or []
+        if not scenes:
+            st.info(f"No scenes in {settings.scenes}.")
+            return None
+        return st.selectbox("Scene", scenes, format_func=scene_label)
+    upload = st.file_uploader(
+        f"Processed S1 GeoTIFF/COG or GRD SAFE zip (up to {settings.max_upload_mb} MiB)",
+        type=["tif", "tiff", "zip"],
+    )
+    if upload is None:
+        return None
+    done = st.session_state.setdefault("uploads", {})
+    if upload.file_id not in done:
+        limits = UploadLimits.from_megabytes(settings.max_upload_mb)
+        folder = settings.uploads / upload.file_id
+        with st.spinner("Checking the upload…"):
+            done[upload.file_id] = _show_error(accept_upload, upload.name, upload, folder, limits)
+    path = done[upload.file_id]
+    return str(path) if path else None
+
+
+def _model_step(settings: AppSettings) -> ModelSummary | None:
+    st.header("Model")
+    models = _show_error(registered_models, settings.mlflow_uri)
+    if models is None:
+        return None
+    names = sorted(set(models) | {settings.model_name})
+    name = st.selectbox("Registered model", names, index=names.index(settings.model_name))
+    aliases = sorted(set(models.get(name, {})) | {settings.model_alias})
+    alias = st.selectbox("Alias", aliases, index=aliases.index(settings.model_alias))
+    summary = _show_error(model_summary, name, alias, settings.mlflow_uri)
+    if summary is not None:
+        st.markdown(f"**Version** {summary.info.version} · **backend** {summary.backend}")
+        if summary.metrics:
+            st.dataframe(
+                {"metric": list(summary.metrics), "value": list(summary.metrics.values())},
+                hide_index=True,
+            )
+    return summary
+
+
+def _set_aoi(source: str, value: str, parse: Callable[[str], BaseGeometry]) -> bool:
+    """Take the AOI from ``source`` if ``value`` is new there; whether it was new.
+
+    A refused input clears the AOI and leaves its message for :func:`_checked_aoi`.
+    """
+    state = st.session_state
+    if not value or state.get(source) == value:
+        return False
+    state[source] = value
+    try:
+        state["aoi"], state["aoi_error"] = parse(value), None
+    except GeocolorError as exc:
+        state["aoi"], state["aoi_error"] = None, str(exc)
+    return True
+
+
+def _drawn_aoi(text: str) -> BaseGeometry:
+    return aoi_from_drawing(json.loads(text))
+
+
+def _checked_aoi(footprint: BaseGeometry | None, scene: str | None) -> BaseGeometry | None:
+    state = st.session_state
+    if state.get("aoi_error"):
+        st.error(state["aoi_error"])
+    aoi: BaseGeometry | None = state.get("aoi")
+    if aoi is None:
+        st.info("Draw a rectangle or polygon on the map, or type a bbox, to set the AOI.")
+        return None
+    if footprint is None or scene is None:
+        return aoi
+    return _show_error(check_aoi, aoi, footprint, scene)
+
+
+def _colorize_step(
+    settings: AppSettings, scene: str, summary: ModelSummary, aoi: BaseGeometry
+) -> None:
+    config = ColorizeConfig()
+    files = ResultFiles(settings.results / result_key(scene, summary.uri, aoi, config))
+    if bounds_of(files) is None and st.button("Colorize", type="primary"):
+        model = _show_error(_load, summary.uri)
+        if model is None:
+            return
+        bar = st.progress(0.0, text="Colorizing…")
+
+        def advance(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"{done} of {total} tiles")
+
+        if _show_error(make_result, files, scene, model, aoi, config, advance) is None:
+            return
+        bar.empty()
+        st.session_state["result"] = files
+        st.rerun()
+    if bounds_of(files) is not None:
+        st.session_state["result"] = files
+        st.download_button(
+            "Download colorized COG",
+            files.cog.read_bytes,
+            file_name=f"{Path(scene_label(scene)).stem}_colorized.tif",
+            mime="image/tiff",
+        )
+
+
+def _result_layers(files: ResultFiles) -> ResultLayers | None:
+    bounds = bounds_of(files)
+    if bounds is None:
+        return None
+    opacity = st.slider("Colour opacity over the SAR", 0.0, 1.0, 0.8, 0.05)
+    base = f"{RESULTS_ROUTE}/{files.key}"
+    return ResultLayers(f"{base}/{files.colour.name}", f"{base}/{files.sar.name}", bounds, opacity)
+
+
+def _show_error(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+    """``function(*args)``, or None after showing its GeocolorError as a message."""
+    try:
+        return function(*args, **kwargs)
+    except GeocolorError as exc:
+        st.error(str(exc))
+        return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""``geocolor app``: serve the map app with Streamlit on this machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from geocolor.app.settings import CONFIG_VARIABLE, load_settings
+
+
+def server_script() -> str:
+    """The file of :mod:`geocolor.app.server`, found without importing Streamlit."""
+    spec = importlib.util.find_spec("geocolor.app.server")
+    assert spec is not None and spec.origin is not None
+    return spec.origin
+
+
+def streamlit_command(port: int, host: str, max_upload_mb: int) -> list[str]:
+    """The ``streamlit run`` command line serving :mod:`geocolor.app.server`."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        server_script(),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--server.maxUploadSize",
+        str(max_upload_mb),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.showErrorDetails",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+
+
+@click.command("app")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 to serve other machines).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help=f"YAML app settings (else ${CONFIG_VARIABLE}); environment variables override it.",
+)
+def app_command(port: int, host: str, config_file: str | None) -> int:
+    """Start the map app: pick a scene, draw an AOI, colorize it with a registered model."""
+    environ = dict(os.environ)
+    if config_file:
+        environ[CONFIG_VARIABLE] = str(Path(config_file).resolve())
+    settings = load_settings(environ)  # a bad setting fails here, on one line
+    settings.results.mkdir(parents=True, exist_ok=True)
+    command = streamlit_command(port, host, settings.max_upload_mb)
+    return subprocess.run(command, env=environ, check=False).returncode

@@ -1,0 +1,118 @@
+"""``geocolor prepare``: paired S1/S2 training tiles from full scenes into a Zarr store."""
+
+from __future__ import annotations
+
+import click
+
+from geocolor.config import load_config
+from geocolor.errors import GeocolorError
+from geocolor.geo.aoi import load_aoi
+from geocolor.io.cluster import dask_client
+from geocolor.prepare.pairing import expand_inputs, pair_products
+from geocolor.prepare.pipeline import (
+    PairSummary,
+    PrepareConfig,
+    check_store_settings,
+    prepare_pair,
+    summarise,
+)
+from geocolor.prepare.store import complete_pairs, open_store
+from geocolor.progress import progress
+from geocolor.s1.raster import open_s1_product
+from geocolor.s2.product import open_s2
+
+
+@click.command("prepare")
+@click.option(
+    "--s1",
+    "s1_inputs",
+    multiple=True,
+    required=True,
+    help="S1 GRD SAFE/zip or processed dB GeoTIFF, glob or listing file (repeatable).",
+)
+@click.option(
+    "--s2",
+    "s2_inputs",
+    multiple=True,
+    required=True,
+    help="S2 L2A SAFE/zip/band folder, glob or listing file (repeatable).",
+)
+@click.option("-o", "--output", required=True, help="Zarr store to create or extend.")
+@click.option("--aoi", default=None, help="lon/lat bbox minx,miny,maxx,maxy or a GeoJSON/WKT file.")
+@click.option(
+    "--config", "config_path", default=None, help="Pipeline YAML (pipelines/prepare.yaml)."
+)
+@click.option("--max-days", type=float, default=None, help="Largest S1/S2 time difference (10).")
+@click.option("--tile-size", type=int, default=None, help="Tile size in pixels (256).")
+@click.option("--stride", type=int, default=None, help="Tile stride in pixels (256).")
+@click.option(
+    "--min-valid", type=float, default=None, help="Least fraction of valid pixels per tile (0.95)."
+)
+@click.option(
+    "--max-cloud",
+    type=float,
+    default=None,
+    help="Largest fraction of masked pixels per tile (0.05).",
+)
+@click.option("--split-block", type=int, default=None, help="Tiles per side of a split block (8).")
+@click.option(
+    "--resolution",
+    type=int,
+    default=None,
+    help="Sentinel-2 resolution in metres: 10, 20 or 60 (10).",
+)
+@click.option("--speckle", default=None, help="Sentinel-1 speckle filter or none (lee).")
+@click.option(
+    "--correct-shift/--no-correct-shift", default=None, help="Apply the estimated S1 shift (off)."
+)
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
+def prepare_command(
+    s1_inputs: tuple[str, ...],
+    s2_inputs: tuple[str, ...],
+    output: str,
+    config_path: str | None,
+    scheduler: str | None,
+    speckle: str | None,
+    **options: object,
+) -> None:
+    """Pair Sentinel-1 and Sentinel-2 scenes and write co-registered training tiles.
+
+    Exits with code 1 when no tile at all is in the store at the end, saying why.
+    """
+    config = load_config(PrepareConfig, config_path, {**options, "s1": {"speckle": speckle}})
+    aoi = load_aoi(config.aoi) if config.aoi else None
+    s1_products = [open_s1_product(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
+    s2_products = [open_s2(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
+    pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
+    root = open_store(output, mode="a")
+    check_store_settings(root, output, config)
+    finished = set(complete_pairs(root))
+    summaries = []
+    with dask_client(scheduler) as client:
+        for pair in progress(pairs, total=len(pairs), desc="pairs", unit="pair"):
+            if pair.pair_id in finished:
+                summaries.append(PairSummary(pair.pair_id, skipped="already complete"))
+                continue
+            summaries.append(prepare_pair(pair, root, config, aoi, client))
+    for line in summarise(summaries, unpaired):
+        click.echo(line)
+    if not complete_pairs(root) or not _tiles_in_store(summaries, finished):
+        raise GeocolorError(f"0 tiles, because {_why_nothing(summaries, unpaired)}")
+    click.echo(output)
+
+
+def _tiles_in_store(summaries: list[PairSummary], finished: set[str]) -> bool:
+    return bool(finished) or any(summary.kept for summary in summaries)
+
+
+def _why_nothing(summaries: list[PairSummary], unpaired: list[str]) -> str:
+    if not summaries:
+        return "no Sentinel-1/Sentinel-2 pair was found: " + "; ".join(unpaired)
+    reasons = []
+    for summary in summaries:
+        if summary.skipped:
+            reasons.append(f"{summary.pair_id} was skipped ({summary.skipped})")
+        else:
+            drops = ", ".join(f"{n} {why}" for why, n in sorted(summary.dropped.items()))
+            reasons.append(f"every tile of {summary.pair_id} was dropped ({drops})")
+    return "; ".join(reasons)

@@ -1,0 +1,80 @@
+"""``geocolor process-s1``: one GRD product to an analysis-ready backscatter COG."""
+
+from __future__ import annotations
+
+import tempfile
+
+import click
+import zarr
+
+from geocolor.config import load_config
+from geocolor.io.cluster import dask_client
+from geocolor.io.cog import write_cog
+from geocolor.prepare.store import hold
+from geocolor.s1.backscatter import S1Config, backscatter
+from geocolor.s1.safe import open_safe
+
+
+def split_list(value: str | None) -> tuple[str, ...] | None:
+    """``"VV,VH"`` -> ``("VV", "VH")``; None stays None (not given)."""
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@click.command("process-s1")
+@click.argument("safe")
+@click.option("-o", "--output", required=True, help="Output COG (path or URL).")
+@click.option("--config", "config_path", help="Pipeline YAML with process-s1 keys.")
+@click.option("--measure", type=click.Choice(["sigma0", "beta0", "gamma0"]), default=None)
+@click.option("--denoise/--no-denoise", default=None, help="Thermal noise removal (on).")
+@click.option("--speckle", default=None, help="Speckle filter name, or 'none' (lee).")
+@click.option("--window", type=int, default=None, help="Speckle filter window (7).")
+@click.option("--looks", type=float, default=None, help="Equivalent number of looks (4.4).")
+@click.option("--db/--linear", default=None, help="Output in dB (default) or linear power.")
+@click.option("--grid", default=None, help="radar, utm (default) or a reference raster.")
+@click.option("--resolution", type=float, default=None, help="Metres per pixel (10).")
+@click.option("--crs", default=None, help="Output CRS instead of the scene's UTM zone.")
+@click.option("--pol", "polarisations", default=None, help="Polarisations, e.g. VV,VH.")
+@click.option("--chunk", type=int, default=None, help="Dask chunk size in pixels (2048).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
+def process_s1_command(
+    safe: str,
+    output: str,
+    config_path: str | None,
+    scheduler: str | None,
+    polarisations: str | None,
+    **options: object,
+) -> None:
+    """Calibrate, denoise, speckle-filter and georeference a Sentinel-1 GRD product.
+
+    SAFE is a .SAFE folder or its .zip, local or a URL. Writes a float32 COG with one
+    band per polarisation and NaN as nodata, then prints its path.
+    """
+    config = load_config(
+        S1Config, config_path, {**options, "polarisations": split_list(polarisations)}
+    )
+    product = open_safe(safe)
+    with (
+        dask_client(scheduler) as client,
+        tempfile.TemporaryDirectory(prefix="geocolor-scratch-") as scratch,
+    ):
+        # a local cluster holds the radar image in a local scratch store before warping;
+        # workers of a remote cluster cannot see it, so there the graph stays whole
+        local = client.cluster is not None
+        group = zarr.open_group(scratch, mode="w") if local else None
+        result = backscatter(
+            product,
+            config,
+            hold=None if group is None else (lambda image: hold(image, group, "radar", client)),
+        )
+        write_cog(
+            result.image,
+            output,
+            result.georef,
+            nodata=float("nan"),
+            descriptions=result.descriptions,
+            tags=result.tags,
+            client=client,
+        )
+    click.echo(output)

@@ -1,0 +1,1 @@
+"""Colorizing a whole scene tile by tile, seam-free, into a COG."""

@@ -1,0 +1,371 @@
+"""``colorize``: a whole Sentinel-1 scene, clipped to an AOI, into a seam-free colour COG.
+
+The scene is read tile by tile on its output grid (:mod:`geocolor.colorize.readers`), each batch of
+overlapping tiles goes through the model, and the predictions are blended with
+raised-cosine hand-overs and streamed out in strips (:mod:`geocolor.colorize.mosaic`) into a
+tiled GeoTIFF that GDAL then lays out as a COG (:mod:`geocolor.io.cog`).
+
+Seams have a second cause besides tile edges: instance normalisation computes its
+statistics per tile, so each tile is stretched differently. The model's norm layers are
+therefore switched to statistics that do not depend on the tile: ``"scene"`` (the
+default: pooled over windows sampled from this scene, in one exact pass with the final
+weights) or ``"frozen"`` (running averages learnt in training, which make a pixel's
+colour independent of the AOI, but lag the weights of a briefly trained model).
+``"tile"`` keeps the per-tile behaviour for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydantic
+import rasterio
+import rasterio.features
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
+from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
+
+from geocolor import __version__
+from geocolor.colorize.blending import (
+    Span,
+    axis_spans,
+    default_overlap,
+    pushed_pixels,
+    redundancy,
+    round_up,
+)
+from geocolor.colorize.mosaic import blend
+from geocolor.colorize.readers import SceneReader, open_scene
+from geocolor.config import Config
+from geocolor.errors import GeocolorError, UsageError
+from geocolor.geo.aoi import load_aoi
+from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
+from geocolor.io.cog import publish, to_cog
+from geocolor.models.layers import gather_scene_statistics, set_norm_mode
+from geocolor.models.logged import LoadedModel, load_model
+
+log = logging.getLogger("geocolor.colorize.pipeline")
+
+#: Sentinel-2 bands shown as red, green and blue.
+RGB_BANDS = ("B04", "B03", "B02")
+# side of the windows sampled for scene statistics: the usual training tile
+STATISTICS_WINDOW = 256
+# most of the plan's pixels the statistics pass may add: it is a cost per scene
+STATISTICS_SHARE = 0.04
+
+
+class ColorizeConfig(Config):
+    """How ``colorize`` tiles, normalises and writes (keys of ``pipelines/colorize.yaml``)."""
+
+    tile_size: int = pydantic.Field(default=512, ge=16)
+    overlap: int | None = pydantic.Field(default=None, ge=0)
+    batch_size: int = pydantic.Field(default=4, ge=1)
+    norm: Literal["scene", "frozen", "tile"] = "scene"
+    statistics_tiles: int = pydantic.Field(default=8, ge=1)
+    max_reflectance: float = pydantic.Field(default=0.3, gt=0)
+    crs: str | None = None
+    resolution: float | None = pydantic.Field(default=None, gt=0)
+    device: str = "auto"
+    compress: Literal["DEFLATE", "ZSTD"] = "DEFLATE"
+    panel_width: int = pydantic.Field(default=4096, ge=256)
+
+    @pydantic.model_validator(mode="after")
+    def _overlap_inside_the_tile(self) -> ColorizeConfig:
+        # checked before any work: a SAFE scene is processed before tiles are planned
+        if self.overlap is not None and self.overlap >= self.tile_size:
+            raise ValueError(f"overlap {self.overlap} must be smaller than tile_size")
+        return self
+
+
+@dataclass(frozen=True)
+class ColorizeResult:
+    """What was written, and where it lies."""
+
+    path: str
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    bounds: tuple[float, float, float, float]
+    tiles: int
+    redundancy: float
+    tags: dict[str, str]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: the GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"device {name!r} is not a torch device") from None
+
+
+def colorize(
+    scene: str,
+    model: str | LoadedModel,
+    output: str,
+    *,
+    aoi: str | BaseGeometry | None = None,
+    config: ColorizeConfig | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ColorizeResult:
+    """Colorize ``scene`` (clipped to ``aoi``) with ``model`` into the COG ``output``.
+
+    Parameters
+    ----------
+    scene
+        GRD SAFE folder or zip, or a processed backscatter raster (sigma0 dB bands named
+        by polarisation), local or a URL.
+    model
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/...``, a local model
+        folder, or a loaded model.
+    output
+        Destination COG (local path or URL); written under a temporary name first.
+    aoi
+        Lon/lat geometry, or a bbox ``minx,miny,maxx,maxy`` / GeoJSON / WKT file; None
+        for the whole scene.
+    config
+        Tiling, normalisation and output settings.
+    scheduler
+        Dask scheduler that processes a SAFE product (a local cluster when None).
+    progress
+        Called with (tiles done, tiles in all).
+    """
+    config = config or ColorizeConfig()
+    loaded = (
+        model
+        if isinstance(model, LoadedModel)
+        else load_model(model, resolve_device(config.device))
+    )
+    region = load_aoi(aoi) if isinstance(aoi, str) else aoi
+    rgb = rgb_channels(loaded)
+    with open_scene(
+        scene,
+        loaded.normalisation.sar_bands,
+        loaded.sar_processing,
+        region,
+        config.crs,
+        config.resolution,
+        scheduler,
+    ) as reader:
+        grid = reader.grid
+        plan = plan_tiles(grid, loaded, config)
+        prepare_norm(loaded, reader, config, plan)
+        tags = _tags(scene, loaded, reader, region, config, plan.tile, plan.overlap)
+        workdir = Path(tempfile.mkdtemp(prefix="geocolor-colorize-"))
+        try:
+            staging = workdir / "staging.tif"
+            with _staging_file(staging, grid, tags) as dst:
+                blend(
+                    reader.read,
+                    lambda batch: _predict(loaded, batch, rgb),
+                    plan.rows,
+                    plan.cols,
+                    grid.shape,
+                    plan.overlap,
+                    len(rgb),
+                    _writer(dst, grid, region, config.max_reflectance),
+                    batch_size=config.batch_size,
+                    panel_width=max(config.panel_width, 2 * plan.tile),
+                    progress=progress,
+                )
+            final = workdir / "final.tif"
+            to_cog(staging, final, config.compress, "AVERAGE")
+            publish(final, output)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return ColorizeResult(
+        path=output,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        bounds=grid.bounds,
+        tiles=len(plan.rows) * len(plan.cols),
+        redundancy=redundancy(plan.rows, plan.cols, grid.height, grid.width),
+        tags=tags,
+    )
+
+
+def rgb_channels(model: LoadedModel) -> tuple[int, ...]:
+    """The model's output channels shown as red, green and blue."""
+    bands = model.normalisation.optical_bands
+    if all(band in bands for band in RGB_BANDS):
+        return tuple(bands.index(band) for band in RGB_BANDS)
+    if len(bands) == 3:
+        log.warning("%s: bands %s are not B04/B03/B02, shown in their order", model.uri, bands)
+        return (0, 1, 2)
+    raise GeocolorError(
+        f"{model.uri}: the model predicts {', '.join(bands)}, not the red, green and blue "
+        f"bands {', '.join(RGB_BANDS)}"
+    )
+
+
+def _predict(model: LoadedModel, batch: np.ndarray, rgb: tuple[int, ...]) -> np.ndarray:
+    return model.predict(batch)[:, list(rgb)]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The overlapping tiles a scene is cut into for one model."""
+
+    tile: int
+    overlap: int
+    rows: list[Span]
+    cols: list[Span]
+
+
+def plan_tiles(grid: Grid, model: LoadedModel, config: ColorizeConfig) -> TilePlan:
+    """Tiles of ``config.tile_size`` (at most the scene, a size multiple) and their overlap.
+
+    The overlap defaults to the model's receptive field (:func:`default_overlap`).
+    """
+    tile = round_up(min(config.tile_size, max(grid.shape)), model.size_multiple)
+    overlap = config.overlap
+    if overlap is None:
+        overlap = default_overlap(model.receptive_field, tile, model.size_multiple)
+    if overlap >= tile:
+        raise UsageError(f"overlap {overlap} must be smaller than the tile size {tile}")
+    rows = axis_spans(grid.height, tile, overlap, model.size_multiple)
+    cols = axis_spans(grid.width, tile, overlap, model.size_multiple)
+    return TilePlan(tile, overlap, rows, cols)
+
+
+def prepare_norm(
+    model: LoadedModel, reader: SceneReader, config: ColorizeConfig, plan: TilePlan
+) -> None:
+    """Put the model's norm layers in the configured mode, sampling the scene if asked."""
+    if config.norm != "scene":
+        set_norm_mode(model.generator, config.norm)
+        return
+    # the usual training tile, or the whole grid when it is smaller
+    height, width = (
+        round_up(min(STATISTICS_WINDOW, side), model.size_multiple) for side in reader.grid.shape
+    )
+    candidates = []
+    for row0, col0 in _sample_origins(config.statistics_tiles, (height, width), reader.grid):
+        sar = reader.read(row0, col0, height, width)
+        inside = sar[:, : reader.grid.height - row0, : reader.grid.width - col0]
+        if np.isfinite(inside).all(axis=0).mean() >= 0.5:
+            candidates.append(sar)
+    if not candidates:
+        raise GeocolorError("scene statistics: no sampled window of the scene holds enough data")
+    pushed = pushed_pixels(plan.rows, plan.cols)
+    affordable = max(round(STATISTICS_SHARE * pushed / (height * width)), 1)
+    picked = np.linspace(0, len(candidates) - 1, min(affordable, len(candidates))).round()
+    batch = torch.from_numpy(np.stack([candidates[int(i)] for i in np.unique(picked)]))
+    batches = [model.normalisation.sar_to_unit(batch.to(model.device))[0]]
+    gather_scene_statistics(model.generator, batches)
+    log.info("scene statistics gathered over %d windows", len(batches[0]))
+
+
+def _sample_origins(count: int, window: tuple[int, int], grid: Grid) -> list[tuple[int, int]]:
+    """Up to ``count`` window origins on an even lattice over the grid.
+
+    They depend on the grid alone, not on the tiling, so two runs with different tile
+    sizes normalise with the same statistics.
+    """
+    per_axis = max(math.ceil(math.sqrt(count)), 1)
+    rows = np.linspace(0, max(grid.height - window[0], 0), per_axis).round().astype(int)
+    cols = np.linspace(0, max(grid.width - window[1], 0), per_axis).round().astype(int)
+    lattice = sorted({(int(row), int(col)) for row in rows for col in cols})
+    picked = np.linspace(0, len(lattice) - 1, min(count, len(lattice))).round().astype(int)
+    return [lattice[index] for index in np.unique(picked)]
+
+
+def _tags(
+    scene: str,
+    model: LoadedModel,
+    reader: SceneReader,
+    region: BaseGeometry | None,
+    config: ColorizeConfig,
+    tile: int,
+    overlap: int,
+) -> dict[str, str]:
+    version = model.version
+    return {
+        "geocolor_version": __version__,
+        "model_uri": model.uri,
+        "model_name": version.name if version else "",
+        "model_version": version.version if version else "",
+        "model_run_id": (version.run_id or "") if version else "",
+        "backend": model.backend,
+        "input": scene,
+        "input_product": reader.product_id,
+        "aoi": region.wkt if region is not None else "",
+        "parameters": json.dumps(
+            {**config.model_dump(mode="json"), "tile_size": tile, "overlap": overlap},
+            sort_keys=True,
+        ),
+    }
+
+
+@contextmanager
+def _staging_file(path: Path, grid: Grid, tags: dict[str, str]) -> Iterator[Any]:
+    """A tiled RGB GeoTIFF with an internal mask, to be written strip by strip."""
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=256),
+        rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=grid.width,
+            height=grid.height,
+            count=3,
+            dtype="uint8",
+            crs=grid.crs,
+            transform=grid.transform,
+            tiled=True,
+            blockxsize=512,
+            blockysize=512,
+            compress="ZSTD",
+            zstd_level=1,
+            photometric="RGB",
+            bigtiff="IF_SAFER",
+        ) as dst,
+    ):
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+        for index, name in enumerate(("red", "green", "blue"), start=1):
+            dst.set_band_description(index, name)
+        dst.update_tags(**tags)
+        yield dst
+
+
+def _writer(
+    dst: Any, grid: Grid, region: BaseGeometry | None, max_reflectance: float
+) -> Callable[[int, int, np.ndarray, np.ndarray], None]:
+    """The mosaic's sink: reflectance to 8-bit colour, masked outside data and AOI."""
+    outline = (
+        None if region is None else reproject_geometry(region.segmentize(0.01), LONLAT, grid.crs)
+    )
+
+    def write(row0: int, col0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        height, width = valid.shape
+        if outline is not None:
+            valid = valid & rasterio.features.geometry_mask(
+                [outline], (height, width), grid.window_transform(row0, col0), invert=True
+            )
+        scaled = np.nan_to_num(values / max_reflectance * 255.0, nan=0.0)
+        colour = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        colour[:, ~valid] = 0
+        window = Window(col0, row0, width, height)
+        dst.write(colour, window=window)
+        dst.write_mask(valid.astype(np.uint8) * 255, window=window)
+
+    return write

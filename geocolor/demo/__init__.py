@@ -1,0 +1,1 @@
+"""Synthetic, format-faithful Sentinel products over a synthetic land-cover world."""

@@ -1,0 +1,1 @@
+"""Grids, georeferences, CRS choice and areas of interest: the geometry every stage shares."""

@@ -1,0 +1,1 @@
+"""Filesystems (local and fsspec URLs), COG writing and publishing, Dask helpers."""

@@ -1,0 +1,1 @@
+"""Backend contract, network parts, normalisation and logged models; no store, no training."""

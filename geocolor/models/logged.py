@@ -1,0 +1,418 @@
+"""The logged geocolor model and its registry: what `colorize`, the app and `evaluate` load.
+
+A logged model is an MLflow pyfunc holding two artifacts: the generator's
+``state_dict`` and a JSON spec (backend name, backend config, channel counts and the
+data :class:`~geocolor.models.normalisation.Normalisation`). Loading rebuilds the generator
+through the backend registry, so nothing is unpickled but the tiny wrapper class.
+Its signature is written by hand with free batch, height and width.
+
+Use :func:`load_model` from Python; ``mlflow.pyfunc.load_model`` works too (for
+``mlflow models serve``) and takes SAR in dB, returning reflectance.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pydantic
+import torch
+import yaml
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, ModelSignature
+from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.types import Schema, TensorSpec
+from torch import nn
+
+from geocolor import __version__
+from geocolor.config import Config
+from geocolor.errors import GeocolorError
+from geocolor.models.normalisation import Normalisation
+from geocolor.plugins.manager import get_plugins
+from geocolor.plugins.registry import Registry
+
+#: Artifact name of the model inside its run.
+MODEL_ARTIFACT = "model"
+WEIGHTS = "weights"
+SPEC = "spec"
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything besides the weights that rebuilds a generator and feeds it."""
+
+    backend: str
+    backend_config: dict[str, Any]
+    in_channels: int
+    out_channels: int
+    normalisation: Normalisation
+    #: The Sentinel-1 chain's settings (``S1Config`` keys plus the prepare resolution)
+    #: of the training data, so ``colorize`` processes a raw product the same way;
+    #: None when the store's pairs disagree or the model predates it.
+    sar_processing: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        """The spec as a JSON document."""
+        return json.dumps(
+            {
+                "backend": self.backend,
+                "backend_config": self.backend_config,
+                "in_channels": self.in_channels,
+                "out_channels": self.out_channels,
+                "normalisation": self.normalisation.to_dict(),
+                "sar_processing": self.sar_processing,
+                "geocolor_version": __version__,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        """Inverse of :meth:`to_json`."""
+        spec = json.loads(text)
+        return cls(
+            str(spec["backend"]),
+            dict(spec["backend_config"]),
+            int(spec["in_channels"]),
+            int(spec["out_channels"]),
+            Normalisation.from_dict(spec["normalisation"]),
+            spec.get("sar_processing"),
+        )
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """Where a model loaded from the registry sits in it."""
+
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedModel:
+    """A generator ready for inference, with the normalisation it was trained with.
+
+    Attributes
+    ----------
+    uri
+        The URI it was loaded from.
+    backend, config
+        The backend's registered name and its validated hyper-parameters.
+    normalisation
+        SAR dB and reflectance ranges of the training data.
+    sar_processing
+        Sentinel-1 chain settings of the training data (see :class:`ModelSpec`).
+    generator
+        The torch network in eval mode on :attr:`device`; maps normalised SAR to
+        normalised optical.
+    receptive_field
+        Pixels of context per output pixel (the backend's figure): sets tile overlap.
+    size_multiple
+        Tile sides must be multiples of this (the generator's ``size_multiple``, else 1).
+    version
+        Registry name, version, run and aliases; ``None`` for ``runs:/`` URIs and paths.
+    """
+
+    uri: str
+    backend: str
+    config: Config
+    normalisation: Normalisation
+    sar_processing: dict[str, Any] | None
+    generator: nn.Module
+    in_channels: int
+    out_channels: int
+    receptive_field: int
+    size_multiple: int
+    device: torch.device
+    version: VersionInfo | None
+
+    @torch.no_grad()
+    def predict(self, sar_db: np.ndarray) -> np.ndarray:
+        """Reflectance (B, out_channels, H, W) from SAR dB (B, in_channels, H, W).
+
+        Pixels where any SAR band is NaN come out NaN.
+        """
+        if sar_db.ndim != 4 or sar_db.shape[1] != self.in_channels:
+            raise GeocolorError(
+                f"{self.uri}: expects SAR of shape (batch, {self.in_channels}, height, width), "
+                f"got {sar_db.shape}"
+            )
+        sar = torch.from_numpy(np.ascontiguousarray(sar_db, dtype=np.float32)).to(self.device)
+        unit, valid = self.normalisation.sar_to_unit(sar)
+        reflectance = self.normalisation.to_reflectance(self.generator(unit).float())
+        reflectance = torch.where(valid, reflectance, torch.nan)
+        return reflectance.cpu().numpy()
+
+
+class GeneratorModel(PythonModel):
+    """The pyfunc face of a logged generator: SAR dB in, reflectance out."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Rebuild the generator from the model's artifacts (on CUDA when available)."""
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._model = _from_artifacts(
+            "pyfunc model",
+            Path(context.artifacts[SPEC]),
+            Path(context.artifacts[WEIGHTS]),
+            device,
+            get_plugins().backends,
+            None,
+        )
+
+    def predict(
+        self,
+        context: PythonModelContext,
+        model_input: np.ndarray,
+        params: dict[str, Any] | None = None,
+    ) -> np.ndarray:
+        """Reflectance for a float32 (B, in_channels, H, W) batch of SAR in dB."""
+        del context, params
+        return self._model.predict(np.asarray(model_input, dtype=np.float32))
+
+
+def signature(spec: ModelSpec) -> ModelSignature:
+    """Float32 tensors with free batch, height and width: any tile size goes."""
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, spec.in_channels, -1, -1))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, spec.out_channels, -1, -1))]),
+    )
+
+
+def log_generator(
+    generator: nn.Module, spec: ModelSpec, model_name: str, tags: Mapping[str, str]
+) -> ModelVersion:
+    """Log ``generator`` in the active run and register it as a new version of ``model_name``."""
+    with tempfile.TemporaryDirectory() as folder:
+        weights, spec_file = Path(folder) / "generator.pt", Path(folder) / "spec.json"
+        torch.save({k: v.detach().cpu() for k, v in generator.state_dict().items()}, weights)
+        spec_file.write_text(spec.to_json())
+        with warnings.catch_warnings():
+            # the signature is written by hand on purpose: no example needed to infer it
+            warnings.filterwarnings("ignore", message=".*An input example was not provided")
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=GeneratorModel(),
+                artifacts={WEIGHTS: str(weights), SPEC: str(spec_file)},
+                signature=signature(spec),
+                pip_requirements=[
+                    f"geocolor=={__version__}",
+                    f"torch=={torch.__version__.split('+')[0]}",
+                    f"mlflow=={mlflow.__version__}",
+                ],
+            )
+    return mlflow.register_model(info.model_uri, model_name, tags=dict(tags))
+
+
+def load_model(
+    uri: str, device: torch.device | str = "cpu", backends: Registry[Any] | None = None
+) -> LoadedModel:
+    """Load a logged generator for inference.
+
+    Parameters
+    ----------
+    uri
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model`` or a
+        local folder holding the logged model (its ``MLmodel`` file).
+    device
+        Where the generator is placed.
+    backends
+        Registry the model's backend is looked up in (default: the loaded plugins').
+
+    Raises
+    ------
+    GeocolorError
+        One line naming ``uri`` when it cannot be resolved, downloaded or rebuilt.
+    """
+    registry = get_plugins().backends if backends is None else backends
+    try:
+        version = _version_info(uri)
+        # an alias is resolved once, so a concurrent move cannot mix two versions
+        source = f"models:/{version.name}/{version.version}" if version else uri
+        folder = Path(uri) if Path(uri).is_dir() else _download(source)
+        artifacts = Model.load(str(folder)).flavors["python_function"]["artifacts"]
+        spec_file = folder / artifacts[SPEC]["path"]
+        weights = folder / artifacts[WEIGHTS]["path"]
+    except (MlflowException, OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise GeocolorError(f"{uri}: cannot load the model ({_one_line(exc)})") from None
+    return _from_artifacts(uri, spec_file, weights, torch.device(device), registry, version)
+
+
+def _download(uri: str) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+
+
+def _from_artifacts(
+    uri: str,
+    spec_file: Path,
+    weights: Path,
+    device: torch.device,
+    backends: Registry[Any],
+    version: VersionInfo | None,
+) -> LoadedModel:
+    try:
+        spec = ModelSpec.from_json(spec_file.read_text())
+        backend = backends.get(spec.backend)
+        config = backend.config_type.model_validate(spec.backend_config)
+        generator = backend.build_generator(spec.in_channels, spec.out_channels, config)
+        generator.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (
+        GeocolorError,
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        KeyError,
+        TypeError,
+        RuntimeError,
+        pydantic.ValidationError,
+    ) as exc:
+        raise GeocolorError(f"{uri}: cannot load the model ({_one_line(exc)})") from None
+    return LoadedModel(
+        uri=uri,
+        backend=spec.backend,
+        config=config,
+        normalisation=spec.normalisation,
+        sar_processing=spec.sar_processing,
+        generator=generator.to(device).eval(),
+        in_channels=spec.in_channels,
+        out_channels=spec.out_channels,
+        receptive_field=int(backend.receptive_field(config)),
+        size_multiple=int(getattr(generator, "size_multiple", 1)),
+        device=device,
+        version=version,
+    )
+
+
+def _version_info(uri: str) -> VersionInfo | None:
+    match = _MODELS_URI.match(uri)
+    if match is None:
+        return None
+    client = mlflow.MlflowClient()
+    name = match["name"]
+    if match["alias"]:
+        found = client.get_model_version_by_alias(name, match["alias"])
+    else:
+        found = client.get_model_version(name, match["version"])
+    return _as_info(found)
+
+
+def _as_info(version: ModelVersion) -> VersionInfo:
+    return VersionInfo(
+        name=version.name,
+        version=str(version.version),
+        run_id=version.run_id,
+        aliases=tuple(version.aliases),
+        tags=dict(version.tags),
+    )
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One registered version, as ``geocolor models list`` shows it."""
+
+    info: VersionInfo
+    metrics: dict[str, float]
+
+
+def list_versions(name: str | None = None) -> list[ModelRow]:
+    """Every version of ``name`` (or of every registered model) with its run's metrics."""
+    client = mlflow.MlflowClient()
+    if name:
+        try:
+            models = [client.get_registered_model(name)]
+        except MlflowException:
+            raise GeocolorError(f"no registered model called {name!r}") from None
+    else:
+        models = client.search_registered_models()
+    rows = []
+    for model in sorted(models, key=lambda m: m.name):
+        # search results leave aliases out: take them from the registered model
+        aliases: dict[str, list[str]] = {}
+        for alias, version in model.aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        for version in sorted(versions, key=lambda v: int(v.version)):
+            metrics = _run_metrics(client, version.run_id)
+            info = VersionInfo(
+                name=version.name,
+                version=str(version.version),
+                run_id=version.run_id,
+                aliases=tuple(sorted(aliases.get(str(version.version), []))),
+                tags=dict(version.tags),
+            )
+            rows.append(ModelRow(info, metrics))
+    return rows
+
+
+def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, float]:
+    """The latest metrics of the run that logged a version ({} if it is gone)."""
+    if not run_id:
+        return {}
+    try:
+        return dict(client.get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created if new.
+
+    Unlike ``mlflow.set_experiment`` this leaves no process-wide active experiment
+    behind, which a later run against another tracking server would inherit.
+    """
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def alias_holder(name: str, alias: str) -> VersionInfo | None:
+    """The version of ``name`` that ``alias`` points at, if any."""
+    try:
+        return _as_info(mlflow.MlflowClient().get_model_version_by_alias(name, alias))
+    except MlflowException:
+        return None
+
+
+def promote(name: str, version: str, alias: str) -> None:
+    """Point ``alias`` of model ``name`` at ``version`` (moving it if it exists)."""
+    client = mlflow.MlflowClient()
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise GeocolorError(f"model {name!r} has no version {version}") from None
+    client.set_registered_model_alias(name, alias, version)
+
+
+def git_commit() -> str:
+    """The commit of the geocolor checkout running this, or ``"unknown"``."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

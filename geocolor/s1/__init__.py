@@ -1,0 +1,1 @@
+"""Sentinel-1 GRD: SAFE, calibration, thermal noise, speckle, radar chain, georeferencing."""

@@ -1,0 +1,184 @@
+"""The Sentinel-1 GRD chain: DN -> calibrated, denoised, speckle-filtered backscatter.
+
+One lazy Dask graph from the measurement TIFFs to the requested grid: read DN by
+chunk, subtract thermal noise and calibrate (sparse LUTs interpolated per chunk),
+filter speckle in linear power, warp onto the target grid, convert to dB. ``prepare``
+and ``colorize`` call :func:`backscatter` so training and inference see the same
+processing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import dask.array as da
+import numpy as np
+import pydantic
+from rasterio.crs import CRS
+
+from geocolor import __version__
+from geocolor.config import Config
+from geocolor.errors import GeocolorError, UsageError
+from geocolor.geo.grid import LONLAT, Grid, grid_covering, grid_of_raster, utm_crs_for
+from geocolor.io.cog import Georeference
+from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
+from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
+from geocolor.s1.safe import GeolocationGrid, RadarWindow, SafeProduct
+from geocolor.s1.speckle import SpeckleParams
+
+# output chunk of the map-grid warp (pixels per side)
+WARP_CHUNK = 1024
+
+
+class S1Config(Config):
+    """How to turn a GRD product into backscatter (keys of ``pipelines/*.yaml``)."""
+
+    measure: Literal["sigma0", "beta0", "gamma0"] = "sigma0"
+    denoise: bool = True
+    speckle: str = "lee"
+    window: int = 7
+    looks: float = pydantic.Field(default=4.4, gt=0)
+    db: bool = True
+    grid: str = "utm"
+    resolution: float = pydantic.Field(default=10.0, gt=0)
+    crs: str | None = None
+    polarisations: tuple[str, ...] | None = None
+    chunk: int = pydantic.Field(default=256, ge=16)
+
+
+@dataclass(frozen=True)
+class Backscatter:
+    """A lazy (band, rows, cols) float32 image, where it lies, and what it holds."""
+
+    image: da.Array
+    georef: Georeference
+    grid: Grid | None
+    polarisations: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    tags: dict[str, str]
+
+
+def target_grid(product: SafeProduct, config: S1Config) -> Grid | None:
+    """The grid the chain warps onto, or None to keep radar geometry."""
+    if config.grid == "radar":
+        return None
+    if config.grid == "utm":
+        footprint = product.footprint()
+        if config.crs:
+            try:
+                crs = CRS.from_user_input(config.crs)
+            except Exception:
+                message = f"crs {config.crs!r} is not a coordinate reference system"
+                raise UsageError(message) from None
+        else:
+            centre = footprint.centroid
+            crs = utm_crs_for(centre.x, centre.y)
+        return grid_covering(footprint, crs, config.resolution)
+    return grid_of_raster(config.grid)
+
+
+def _select_polarisations(product: SafeProduct, wanted: tuple[str, ...] | None) -> tuple[str, ...]:
+    available = product.info.polarisations
+    if not wanted:
+        return tuple(available)
+    chosen = tuple(pol.upper() for pol in wanted)
+    missing = [pol for pol in chosen if pol not in available]
+    if missing:
+        raise GeocolorError(
+            f"{product.path}: polarisation {', '.join(missing)} not in product "
+            f"(has {', '.join(available)})"
+        )
+    return chosen
+
+
+def _radar_extent(
+    product: SafeProduct, geogrid: GeolocationGrid, grid: Grid | None, halo: int
+) -> RadarWindow:
+    """The radar window to process: all of it, or what ``grid`` needs plus the halo."""
+    lines, samples = product.info.lines, product.info.samples
+    if grid is None:
+        return RadarWindow(0, lines, 0, samples)
+    needed = RadarLocator(geogrid, grid).window_for(0, grid.height, 0, grid.width)
+    if needed is None:
+        raise GeocolorError(f"{product.path}: the scene does not overlap the target grid")
+    return RadarWindow(
+        max(needed.line0 - halo, 0),
+        min(needed.line1 + halo, lines),
+        max(needed.pixel0 - halo, 0),
+        min(needed.pixel1 + halo, samples),
+    )
+
+
+def to_db(image: da.Array) -> da.Array:
+    """10 log10 of linear power as float32, one new array per chunk; NaN stays NaN."""
+    return da.map_blocks(power_to_db, image, dtype=np.float32)
+
+
+def backscatter(
+    product: SafeProduct,
+    config: S1Config | None = None,
+    grid: Grid | None = None,
+    hold: Callable[[da.Array], da.Array] | None = None,
+) -> Backscatter:
+    """Build the lazy chain for ``product`` as ``config`` says.
+
+    Parameters
+    ----------
+    product
+        The opened GRD product.
+    config
+        Processing options; defaults when None.
+    grid
+        Target grid overriding ``config.grid`` (``prepare`` passes the Sentinel-2 grid).
+    hold
+        Called on the filtered radar-geometry image before it is warped, to compute it
+        into storage and return it re-read lazily (see :func:`geocolor.prepare.store.hold`).
+        Without it nothing is computed here; with it, warping a whole scene keeps
+        memory bounded, as each map chunk then reads its radar window from storage.
+    """
+    config = config or S1Config()
+    polarisations = _select_polarisations(product, config.polarisations)
+    params = SpeckleParams(window=config.window, looks=config.looks)
+    geogrid = product.geolocation_grid()
+    grid = grid or target_grid(product, config)
+    extent = _radar_extent(product, geogrid, grid, speckle_halo(config.speckle, params))
+    # strips of lines across the processed width: the speckle filter's halo then only
+    # links consecutive strips, which Dask streams through in bounded memory
+    chunks = (config.chunk, extent.pixel1 - extent.pixel0)
+    origin = (extent.line0, extent.pixel0)
+    # in radar geometry dB is taken inside the chain; a warp must see linear power
+    chain_db = config.db and grid is None
+    layers = []
+    for pol in polarisations:
+        steps = RadarSteps(
+            luts=product.calibration(pol),
+            measure=config.measure,
+            noise=product.noise(pol) if config.denoise else None,
+            speckle=config.speckle,
+            params=params,
+        )
+        dn = product.read_dn(pol, chunks=chunks, window=extent)
+        layers.append(radar_backscatter(dn, steps, origin=origin, db=chain_db))
+    image = da.stack(layers)
+    if grid is None:
+        georef = Georeference(LONLAT, gcps=tuple(ground_control_points(geogrid)))
+    else:
+        if hold is not None:
+            image = hold(image)
+        image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
+        georef = Georeference(grid.crs, grid.transform)
+        if config.db:
+            image = to_db(image)
+    unit = "dB" if config.db else "linear"
+    descriptions = tuple(f"{pol} {config.measure} {unit}" for pol in polarisations)
+    tags = {
+        "geocolor_version": __version__,
+        "input_product": product.info.product_id,
+        "acquisition_times": product.info.start_time.isoformat(),
+        "processing": json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        "polarisations": ",".join(polarisations),
+    }
+    return Backscatter(image, georef, grid, polarisations, descriptions, tags)

@@ -1,0 +1,1 @@
+"""Sentinel-2 L2A products: reflectance and the scene-classification mask."""

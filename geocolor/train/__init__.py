@@ -1,0 +1,1 @@
+"""Training a backend on the prepared store, tracked in MLflow; evaluation and metrics."""
