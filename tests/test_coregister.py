@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 from scipy import fft, ndimage
 
-from geocolor.prepare.coregister import (
-    ShiftEstimate,
-    apply_shift,
-    estimate_shift,
-    estimate_shift_tiled,
-)
+from geocolor.prepare.coregister import ShiftEstimate, estimate_shift, estimate_shift_tiled
+from geocolor.prepare.shift import apply_shift
 
 # Water, bare soil, forest, crops, urban, grassland. Soil and forest swap order
 # between the two sensors (inverted contrast), as do crops and grassland.

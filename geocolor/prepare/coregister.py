@@ -16,7 +16,8 @@ edges (on synthetic 256² S1/S2 pairs it raised the mean error from 0.12 to 0.95
 
 Sign convention: a shift ``(dy, dx)`` is what to apply to ``moving`` to align it to
 ``reference``; applying it moves the content ``dy`` rows down and ``dx`` columns
-right, ``apply_shift(moving, dy, dx)[y, x] == moving[y - dy, x - dx]``. So when the
+right, ``apply_shift(moving, dy, dx)[y, x] == moving[y - dy, x - dx]``
+(:mod:`geocolor.prepare.shift`). So when the
 content of ``moving`` sits one pixel below and one right of where the reference has
 it, ``estimate_shift`` returns ``dy == dx == -1``.
 """
@@ -69,7 +70,7 @@ class ShiftEstimate:
     ----------
     dy, dx
         Pixels (rows down, columns right) that align ``moving`` to ``reference``
-        when passed to :func:`apply_shift`.
+        when passed to :func:`~geocolor.prepare.shift.apply_shift`.
     quality
         Peak-to-sidelobe ratio of the correlation surface (the median over the
         reliable tiles for a tiled estimate); under 5 for unrelated images.
@@ -179,27 +180,6 @@ def estimate_shift_tiled(
     combined = _combine(estimates)
     _log(combined, reference_source.shape)
     return combined
-
-
-def apply_shift(
-    image: ArrayLike | da.Array, dy: float, dx: float
-) -> NDArray[np.floating] | da.Array:
-    """Shift ``image`` by ``(dy, dx)`` pixels with NaN-aware bilinear interpolation.
-
-    ``out[y, x] = image[y - dy, x - dx]``. An output pixel is NaN when a NaN input
-    pixel has a non-zero bilinear weight in it or when it samples outside the image
-    (the edge the shift uncovers); NaN spreads no further. A dask array stays lazy
-    and is shifted block by block with a halo of ``ceil(|shift|) + 1`` pixels.
-    Integer images come back as floating point, to hold the NaN.
-    """
-    if isinstance(image, da.Array):
-        floating = image.astype(np.result_type(image.dtype, np.float32))
-        depth = {0: math.ceil(abs(dy)) + 1, 1: math.ceil(abs(dx)) + 1}
-        return floating.map_overlap(
-            _shift_block, depth=depth, boundary=np.nan, dtype=floating.dtype, dy=dy, dx=dx
-        )
-    array = np.asarray(image)
-    return _shift_block(array.astype(np.result_type(array.dtype, np.float32)), dy, dx)
 
 
 @dataclass(frozen=True)
@@ -479,36 +459,3 @@ def _log(estimate: ShiftEstimate, shape: tuple[int, ...]) -> None:
         estimate.tiles,
         "reliable" if estimate.reliable else "NOT reliable",
     )
-
-
-def _shift_block(block: NDArray[np.floating], dy: float, dx: float) -> NDArray[np.floating]:
-    """Bilinear shift, done as two 1-D linear shifts (bilinear is separable)."""
-    return _shift_axis(_shift_axis(block, dy, axis=0), dx, axis=1)
-
-
-def _shift_axis(array: NDArray[np.floating], shift: float, axis: int) -> NDArray[np.floating]:
-    """``out[i] = (1 - f) · a[i - n] + f · a[i - n - 1]`` with ``shift = n + f``.
-
-    A zero weight skips its neighbour entirely, so a whole-pixel shift never pulls
-    in a NaN from the next pixel.
-    """
-    whole = math.floor(shift)
-    fraction = shift - whole
-    near = _shift_whole(array, whole, axis)
-    if fraction == 0:
-        return near
-    return (1 - fraction) * near + fraction * _shift_whole(array, whole + 1, axis)
-
-
-def _shift_whole(array: NDArray[np.floating], shift: int, axis: int) -> NDArray[np.floating]:
-    """``out[i] = a[i - shift]`` along ``axis``, NaN where that falls outside."""
-    out = np.full_like(array, np.nan)
-    length = array.shape[axis]
-    if abs(shift) >= length:
-        return out
-    target = [slice(None)] * array.ndim
-    source = [slice(None)] * array.ndim
-    target[axis] = slice(max(shift, 0), length + min(shift, 0))
-    source[axis] = slice(max(-shift, 0), length - max(shift, 0))
-    out[tuple(target)] = array[tuple(source)]
-    return out

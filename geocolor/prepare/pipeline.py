@@ -29,8 +29,9 @@ from geocolor import __version__
 from geocolor.config import Config
 from geocolor.errors import UsageError
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
-from geocolor.prepare.coregister import apply_shift, estimate_shift_tiled
+from geocolor.prepare.coregister import estimate_shift_tiled
 from geocolor.prepare.pairing import Pair
+from geocolor.prepare.shift import apply_shift
 from geocolor.prepare.store import (
     TileTable,
     begin_pair,
