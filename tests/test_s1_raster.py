@@ -12,7 +12,7 @@ from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.demo.s2 import write_synthetic_s2
 from geocolor.errors import GeocolorError
-from geocolor.geo.grid import grid_of_raster
+from geocolor.io.filesystems import grid_of_raster
 from geocolor.prepare.store import complete_pairs, open_store
 from geocolor.s1 import raster as s1_raster
 from geocolor.s1.backscatter import S1Config

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rasterio
 import shapely
 from affine import Affine
 from pyproj import Transformer
@@ -21,7 +20,6 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import GeocolorError
-from geocolor.io.filesystems import open_raster
 
 LONLAT = CRS.from_epsg(4326)
 
@@ -104,14 +102,3 @@ def grid_covering(footprint: BaseGeometry, crs: CRS, resolution: float) -> Grid:
     width = math.ceil((right - left) / resolution)
     height = math.ceil((top - bottom) / resolution)
     return Grid(crs, Affine(resolution, 0, left, 0, -resolution, top), width, height)
-
-
-def grid_of_raster(path: str) -> Grid:
-    """The grid of a reference raster (any GDAL-readable file or fsspec URL)."""
-    try:
-        with open_raster(path) as src:
-            if src.crs is None or src.transform.is_identity:
-                raise GeocolorError(f"{path}: reference raster has no CRS or transform")
-            return Grid(src.crs, src.transform, src.width, src.height)
-    except rasterio.errors.RasterioIOError as exc:
-        raise GeocolorError(f"{path}: cannot open reference raster ({exc})") from None

@@ -22,6 +22,7 @@ import rasterio
 from rasterio.io import DatasetReader
 
 from geocolor.errors import GeocolorError
+from geocolor.geo.grid import Grid
 
 _LOCAL_PROTOCOLS = {"file", "local"}
 
@@ -81,3 +82,14 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
         if fs.exists(partial):
             fs.rm(partial)
         raise
+
+
+def grid_of_raster(path: str) -> Grid:
+    """The grid of a reference raster (any GDAL-readable file or fsspec URL)."""
+    try:
+        with open_raster(path) as src:
+            if src.crs is None or src.transform.is_identity:
+                raise GeocolorError(f"{path}: reference raster has no CRS or transform")
+            return Grid(src.crs, src.transform, src.width, src.height)
+    except rasterio.errors.RasterioIOError as exc:
+        raise GeocolorError(f"{path}: cannot open reference raster ({exc})") from None
