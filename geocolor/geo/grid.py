@@ -8,7 +8,8 @@ resolution so that products made separately line up pixel for pixel.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -102,3 +103,12 @@ def grid_covering(footprint: BaseGeometry, crs: CRS, resolution: float) -> Grid:
     width = math.ceil((right - left) / resolution)
     height = math.ceil((top - bottom) / resolution)
     return Grid(crs, Affine(resolution, 0, left, 0, -resolution, top), width, height)
+
+
+@dataclass(frozen=True)
+class Georeference:
+    """Where the pixels are: a CRS with a transform, or ground control points (radar)."""
+
+    crs: CRS
+    transform: Affine | None = None
+    gcps: Sequence[Any] = field(default_factory=tuple)

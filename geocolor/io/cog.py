@@ -12,7 +12,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,13 @@ import fsspec
 import numpy as np
 import rasterio
 import rasterio.shutil
-from affine import Affine
 from distributed import Client, as_completed
-from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from geocolor.errors import GeocolorError
+from geocolor.geo.grid import Georeference
 from geocolor.io.cluster import dask_client
 from geocolor.progress import progress_bar
-
-
-@dataclass(frozen=True)
-class Georeference:
-    """Where the pixels are: a CRS with a transform, or ground control points (radar)."""
-
-    crs: CRS
-    transform: Affine | None = None
-    gcps: Sequence[Any] = field(default_factory=tuple)
 
 
 def write_cog(

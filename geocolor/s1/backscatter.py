@@ -22,8 +22,7 @@ from rasterio.crs import CRS
 from geocolor import __version__
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.geo.grid import LONLAT, Grid, grid_covering, utm_crs_for
-from geocolor.io.cog import Georeference
+from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering, utm_crs_for
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo

@@ -21,8 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from geocolor import __version__
 from geocolor.colorize.readers import band_polarisation, is_safe, scene_footprint, warped_view
 from geocolor.errors import GeocolorError
-from geocolor.geo.grid import Grid
-from geocolor.io.cog import Georeference
+from geocolor.geo.grid import Georeference, Grid
 from geocolor.io.filesystems import open_raster
 from geocolor.s1.backscatter import Backscatter, S1Config
 from geocolor.s1.safe import SafeProduct, open_safe
