@@ -14,8 +14,8 @@ from geocolor.models.normalisation import Normalisation
 from geocolor.prepare.store import (
     TileTable,
     begin_pair,
+    create_layer,
     finish_pair,
-    group_array,
     open_store,
     read_tiles,
     write_tiles,
@@ -80,9 +80,10 @@ def write_synthetic_store(
         "s2_bands": list(OPTICAL_BANDS),
         "parameters": {"tile_size": tile, "seed": seed},
     }
-    group = begin_pair(root, pair_id, attrs, layers, tile)
+    group = begin_pair(root, pair_id)
+    group.attrs.update(attrs)
     for name, values in layers.items():
-        group_array(group, name)[:] = values
+        create_layer(group, name, values, tile)[:] = values
     layout = TileLayout(sar.shape[1], sar.shape[2], tile, tile)
     rows, cols = layout.origins()
     split = np.where(

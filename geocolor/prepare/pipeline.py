@@ -133,7 +133,7 @@ def prepare_pair(
         summary.skipped = f"the overlap ({grid.width} x {grid.height} px) holds no whole tile"
         return summary
 
-    group = begin_pair(root, pair.pair_id, {}, {}, config.tile_size)
+    group = begin_pair(root, pair.pair_id)
     if isinstance(pair.s1, BackscatterRaster):
         s1 = pair.s1.on_grid(config.s1, grid)
     else:

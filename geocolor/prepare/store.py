@@ -90,26 +90,17 @@ def complete_pairs(root: zarr.Group) -> list[str]:
     return sorted(name for name, group in pairs.groups() if group.attrs.get("complete") is True)
 
 
-def begin_pair(
-    root: zarr.Group,
-    pair_id: str,
-    attrs: Mapping[str, Any],
-    layers: Mapping[str, Any],
-    tile: int,
-) -> zarr.Group:
+def begin_pair(root: zarr.Group, pair_id: str) -> zarr.Group:
     """Create (or recreate, dropping a stale partial one) the group of one pair.
 
-    ``layers`` maps array names to arrays (anything with ``shape`` and ``dtype``) whose
-    (band, rows, cols) shape and dtype the stored arrays take; float arrays are filled
-    with NaN, integer ones with 0.
+    The group is marked incomplete until :func:`finish_pair`, so an interrupted pair is
+    redone by the next run.
     """
     path = f"{PAIRS}/{pair_id}"
     if path in root:
         del root[path]
     group = root.create_group(path)
-    group.attrs.update({**attrs, "complete": False})
-    for name, layer in layers.items():
-        create_layer(group, name, layer, tile)
+    group.attrs["complete"] = False
     return group
 
 
