@@ -1,10 +1,12 @@
-"""Speckle filtering of linear-power SAR images, chunk by chunk on Dask.
+"""Speckle filters: what a filter is, its parameters, and filtering any linear-power image.
 
-The filters themselves are plugins (``geocolor_register_speckle_filters``); this module
-defines what a filter is, its parameters, and how it runs on a chunked image: each
-chunk is extended by the filter's halo taken from its neighbours, so the result does
-not depend on the chunking, and the image edge is padded with NaN (nodata) rather than
-with invented values such as reflections.
+The filters themselves are plugins (``geocolor_register_speckle_filters``). The
+Sentinel-1 chain runs them inside its one task per chunk
+(:mod:`geocolor.s1.radar_chain`); :func:`filter_speckle` is the same filtering for an
+intensity image that comes from elsewhere (another processor, an xarray of sigma0):
+each chunk is extended by the filter's halo taken from its neighbours, so the result
+does not depend on the chunking, and the image edge is padded with NaN (nodata) rather
+than with invented values such as reflections.
 """
 
 from __future__ import annotations
