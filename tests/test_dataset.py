@@ -14,7 +14,7 @@ from geocolor.models.normalisation import Normalisation
 from geocolor.prepare.store import (
     TileTable,
     begin_pair,
-    create_layer,
+    create_tile_array,
     finish_pair,
     open_store,
     read_tiles,
@@ -83,7 +83,7 @@ def write_synthetic_store(
     group = begin_pair(root, pair_id)
     group.attrs.update(attrs)
     for name, values in layers.items():
-        create_layer(group, name, values, tile)[:] = values
+        create_tile_array(group, name, values, tile)[:] = values
     layout = TileLayout(sar.shape[1], sar.shape[2], tile, tile)
     rows, cols = layout.origins()
     split = np.where(

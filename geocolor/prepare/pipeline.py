@@ -35,11 +35,11 @@ from geocolor.prepare.shift import apply_shift
 from geocolor.prepare.store import (
     TileTable,
     begin_pair,
-    create_layer,
+    create_tile_array,
     finish_pair,
     group_array,
     hold,
-    write_layers,
+    write_tile_arrays,
     write_tiles,
 )
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
@@ -164,8 +164,8 @@ def prepare_pair(
     }
     group.attrs.update(attrs)
     for name, layer in layers.items():
-        create_layer(group, name, layer, config.tile_size)
-    write_layers(group, layers, client, config.tile_size)
+        create_tile_array(group, name, layer, config.tile_size)
+    write_tile_arrays(group, layers, client, config.tile_size)
     if SCRATCH in group:
         del group[SCRATCH]
     if config.coregister:
@@ -205,8 +205,8 @@ def _coregister(
             applied = apply_shift(s1, estimate.dy, estimate.dx)
             assert isinstance(applied, da.Array)
             shifted = applied
-        create_layer(group, "s1", shifted, config.tile_size)
-        write_layers(group, {"s1": shifted}, client, config.tile_size)
+        create_tile_array(group, "s1", shifted, config.tile_size)
+        write_tile_arrays(group, {"s1": shifted}, client, config.tile_size)
         del group[UNALIGNED]
     return estimate.dy, estimate.dx
 

@@ -104,7 +104,7 @@ def begin_pair(root: zarr.Group, pair_id: str) -> zarr.Group:
     return group
 
 
-def create_layer(group: zarr.Group, name: str, like: Any, tile: int) -> zarr.Array:
+def create_tile_array(group: zarr.Group, name: str, like: Any, tile: int) -> zarr.Array:
     """An empty (band, rows, cols) array shaped like ``like``, one chunk per tile."""
     dtype = np.dtype(like.dtype)
     return group.create_array(
@@ -116,7 +116,7 @@ def create_layer(group: zarr.Group, name: str, like: Any, tile: int) -> zarr.Arr
     )
 
 
-def write_layers(
+def write_tile_arrays(
     group: zarr.Group, layers: Mapping[str, da.Array], client: Client, tile: int
 ) -> None:
     """Compute ``layers`` on the cluster and store them in ``group``, chunk by chunk.
