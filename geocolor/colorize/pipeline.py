@@ -19,12 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -53,7 +50,7 @@ from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
-from geocolor.io.cog import publish, to_cog
+from geocolor.io.cog import cog_staging
 from geocolor.models.layers import gather_scene_statistics, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 
@@ -168,28 +165,20 @@ def colorize(
         plan = plan_tiles(grid, loaded, config)
         prepare_norm(loaded, reader, config, plan)
         tags = _tags(scene, loaded, reader, region, config, plan.tile, plan.overlap)
-        workdir = Path(tempfile.mkdtemp(prefix="geocolor-colorize-"))
-        try:
-            staging = workdir / "staging.tif"
-            with _staging_file(staging, grid, tags) as dst:
-                blend(
-                    reader.read,
-                    lambda batch: _predict(loaded, batch, rgb),
-                    plan.rows,
-                    plan.cols,
-                    grid.shape,
-                    plan.overlap,
-                    len(rgb),
-                    _writer(dst, grid, region, config.max_reflectance),
-                    batch_size=config.batch_size,
-                    panel_width=max(config.panel_width, 2 * plan.tile),
-                    progress=progress,
-                )
-            final = workdir / "final.tif"
-            to_cog(staging, final, config.compress, "AVERAGE")
-            publish(final, output)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with _colour_cog(output, grid, tags, config.compress) as dst:
+            blend(
+                reader.read,
+                lambda batch: _predict(loaded, batch, rgb),
+                plan.rows,
+                plan.cols,
+                grid.shape,
+                plan.overlap,
+                len(rgb),
+                _writer(dst, grid, region, config.max_reflectance),
+                batch_size=config.batch_size,
+                panel_width=max(config.panel_width, 2 * plan.tile),
+                progress=progress,
+            )
     return ColorizeResult(
         path=output,
         crs=grid.crs,
@@ -317,29 +306,19 @@ def _tags(
 
 
 @contextmanager
-def _staging_file(path: Path, grid: Grid, tags: dict[str, str]) -> Iterator[Any]:
-    """A tiled RGB GeoTIFF with an internal mask, to be written strip by strip."""
-    with (
-        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=256),
-        rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            width=grid.width,
-            height=grid.height,
-            count=3,
-            dtype="uint8",
-            crs=grid.crs,
-            transform=grid.transform,
-            tiled=True,
-            blockxsize=512,
-            blockysize=512,
-            compress="ZSTD",
-            zstd_level=1,
-            photometric="RGB",
-            bigtiff="IF_SAFER",
-        ) as dst,
-    ):
+def _colour_cog(path: str, grid: Grid, tags: dict[str, str], compress: str) -> Iterator[Any]:
+    """The output COG: RGB uint8 with an internal mask, to be written strip by strip."""
+    profile = {
+        "width": grid.width,
+        "height": grid.height,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "photometric": "RGB",
+    }
+    mask_env = {"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_CACHEMAX": 256}
+    with cog_staging(path, profile, compress, "AVERAGE", mask_env) as dst:
         dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
         for index, name in enumerate(("red", "green", "blue"), start=1):
             dst.set_band_description(index, name)

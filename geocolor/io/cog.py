@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,18 @@ from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Georeference
 from geocolor.io.cluster import dask_client
 from geocolor.progress import progress_bar
+
+# the staging file is written once and read once: tiled like the COG, compressed for speed
+_STAGING_PROFILE: dict[str, Any] = {
+    "driver": "GTiff",
+    "tiled": True,
+    "blockxsize": 512,
+    "blockysize": 512,
+    "compress": "ZSTD",
+    "zstd_level": 1,
+    "num_threads": "ALL_CPUS",
+    "bigtiff": "IF_SAFER",
+}
 
 
 def write_cog(
@@ -63,35 +75,60 @@ def write_cog(
     if image.ndim != 3:
         raise ValueError("image must be (band, rows, cols)")
     bands, height, width = image.shape
+    profile: dict[str, Any] = {
+        "width": width,
+        "height": height,
+        "count": bands,
+        "dtype": image.dtype.name,
+        "crs": georef.crs,
+        "transform": georef.transform,
+        # GCPs given when the file is created, so GDAL never sees it ungeoreferenced
+        "gcps": list(georef.gcps) if georef.transform is None else None,
+    }
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with cog_staging(path, profile, compress, overview_resampling) as dst:
+        for index, text in enumerate(descriptions, start=1):
+            dst.set_band_description(index, text)
+        if tags:
+            dst.update_tags(**tags)
+        _write_blocks(image, dst, client)
+
+
+@contextmanager
+def cog_staging(
+    path: str,
+    profile: Mapping[str, Any],
+    compress: str,
+    overview_resampling: str,
+    gdal_env: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """A tiled GeoTIFF to fill, laid out as a COG and published at ``path`` at the end.
+
+    Writers fill the staging file in any order (blocks as they finish, strips as they
+    are blended); only a block that ends without an error produces the COG, and the
+    destination never holds a partial file.
+
+    Parameters
+    ----------
+    path
+        Destination, local or any fsspec URL.
+    profile
+        Size, bands, dtype and georeferencing of the file (rasterio's ``open`` keywords);
+        tiling and the fast staging compression are added here.
+    compress, overview_resampling
+        The COG's compression and how its overviews are computed.
+    gdal_env
+        GDAL configuration while the staging file is written (e.g. an internal mask).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="geocolor-cog-"))
     try:
         staging = workdir / "staging.tif"
-        profile: dict[str, Any] = {
-            "driver": "GTiff",
-            "width": width,
-            "height": height,
-            "count": bands,
-            "dtype": image.dtype.name,
-            "crs": georef.crs,
-            "transform": georef.transform,
-            # GCPs given when the file is created, so GDAL never sees it ungeoreferenced
-            "gcps": list(georef.gcps) if georef.transform is None else None,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "compress": "ZSTD",
-            "zstd_level": 1,
-            "num_threads": "ALL_CPUS",
-            "bigtiff": "IF_SAFER",
-        }
-        if nodata is not None:
-            profile["nodata"] = nodata
-        with rasterio.open(staging, "w", **profile) as dst:
-            for index, text in enumerate(descriptions, start=1):
-                dst.set_band_description(index, text)
-            if tags:
-                dst.update_tags(**tags)
-            _write_blocks(image, dst, client)
+        with (
+            rasterio.Env(**(gdal_env or {})),
+            rasterio.open(staging, "w", **{**_STAGING_PROFILE, **profile}) as dst,
+        ):
+            yield dst
         final = workdir / "final.tif"
         to_cog(staging, final, compress, overview_resampling)
         publish(final, path)
