@@ -132,6 +132,7 @@ def test_modules_stay_small() -> None:
         ("geocolor.colorize.pipeline", ("zarr", "geocolor.prepare", "geocolor.train")),
         ("geocolor.app.logic", ("zarr", "geocolor.prepare", "geocolor.train")),
         ("geocolor.models.logged", ("zarr", "geocolor.prepare", "geocolor.train")),
+        ("geocolor.models.normalisation", ("zarr", "geocolor.prepare", "geocolor.train")),
     ],
 )
 def test_inference_side_imports_no_store_or_training(module: str, absent: tuple[str, ...]) -> None:

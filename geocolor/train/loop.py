@@ -58,6 +58,7 @@ from geocolor.train.dataset import (
     store_sar_processing,
 )
 from geocolor.train.metrics import HIGHER_IS_BETTER, evaluate_generator
+from geocolor.train.normalisation_fit import fit_normalisation
 
 CHECKPOINT_FORMAT = "geocolor-checkpoint/1"
 # training tiles whose pooled statistics become the saved model's frozen ones
@@ -233,7 +234,7 @@ def train(
     if checkpoint:
         normalisation = Normalisation.from_dict(checkpoint["normalisation"])
     else:
-        normalisation = Normalisation.from_store(
+        normalisation = fit_normalisation(
             open_store(store_path, "r"),
             store.tiles,
             percentiles=config.percentiles,
