@@ -24,8 +24,11 @@ from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
 from geocolor.plugins.registry import Registry
 from geocolor.prepare.tiling import Split
 from geocolor.train.dataset import TileDataset, make_loader, seed_everything
-from geocolor.train.loop import StoreData, TrainConfig, sample_grid, train
+from geocolor.train.loop import train
 from geocolor.train.metrics import evaluate_generator
+from geocolor.train.run_config import TrainConfig
+from geocolor.train.sample_grid import sample_grid
+from geocolor.train.store_data import StoreData
 from tests.plugin_dist import install_plugin
 from tests.test_dataset import OPTICAL_BANDS, synthetic_pair, write_synthetic_store
 
