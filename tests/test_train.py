@@ -18,7 +18,8 @@ from torch import nn
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.models.backend import Batch
-from geocolor.models.logged import load_model, promote
+from geocolor.models.logged import load_model
+from geocolor.models.model_registry import promote
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
 from geocolor.plugins.registry import Registry

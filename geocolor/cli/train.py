@@ -10,7 +10,7 @@ import click
 import yaml
 
 from geocolor.config import load_config
-from geocolor.models.logged import list_versions, promote
+from geocolor.models.model_registry import list_versions, promote
 from geocolor.prepare.tiling import Split
 from geocolor.train.evaluation import evaluate_model
 from geocolor.train.loop import train

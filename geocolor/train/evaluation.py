@@ -9,7 +9,8 @@ import mlflow
 
 from geocolor.errors import GeocolorError
 from geocolor.models.device import resolve_device
-from geocolor.models.logged import LoadedModel, experiment_id, load_model
+from geocolor.models.logged import LoadedModel, load_model
+from geocolor.models.model_registry import experiment_id
 from geocolor.plugins.registry import Registry
 from geocolor.prepare.tiling import Split
 from geocolor.train.dataset import TileDataset, make_loader
