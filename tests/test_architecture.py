@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "geocolor"
 
 # modules every stage may use: the error type, typed config, progress and the plugin manager
-BASE = {"__init__", "__version__", "errors", "config", "progress", "plugins"}
+BASE = {"__init__", "__version__", "DISTRIBUTION", "errors", "config", "progress", "plugins"}
 # stage -> the stages it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
     "geo": set(),

@@ -7,15 +7,15 @@ through the backend registry, so nothing is unpickled but the tiny wrapper class
 Its signature is written by hand with free batch, height and width.
 
 Use :func:`load_model` from Python; ``mlflow.pyfunc.load_model`` works too (for
-``mlflow models serve``) and takes SAR in dB, returning reflectance. Registry versions
-and aliases are :mod:`~geocolor.models.model_registry`'s.
+``mlflow models serve``) and takes SAR in dB, returning reflectance. The model carries
+geocolor's code (:mod:`~geocolor.models.model_code`), so it loads where geocolor is not
+installed. Registry versions and aliases are :mod:`~geocolor.models.model_registry`'s.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -38,6 +38,7 @@ from torch import nn
 from geocolor import __version__
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, one_line
+from geocolor.models.model_code import code_paths, pip_requirements
 from geocolor.models.model_registry import VersionInfo, version_info
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
@@ -185,7 +186,11 @@ def signature(spec: ModelSpec) -> ModelSignature:
 def log_generator(
     generator: nn.Module, spec: ModelSpec, model_name: str, tags: Mapping[str, str]
 ) -> ModelVersion:
-    """Log ``generator`` in the active run and register it as a new version of ``model_name``."""
+    """Log ``generator`` in the active run and register it as a new version of ``model_name``.
+
+    The model carries geocolor's code and names its dependencies, not geocolor itself
+    (see :mod:`~geocolor.models.model_code`).
+    """
     with tempfile.TemporaryDirectory() as folder:
         weights, spec_file = Path(folder) / "generator.pt", Path(folder) / "spec.json"
         torch.save({k: v.detach().cpu() for k, v in generator.state_dict().items()}, weights)
@@ -198,11 +203,8 @@ def log_generator(
                 python_model=GeneratorModel(),
                 artifacts={WEIGHTS: str(weights), SPEC: str(spec_file)},
                 signature=signature(spec),
-                pip_requirements=[
-                    f"geocolor=={__version__}",
-                    f"torch=={torch.__version__.split('+')[0]}",
-                    f"mlflow=={mlflow.__version__}",
-                ],
+                pip_requirements=pip_requirements(),
+                code_paths=code_paths(Path(folder)),
             )
     return mlflow.register_model(info.model_uri, model_name, tags=dict(tags))
 
@@ -285,18 +287,3 @@ def _from_artifacts(
         device=device,
         version=version,
     )
-
-
-def git_commit() -> str:
-    """The commit of the geocolor checkout running this, or ``"unknown"``."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return done.stdout.strip()

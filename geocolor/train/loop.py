@@ -28,7 +28,8 @@ from geocolor.config import Config
 from geocolor.errors import UsageError
 from geocolor.models.backend import Backend, Trainer
 from geocolor.models.layers import calibrate_frozen_statistics
-from geocolor.models.logged import ModelSpec, git_commit, load_model, log_generator
+from geocolor.models.logged import ModelSpec, load_model, log_generator
+from geocolor.models.model_code import git_commit
 from geocolor.models.model_registry import alias_holder, experiment_id, promote
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
