@@ -14,7 +14,7 @@ import fsspec
 import pydantic
 import yaml
 
-from geocolor.errors import UsageError
+from geocolor.errors import UsageError, one_line
 
 Upsampling = Literal["nearest", "bilinear"]
 """How generators upsample; here rather than with the layers, so configs load without torch."""
@@ -36,7 +36,7 @@ def read_yaml(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise UsageError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {_one_line(str(exc))}") from None
+        raise UsageError(f"{path}: not valid YAML: {one_line(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -117,7 +117,3 @@ def _lookup(tree: Mapping[str, Any], parts: list[str]) -> Any:
             return _MISSING
         node = node[part]
     return node
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -32,3 +32,12 @@ class UsageError(GeocolorError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, exit_code=USAGE)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type's name when it has none).
+
+    Messages from libraries (YAML, MLflow, HTTP clients) often span lines; a
+    :class:`GeocolorError` quoting one must stay a single line.
+    """
+    return " ".join(str(exc).split()) or type(exc).__name__

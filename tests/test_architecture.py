@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "geocolor"
 
 # modules every stage may use: the error type, typed config, progress and the plugin manager
-BASE = {"__init__", "__version__", "errors", "config", "progress", "plugins"}
+BASE = {"__init__", "__version__", "DISTRIBUTION", "errors", "config", "progress", "plugins"}
 # stage -> the stages it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
     "geo": set(),
@@ -132,6 +132,7 @@ def test_modules_stay_small() -> None:
         ("geocolor.colorize.pipeline", ("zarr", "geocolor.prepare", "geocolor.train")),
         ("geocolor.app.logic", ("zarr", "geocolor.prepare", "geocolor.train")),
         ("geocolor.models.logged", ("zarr", "geocolor.prepare", "geocolor.train")),
+        ("geocolor.models.normalisation", ("zarr", "geocolor.prepare", "geocolor.train")),
     ],
 )
 def test_inference_side_imports_no_store_or_training(module: str, absent: tuple[str, ...]) -> None:

@@ -28,6 +28,7 @@ from geocolor.train.dataset import (
     store_fingerprint,
     store_layout,
 )
+from geocolor.train.normalisation_fit import fit_normalisation
 
 SAR_BANDS = ("VV", "VH")
 OPTICAL_BANDS = ("B02", "B03", "B04")
@@ -112,7 +113,7 @@ def write_synthetic_store(
 
 def normalisation_for(path: str) -> Normalisation:
     root = open_store(path, "r")
-    return Normalisation.from_store(root, read_tiles(root))
+    return fit_normalisation(root, read_tiles(root))
 
 
 @pytest.fixture(scope="module")

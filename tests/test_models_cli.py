@@ -14,7 +14,8 @@ from geocolor.errors import GeocolorError
 from geocolor.models.logged import load_model
 from geocolor.plugins.manager import get_plugins
 from geocolor.prepare.tiling import Split
-from geocolor.train.loop import StoreData, evaluate_on_store
+from geocolor.train.evaluation import evaluate_on_store
+from geocolor.train.store_data import StoreData
 from tests.servers import mlflow_server
 from tests.test_dataset import synthetic_pair, write_synthetic_store
 from tests.test_train import install_linear_backend, tracking_template, use_fresh_tracking

@@ -1,17 +1,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from geocolor.errors import GeocolorError
 from geocolor.models.normalisation import Normalisation
-from geocolor.prepare.store import group_array, open_store, read_tiles
-from geocolor.prepare.tiling import Split
-from tests.test_dataset import OPTICAL_BANDS, SAR_BANDS, write_synthetic_store
 
 SPEC = Normalisation(
     sar_bands=("VV", "VH"),
@@ -61,40 +56,3 @@ def test_inconsistent_bounds_are_refused() -> None:
         Normalisation(("VV", "VH"), (0.0,), (1.0,), ("B04",), (0.0,), (1.0,))
     with pytest.raises(GeocolorError, match="expected 2 bands"):
         SPEC.sar_to_unit(torch.zeros(3, 4, 4))
-
-
-def test_from_store_uses_valid_pixels_of_training_tiles_only(tmp_path: Path) -> None:
-    path = write_synthetic_store(tmp_path / "store.zarr")
-    root = open_store(path, "r")
-    tiles = read_tiles(root)
-    sar = group_array(root, "pairs/S1A_X__S2A_Y/s1")
-    optical = group_array(root, "pairs/S1A_X__S2A_Y/s2")
-    val_rows = slice(4 * 32, 6 * 32)  # the VAL and TEST tile rows
-    reference_sar = np.asarray(sar[:, : 4 * 32])
-    reference_optical = np.asarray(optical[:, : 4 * 32])
-    writable = open_store(path, "r+")
-    group_array(writable, "pairs/S1A_X__S2A_Y/s1")[:, val_rows] = 90.0  # would widen bounds
-    group_array(writable, "pairs/S1A_X__S2A_Y/s2")[:, 10:14, 10:14] = 5.0  # under the SCL mask
-
-    spec = Normalisation.from_store(root, tiles, percentiles=(2, 98), max_tiles=100)
-
-    assert spec.sar_bands == SAR_BANDS and spec.optical_bands == OPTICAL_BANDS
-    valid = np.isfinite(reference_sar).all(0)
-    valid[10:14, 10:14] = False
-    np.testing.assert_allclose(spec.sar_low, np.percentile(reference_sar[:, valid], 2, axis=1))
-    np.testing.assert_allclose(spec.sar_high, np.percentile(reference_sar[:, valid], 98, axis=1))
-    np.testing.assert_allclose(
-        spec.optical_high, np.percentile(reference_optical[:, valid], 98, axis=1)
-    )
-    assert max(spec.sar_high) < 50 and max(spec.optical_high) < 1
-
-
-def test_from_store_samples_deterministically_and_needs_training_tiles(tmp_path: Path) -> None:
-    path = write_synthetic_store(tmp_path / "store.zarr")
-    root = open_store(path, "r")
-    tiles = read_tiles(root)
-    few = Normalisation.from_store(root, tiles, max_tiles=3, seed=4)
-    assert few == Normalisation.from_store(root, tiles, max_tiles=3, seed=4)
-    assert few != Normalisation.from_store(root, tiles, max_tiles=100)
-    with pytest.raises(GeocolorError, match="no training tiles"):
-        Normalisation.from_store(root, tiles.of_split(Split.VAL))

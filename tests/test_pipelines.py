@@ -12,7 +12,7 @@ from geocolor.colorize.pipeline import ColorizeConfig
 from geocolor.config import Config, load_config
 from geocolor.prepare.pipeline import PrepareConfig
 from geocolor.s1.backscatter import S1Config
-from geocolor.train.loop import TrainConfig
+from geocolor.train.run_config import TrainConfig
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 CONFIGS: dict[str, type[Config]] = {

@@ -18,14 +18,18 @@ from torch import nn
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.models.backend import Batch
-from geocolor.models.logged import load_model, promote
+from geocolor.models.logged import load_model
+from geocolor.models.model_registry import promote
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
 from geocolor.plugins.registry import Registry
 from geocolor.prepare.tiling import Split
 from geocolor.train.dataset import TileDataset, make_loader, seed_everything
-from geocolor.train.loop import StoreData, TrainConfig, sample_grid, train
+from geocolor.train.loop import train
 from geocolor.train.metrics import evaluate_generator
+from geocolor.train.run_config import TrainConfig
+from geocolor.train.sample_grid import sample_grid
+from geocolor.train.store_data import StoreData
 from tests.plugin_dist import install_plugin
 from tests.test_dataset import OPTICAL_BANDS, synthetic_pair, write_synthetic_store
 

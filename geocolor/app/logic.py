@@ -21,9 +21,9 @@ from mlflow.exceptions import MlflowException
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from geocolor.errors import GeocolorError, UsageError
+from geocolor.errors import GeocolorError, UsageError, one_line
 from geocolor.geo.aoi import load_aoi
-from geocolor.models.logged import ModelRow, VersionInfo, alias_holder, list_versions
+from geocolor.models.model_registry import ModelRow, VersionInfo, alias_holder, list_versions
 
 SCENE_SUFFIXES = (".tif", ".tiff", ".zip", ".safe")
 
@@ -40,7 +40,7 @@ def list_scenes(location: str) -> list[str]:
         fs, root = fsspec.core.url_to_fs(location)
         entries = fs.ls(root, detail=False)
     except (OSError, ValueError, ImportError) as exc:
-        raise GeocolorError(f"{location}: cannot list scenes ({_one_line(exc)})") from None
+        raise GeocolorError(f"{location}: cannot list scenes ({one_line(exc)})") from None
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     names = sorted(
         entry.rstrip("/") for entry in entries if entry.rstrip("/").lower().endswith(SCENE_SUFFIXES)
@@ -110,7 +110,7 @@ def model_summary(name: str, alias: str, tracking_uri: str | None) -> ModelSumma
 
 def _unreachable(tracking_uri: str | None, exc: BaseException) -> GeocolorError:
     where = tracking_uri or mlflow.get_tracking_uri()
-    return GeocolorError(f"MLflow at {where} cannot be reached ({_one_line(exc)[:200]})")
+    return GeocolorError(f"MLflow at {where} cannot be reached ({one_line(exc)[:200]})")
 
 
 def aoi_from_bbox(text: str) -> BaseGeometry:
@@ -147,7 +147,3 @@ def aoi_geojson(aoi: BaseGeometry) -> str:
     """The AOI as a GeoJSON FeatureCollection in lon/lat."""
     feature = {"type": "Feature", "properties": {}, "geometry": mapping(aoi)}
     return json.dumps({"type": "FeatureCollection", "features": [feature]})
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

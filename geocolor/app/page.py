@@ -33,9 +33,10 @@ from geocolor.app.map import ResultLayers, build_map, drawn_feature, show_map
 from geocolor.app.results import RESULTS_ROUTE, ResultFiles, bounds_of, make_result, result_key
 from geocolor.app.settings import AppSettings, load_settings
 from geocolor.app.uploads import UploadLimits, accept_upload
-from geocolor.colorize.pipeline import ColorizeConfig, resolve_device
+from geocolor.colorize.pipeline import ColorizeConfig
 from geocolor.colorize.readers import scene_footprint
 from geocolor.errors import GeocolorError
+from geocolor.models.device import resolve_device
 from geocolor.models.logged import LoadedModel, load_model
 
 log = logging.getLogger("geocolor.app")

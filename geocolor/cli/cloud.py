@@ -16,7 +16,7 @@ from geocolor.train.gce_vm import (
     parse_accelerator,
     run_train,
 )
-from geocolor.train.loop import TrainConfig
+from geocolor.train.run_config import TrainConfig
 
 
 @click.group("cloud")

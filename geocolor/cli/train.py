@@ -10,10 +10,12 @@ import click
 import yaml
 
 from geocolor.config import load_config
-from geocolor.models.logged import list_versions, promote
+from geocolor.models.model_registry import list_versions, promote
 from geocolor.prepare.tiling import Split
-from geocolor.train.loop import Metric, TrainConfig, evaluate_model, train
+from geocolor.train.evaluation import evaluate_model
+from geocolor.train.loop import train
 from geocolor.train.metrics import HIGHER_IS_BETTER
+from geocolor.train.run_config import Metric, TrainConfig
 
 
 def _backend_options(pairs: Sequence[str], lr: float | None) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
 from geocolor.io.cog import cog_staging
+from geocolor.models.device import resolve_device
 from geocolor.models.layers import gather_scene_statistics, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 
@@ -100,16 +101,6 @@ class ColorizeResult:
     tiles: int
     redundancy: float
     tags: dict[str, str]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"``: the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"device {name!r} is not a torch device") from None
 
 
 def colorize(

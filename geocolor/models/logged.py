@@ -1,4 +1,4 @@
-"""The logged geocolor model and its registry: what `colorize`, the app and `evaluate` load.
+"""The logged geocolor model: what `colorize`, the app and `evaluate` load.
 
 A logged model is an MLflow pyfunc holding two artifacts: the generator's
 ``state_dict`` and a JSON spec (backend name, backend config, channel counts and the
@@ -7,19 +7,19 @@ through the backend registry, so nothing is unpickled but the tiny wrapper class
 Its signature is written by hand with free batch, height and width.
 
 Use :func:`load_model` from Python; ``mlflow.pyfunc.load_model`` works too (for
-``mlflow models serve``) and takes SAR in dB, returning reflectance.
+``mlflow models serve``) and takes SAR in dB, returning reflectance. The model carries
+geocolor's code (:mod:`~geocolor.models.model_code`), so it loads where geocolor is not
+installed. Registry versions and aliases are :mod:`~geocolor.models.model_registry`'s.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import re
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,9 @@ from torch import nn
 
 from geocolor import __version__
 from geocolor.config import Config
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, one_line
+from geocolor.models.model_code import code_paths, pip_requirements
+from geocolor.models.model_registry import VersionInfo, version_info
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
 from geocolor.plugins.registry import Registry
@@ -46,8 +48,6 @@ from geocolor.plugins.registry import Registry
 MODEL_ARTIFACT = "model"
 WEIGHTS = "weights"
 SPEC = "spec"
-
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,6 @@ class ModelSpec:
             Normalisation.from_dict(spec["normalisation"]),
             spec.get("sar_processing"),
         )
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """Where a model loaded from the registry sits in it."""
-
-    name: str
-    version: str
-    run_id: str | None
-    aliases: tuple[str, ...]
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -197,7 +186,11 @@ def signature(spec: ModelSpec) -> ModelSignature:
 def log_generator(
     generator: nn.Module, spec: ModelSpec, model_name: str, tags: Mapping[str, str]
 ) -> ModelVersion:
-    """Log ``generator`` in the active run and register it as a new version of ``model_name``."""
+    """Log ``generator`` in the active run and register it as a new version of ``model_name``.
+
+    The model carries geocolor's code and names its dependencies, not geocolor itself
+    (see :mod:`~geocolor.models.model_code`).
+    """
     with tempfile.TemporaryDirectory() as folder:
         weights, spec_file = Path(folder) / "generator.pt", Path(folder) / "spec.json"
         torch.save({k: v.detach().cpu() for k, v in generator.state_dict().items()}, weights)
@@ -210,11 +203,8 @@ def log_generator(
                 python_model=GeneratorModel(),
                 artifacts={WEIGHTS: str(weights), SPEC: str(spec_file)},
                 signature=signature(spec),
-                pip_requirements=[
-                    f"geocolor=={__version__}",
-                    f"torch=={torch.__version__.split('+')[0]}",
-                    f"mlflow=={mlflow.__version__}",
-                ],
+                pip_requirements=pip_requirements(),
+                code_paths=code_paths(Path(folder)),
             )
     return mlflow.register_model(info.model_uri, model_name, tags=dict(tags))
 
@@ -241,7 +231,7 @@ def load_model(
     """
     registry = get_plugins().backends if backends is None else backends
     try:
-        version = _version_info(uri)
+        version = version_info(uri)
         # an alias is resolved once, so a concurrent move cannot mix two versions
         source = f"models:/{version.name}/{version.version}" if version else uri
         folder = Path(uri) if Path(uri).is_dir() else _download(source)
@@ -249,7 +239,7 @@ def load_model(
         spec_file = folder / artifacts[SPEC]["path"]
         weights = folder / artifacts[WEIGHTS]["path"]
     except (MlflowException, OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
-        raise GeocolorError(f"{uri}: cannot load the model ({_one_line(exc)})") from None
+        raise GeocolorError(f"{uri}: cannot load the model ({one_line(exc)})") from None
     return _from_artifacts(uri, spec_file, weights, torch.device(device), registry, version)
 
 
@@ -282,7 +272,7 @@ def _from_artifacts(
         RuntimeError,
         pydantic.ValidationError,
     ) as exc:
-        raise GeocolorError(f"{uri}: cannot load the model ({_one_line(exc)})") from None
+        raise GeocolorError(f"{uri}: cannot load the model ({one_line(exc)})") from None
     return LoadedModel(
         uri=uri,
         backend=spec.backend,
@@ -297,122 +287,3 @@ def _from_artifacts(
         device=device,
         version=version,
     )
-
-
-def _version_info(uri: str) -> VersionInfo | None:
-    match = _MODELS_URI.match(uri)
-    if match is None:
-        return None
-    client = mlflow.MlflowClient()
-    name = match["name"]
-    if match["alias"]:
-        found = client.get_model_version_by_alias(name, match["alias"])
-    else:
-        found = client.get_model_version(name, match["version"])
-    return _as_info(found)
-
-
-def _as_info(version: ModelVersion) -> VersionInfo:
-    return VersionInfo(
-        name=version.name,
-        version=str(version.version),
-        run_id=version.run_id,
-        aliases=tuple(version.aliases),
-        tags=dict(version.tags),
-    )
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    """One registered version, as ``geocolor models list`` shows it."""
-
-    info: VersionInfo
-    metrics: dict[str, float]
-
-
-def list_versions(name: str | None = None) -> list[ModelRow]:
-    """Every version of ``name`` (or of every registered model) with its run's metrics."""
-    client = mlflow.MlflowClient()
-    if name:
-        try:
-            models = [client.get_registered_model(name)]
-        except MlflowException:
-            raise GeocolorError(f"no registered model called {name!r}") from None
-    else:
-        models = client.search_registered_models()
-    rows = []
-    for model in sorted(models, key=lambda m: m.name):
-        # search results leave aliases out: take them from the registered model
-        aliases: dict[str, list[str]] = {}
-        for alias, version in model.aliases.items():
-            aliases.setdefault(str(version), []).append(alias)
-        versions = client.search_model_versions(f"name = '{model.name}'")
-        for version in sorted(versions, key=lambda v: int(v.version)):
-            metrics = _run_metrics(client, version.run_id)
-            info = VersionInfo(
-                name=version.name,
-                version=str(version.version),
-                run_id=version.run_id,
-                aliases=tuple(sorted(aliases.get(str(version.version), []))),
-                tags=dict(version.tags),
-            )
-            rows.append(ModelRow(info, metrics))
-    return rows
-
-
-def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, float]:
-    """The latest metrics of the run that logged a version ({} if it is gone)."""
-    if not run_id:
-        return {}
-    try:
-        return dict(client.get_run(run_id).data.metrics)
-    except MlflowException:
-        return {}
-
-
-def experiment_id(name: str) -> str:
-    """The id of experiment ``name``, created if new.
-
-    Unlike ``mlflow.set_experiment`` this leaves no process-wide active experiment
-    behind, which a later run against another tracking server would inherit.
-    """
-    client = mlflow.MlflowClient()
-    found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
-
-
-def alias_holder(name: str, alias: str) -> VersionInfo | None:
-    """The version of ``name`` that ``alias`` points at, if any."""
-    try:
-        return _as_info(mlflow.MlflowClient().get_model_version_by_alias(name, alias))
-    except MlflowException:
-        return None
-
-
-def promote(name: str, version: str, alias: str) -> None:
-    """Point ``alias`` of model ``name`` at ``version`` (moving it if it exists)."""
-    client = mlflow.MlflowClient()
-    try:
-        client.get_model_version(name, version)
-    except MlflowException:
-        raise GeocolorError(f"model {name!r} has no version {version}") from None
-    client.set_registered_model_alias(name, alias, version)
-
-
-def git_commit() -> str:
-    """The commit of the geocolor checkout running this, or ``"unknown"``."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return done.stdout.strip()
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,9 +1,9 @@
 """Mapping of SAR (dB) and optical (reflectance) values to the networks' [-1, 1] range.
 
-The bounds are per-band percentiles of the TRAINING tiles, so a few bright outliers
-(ships, specular returns, sun glint) neither squash the useful range nor leak
-information from the validation or test areas. The spec is saved with every logged
-model: inference must normalise exactly as training did.
+A normalisation is plain data: per-band bounds, estimated from the training tiles by
+:func:`geocolor.train.normalisation_fit.fit_normalisation`. The spec is saved with every
+logged model, since inference must normalise exactly as training did; loading it needs
+neither the store nor zarr.
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-import zarr
 
 from geocolor.errors import GeocolorError
-from geocolor.prepare.store import TileTable
-from geocolor.prepare.tiling import Split
-from geocolor.train.dataset import read_sample, store_layout
 
 
 @dataclass(frozen=True)
@@ -81,66 +76,6 @@ class Normalisation:
             )
         except (KeyError, TypeError) as exc:
             raise GeocolorError(f"normalisation spec lacks or mangles {exc}") from None
-
-    @classmethod
-    def from_store(
-        cls,
-        root: zarr.Group,
-        tiles: TileTable,
-        percentiles: tuple[float, float] = (1.0, 99.0),
-        max_tiles: int = 64,
-        seed: int = 0,
-    ) -> Normalisation:
-        """Estimate the bounds as percentiles of valid pixels in a sample of training tiles.
-
-        Parameters
-        ----------
-        root
-            The open store.
-        tiles
-            The tile index; only its TRAIN tiles are read.
-        percentiles
-            Low and high percentile of each band.
-        max_tiles
-            Most tiles read, drawn without replacement with ``seed``.
-        """
-        layout = store_layout(root)
-        train = tiles.of_split(Split.TRAIN)
-        if not len(train):
-            raise GeocolorError(f"{root.store_path}: no training tiles to estimate normalisation")
-        picked = np.sort(np.random.default_rng(seed).permutation(len(train))[: max(max_tiles, 1)])
-        sar_pixels, optical_pixels = [], []
-        for i in picked:
-            s1, s2, valid = read_sample(
-                root, str(train.pair[i]), int(train.row[i]), int(train.col[i]), layout.tile_size
-            )
-            sar_pixels.append(s1[:, valid])
-            optical_pixels.append(s2[:, valid])
-        sar_all, optical_all = np.concatenate(sar_pixels, 1), np.concatenate(optical_pixels, 1)
-        if not sar_all.shape[1]:
-            raise GeocolorError(
-                f"{root.store_path}: the sampled training tiles hold no valid pixel"
-            )
-        sar_low, sar_high = np.percentile(sar_all, percentiles, axis=1)
-        optical_low, optical_high = np.percentile(optical_all, percentiles, axis=1)
-        for name, low, high in zip(
-            (*layout.sar_bands, *layout.optical_bands),
-            (*sar_low, *optical_low),
-            (*sar_high, *optical_high),
-            strict=True,
-        ):
-            if high <= low:
-                raise GeocolorError(
-                    f"{root.store_path}: band {name} is constant over the training tiles"
-                )
-        return cls(
-            layout.sar_bands,
-            tuple(float(v) for v in sar_low),
-            tuple(float(v) for v in sar_high),
-            layout.optical_bands,
-            tuple(float(v) for v in optical_low),
-            tuple(float(v) for v in optical_high),
-        )
 
 
 BOUND_PARTS = ("bands", "low", "high")

@@ -1,10 +1,10 @@
 """Discovery and loading of geocolor plugins (pluggy project ``geocolor``).
 
 Built-in plugins live under ``plugins/`` and are declared in the ``geocolor`` entry-point
-group of the geocolor distribution itself, exactly as a third-party plugin declares
-them, so the core never imports a plugin by name. ``GEOCOLOR_DISABLE_PLUGIN_AUTOLOAD=1``
-skips every entry point that does not belong to geocolor (as pytest's
-``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` does).
+group of geocolor's own distribution (:data:`geocolor.DISTRIBUTION`), exactly as a
+third-party plugin declares them, so the core never imports a plugin by name.
+``GEOCOLOR_DISABLE_PLUGIN_AUTOLOAD=1`` skips every entry point that does not belong to
+geocolor (as pytest's ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` does).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from geocolor import DISTRIBUTION
 from geocolor.errors import GeocolorError
 from geocolor.plugins import hookspecs
 from geocolor.plugins.registry import Registry
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 AUTOLOAD_ENV = "GEOCOLOR_DISABLE_PLUGIN_AUTOLOAD"
 BUILTIN = "built-in"
-_OWN_DISTRIBUTION = "geocolor"
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _origin(dist: metadata.Distribution | None) -> str:
 
 
 def _is_own(dist: metadata.Distribution | None) -> bool:
-    return dist is not None and dist.metadata["Name"].lower() == _OWN_DISTRIBUTION
+    return dist is not None and dist.metadata["Name"].lower() == DISTRIBUTION
 
 
 def _in_registration_order(manager: pluggy.PluginManager, hook: str) -> list[Any]:

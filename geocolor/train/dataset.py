@@ -16,7 +16,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ import zarr
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from geocolor.errors import GeocolorError
+from geocolor.models.normalisation import Normalisation
 from geocolor.prepare.store import (
     PAIRS,
     TileTable,
@@ -34,9 +35,6 @@ from geocolor.prepare.store import (
 )
 
 log = logging.getLogger("geocolor.train.dataset")
-
-if TYPE_CHECKING:
-    from geocolor.models.normalisation import Normalisation
 
 Sample = dict[str, torch.Tensor]
 

@@ -1,24 +1,21 @@
 """``geocolor train``: drive a backend over the prepared store, tracked in MLflow.
 
-The driver owns everything but the networks: data, devices, seeding, mixed precision,
-distribution (torchrun: one process per GPU, DDP), validation, checkpoints, MLflow
-logging and registration. Only rank 0 talks to MLflow and writes checkpoints; the
-others train and wait for it at each epoch's end.
+The driver owns everything but the networks: data, seeding, mixed precision, the epoch
+loop, validation, MLflow logging and registration; devices and the process group
+(:mod:`~geocolor.train.placement`), checkpoints (:mod:`~geocolor.train.checkpoints`) and
+scoring (:mod:`~geocolor.train.evaluation`) live beside it. Only rank 0 talks to MLflow
+and writes checkpoints; the others train and wait for it at each epoch's end.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import posixpath
-import random
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Literal
+from typing import Any
 
-import fsspec
 import mlflow
 import numpy as np
 import pydantic
@@ -28,67 +25,38 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import default_collate
 
 from geocolor.config import Config
-from geocolor.errors import GeocolorError, UsageError
-from geocolor.io.filesystems import atomic_write
+from geocolor.errors import UsageError
 from geocolor.models.backend import Backend, Trainer
 from geocolor.models.layers import calibrate_frozen_statistics
-from geocolor.models.logged import (
-    LoadedModel,
-    ModelSpec,
-    alias_holder,
-    experiment_id,
-    git_commit,
-    load_model,
-    log_generator,
-    promote,
-)
+from geocolor.models.logged import ModelSpec, load_model, log_generator
+from geocolor.models.model_code import git_commit
+from geocolor.models.model_registry import alias_holder, experiment_id, promote
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
 from geocolor.plugins.registry import Registry
-from geocolor.prepare.store import TileTable, open_store, read_tiles
+from geocolor.prepare.store import TileTable, open_store
 from geocolor.prepare.tiling import Split
 from geocolor.progress import progress
-from geocolor.train.dataset import (
-    StoreLayout,
-    TileDataset,
-    make_loader,
-    seed_everything,
-    store_fingerprint,
-    store_layout,
-    store_sar_processing,
+from geocolor.train.checkpoints import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
 )
-from geocolor.train.metrics import HIGHER_IS_BETTER, evaluate_generator
+from geocolor.train.dataset import TileDataset, make_loader, seed_everything
+from geocolor.train.evaluation import evaluate_on_store, is_better
+from geocolor.train.metrics import evaluate_generator
+from geocolor.train.normalisation_fit import fit_normalisation
+from geocolor.train.placement import Placement, placement
+from geocolor.train.run_config import TrainConfig
+from geocolor.train.sample_grid import sample_grid
+from geocolor.train.store_data import StoreData
 
-CHECKPOINT_FORMAT = "geocolor-checkpoint/1"
 # training tiles whose pooled statistics become the saved model's frozen ones
 CALIBRATION_TILES = 16
 #: Validation tiles pictured after each epoch.
 GRID_ROWS = 4
-Metric = Literal["psnr", "ssim", "sam", "l1"]
-
-
-class TrainConfig(Config):
-    """Everything ``geocolor train`` can be told (keys of ``pipelines/train.yaml``)."""
-
-    backend: str = "cyclegan"
-    backend_options: dict[str, Any] = pydantic.Field(default_factory=dict)
-    epochs: int = pydantic.Field(default=20, ge=1)
-    steps_per_epoch: int | None = pydantic.Field(default=None, ge=1)
-    batch_size: int = pydantic.Field(default=4, ge=1)
-    tile_size: int | None = pydantic.Field(default=None, ge=8)
-    num_workers: int = pydantic.Field(default=2, ge=0)
-    seed: int = 0
-    model_name: str = "geocolor"
-    experiment: str = "geocolor"
-    amp: bool = True
-    device: str = "auto"
-    log_every: int = pydantic.Field(default=50, ge=1)
-    checkpoint_dir: str = "checkpoints"
-    val_max_tiles: int | None = pydantic.Field(default=64, ge=1)
-    normalisation_tiles: int = pydantic.Field(default=64, ge=1)
-    percentiles: tuple[float, float] = (1.0, 99.0)
-    promote_if_better: str | None = None
-    metric: Metric = "psnr"
 
 
 @dataclass(frozen=True)
@@ -108,51 +76,6 @@ class TrainResult:
         return f"models:/{self.model_name}/{self.model_version}"
 
 
-@dataclass(frozen=True)
-class Placement:
-    """This process's place in a (possibly single-process) training job."""
-
-    rank: int
-    world_size: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process logs, checkpoints and registers."""
-        return self.rank == 0
-
-
-def resolve_device(option: str, local_rank: int = 0) -> torch.device:
-    """``auto`` is this rank's GPU when there is one, else the CPU."""
-    if option == "auto":
-        option = "cuda" if torch.cuda.is_available() else "cpu"
-    if option == "cuda":
-        return torch.device("cuda", local_rank)
-    try:
-        return torch.device(option)
-    except RuntimeError:
-        raise UsageError(
-            f"device {option!r} is not a torch device (auto, cpu, cuda, cuda:1…)"
-        ) from None
-
-
-@contextmanager
-def placement(device_option: str) -> Iterator[Placement]:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1 (NCCL on GPUs, Gloo on CPU)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    device = resolve_device(device_option, int(os.environ.get("LOCAL_RANK", "0")))
-    if world_size == 1:
-        yield Placement(0, 1, device)
-        return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        yield Placement(dist.get_rank(), world_size, device)
-    finally:
-        dist.destroy_process_group()
-
-
 def backend_config(backend: Backend, options: Mapping[str, Any]) -> Config:
     """Validate ``backend_options`` against the backend's own config type."""
     try:
@@ -163,39 +86,6 @@ def backend_config(backend: Backend, options: Mapping[str, Any]) -> Config:
         raise UsageError(
             f"backend_options.{key}: {error['msg']} for backend {backend.name!r}"
         ) from None
-
-
-@dataclass(frozen=True)
-class StoreData:
-    """The store as training sees it."""
-
-    path: str
-    layout: StoreLayout
-    tiles: TileTable
-    fingerprint: str
-    sar_processing: dict[str, Any] | None
-
-    @classmethod
-    def open(cls, path: str) -> StoreData:
-        """Read the tile index, band layout and fingerprint of the store at ``path``."""
-        root = open_store(path, "r")
-        tiles = read_tiles(root)
-        return cls(
-            path,
-            store_layout(root),
-            tiles,
-            store_fingerprint(root, tiles),
-            store_sar_processing(root),
-        )
-
-    def split(self, split: Split, max_tiles: int | None = None) -> TileTable:
-        """Tiles of ``split``, at most ``max_tiles`` spread evenly over the index."""
-        tiles = self.tiles.of_split(split)
-        if not len(tiles):
-            raise GeocolorError(f"{self.path}: the store has no {split.name.lower()} tiles")
-        if max_tiles is not None and len(tiles) > max_tiles:
-            tiles = tiles.select(np.linspace(0, len(tiles) - 1, max_tiles).round().astype(int))
-        return tiles
 
 
 def train(
@@ -233,7 +123,7 @@ def train(
     if checkpoint:
         normalisation = Normalisation.from_dict(checkpoint["normalisation"])
     else:
-        normalisation = Normalisation.from_store(
+        normalisation = fit_normalisation(
             open_store(store_path, "r"),
             store.tiles,
             percentiles=config.percentiles,
@@ -505,184 +395,3 @@ class _Run:
             result = box[0]
         assert result is not None
         return result
-
-
-def is_better(metric: str, candidate: float, incumbent: float) -> bool:
-    """Whether ``candidate`` strictly beats ``incumbent`` on ``metric`` (NaN never does)."""
-    if math.isnan(candidate):
-        return False
-    if math.isnan(incumbent):
-        return True
-    return candidate > incumbent if HIGHER_IS_BETTER[metric] else candidate < incumbent
-
-
-def evaluate_on_store(
-    model: LoadedModel,
-    store: StoreData,
-    split: Split,
-    max_tiles: int | None,
-    batch_size: int,
-    num_workers: int,
-) -> dict[str, float]:
-    """Metrics of a loaded model on one split of a store, with the model's normalisation."""
-    trained_on = (model.normalisation.sar_bands, model.normalisation.optical_bands)
-    holds = (store.layout.sar_bands, store.layout.optical_bands)
-    if trained_on != holds:
-        raise GeocolorError(
-            f"{model.uri}: trained on bands {trained_on}, but {store.path} holds {holds}"
-        )
-    dataset = TileDataset(
-        store.path, store.split(split, max_tiles), model.normalisation, store.layout.tile_size
-    )
-    loader = make_loader(
-        dataset, batch_size, epoch=0, shuffle=False, num_workers=num_workers, seed=0
-    )
-    return evaluate_generator(model.generator, loader, model.normalisation, model.device)
-
-
-def evaluate_model(
-    model_uri: str,
-    store_path: str,
-    split: Split = Split.TEST,
-    *,
-    max_tiles: int | None = None,
-    batch_size: int = 4,
-    num_workers: int = 0,
-    device: str = "auto",
-    experiment: str = "geocolor",
-    backends: Registry[Any] | None = None,
-) -> tuple[str, dict[str, float]]:
-    """Score a logged model on a store split and log the scores as an MLflow run.
-
-    The run is tagged with the model's URI, backend and, for registry URIs, its name
-    and version, so a model's evaluations can be searched for.
-
-    Returns
-    -------
-    run_id, metrics
-        The evaluation run and its metrics (keys as
-        :data:`~geocolor.train.metrics.HIGHER_IS_BETTER`).
-    """
-    store = StoreData.open(store_path)
-    model = load_model(model_uri, resolve_device(device), backends)
-    metrics = evaluate_on_store(model, store, split, max_tiles, batch_size, num_workers)
-    tags = {"evaluation": "true", "model_uri": model_uri, "backend": model.backend}
-    if model.version is not None:
-        tags |= {"model_name": model.version.name, "model_version": model.version.version}
-    prefix = split.name.lower()
-    with mlflow.start_run(
-        run_name=f"evaluate {model_uri}", experiment_id=experiment_id(experiment)
-    ) as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params(
-            {
-                "store": store_path,
-                "store_fingerprint": store.fingerprint,
-                "split": prefix,
-                "max_tiles": max_tiles,
-            }
-        )
-        mlflow.log_metrics({f"{prefix}_{name}": value for name, value in metrics.items()})
-    return run.info.run_id, metrics
-
-
-def rng_state() -> dict[str, Any]:
-    """Every global random generator's state, as plain data a safe ``torch.load`` reads."""
-    # The legacy global generators are what third-party code draws from: seed those.
-    name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)  # noqa: NPY002
-    assert isinstance(keys, np.ndarray)
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": (name, keys.tolist(), position, has_gauss, cached),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: Mapping[str, Any]) -> None:
-    """Inverse of :func:`rng_state`."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, position, has_gauss, cached = state["numpy"]
-    keys_array = np.array(keys, dtype=np.uint32)
-    np.random.set_state((name, keys_array, position, has_gauss, cached))  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: str, state: Mapping[str, Any]) -> None:
-    """Write ``state`` to a local path or URL: a temporary name, then a rename over ``path``.
-
-    A run killed mid-write thus never leaves a truncated checkpoint to resume from.
-    """
-    with atomic_write(path) as stream:
-        torch.save(state, stream)
-
-
-def load_checkpoint(path: str, config: TrainConfig, store: StoreData) -> dict[str, Any]:
-    """Read a checkpoint and check it continues this configuration on this store."""
-    try:
-        with fsspec.open(path, "rb") as stream:
-            state = torch.load(stream, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise GeocolorError(f"{path}: checkpoint not found") from None
-    except Exception as exc:
-        raise GeocolorError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise GeocolorError(f"{path}: not a geocolor training checkpoint")
-    saved = state["config"]
-    for key in ("backend", "backend_options"):
-        if saved[key] != config.model_dump(mode="json")[key]:
-            raise UsageError(
-                f"{path}: the checkpoint has {key} {saved[key]!r}, not {getattr(config, key)!r}"
-            )
-    if state["store_fingerprint"] != store.fingerprint:
-        raise GeocolorError(
-            f"{path}: the checkpoint was trained on another store than {store.path}"
-        )
-    if int(state["epoch"]) + 1 >= config.epochs:
-        raise UsageError(
-            f"{path}: the checkpoint has done {int(state['epoch']) + 1} of {config.epochs} "
-            "epochs already; raise --epochs to train longer"
-        )
-    return state
-
-
-def sample_grid(
-    sar: torch.Tensor,
-    generated: torch.Tensor,
-    real: torch.Tensor,
-    valid: torch.Tensor,
-    normalisation: Normalisation,
-) -> np.ndarray:
-    """An RGB uint8 picture, one row per tile: SAR | generated | real (masked black).
-
-    SAR shows its first band in grey; optical shows B04/B03/B02 when present, else its
-    first three bands. Values are the normalised ones, so the percentile stretch of
-    training is the display stretch.
-    """
-    rgb = _rgb_bands(normalisation.optical_bands)
-    rows = []
-    for i in range(sar.shape[0]):
-        panels = [
-            sar[i, :1].expand(3, -1, -1),
-            generated[i, rgb],
-            torch.where(valid[i] > 0, real[i, rgb], -1.0),
-        ]
-        rows.append(torch.cat([_padded(panel) for panel in panels], dim=2))
-    picture = torch.cat(rows, dim=1)
-    return ((picture.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-
-
-def _rgb_bands(bands: tuple[str, ...]) -> list[int]:
-    if {"B04", "B03", "B02"} <= set(bands):
-        return [bands.index("B04"), bands.index("B03"), bands.index("B02")]
-    return [min(i, len(bands) - 1) for i in range(3)]
-
-
-def _padded(panel: torch.Tensor) -> torch.Tensor:
-    """A one-pixel white border, so neighbouring panels stay apart."""
-    return torch.nn.functional.pad(panel, (1, 1, 1, 1), value=1.0)

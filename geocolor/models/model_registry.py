@@ -1,0 +1,138 @@
+"""The MLflow model registry as geocolor uses it: versions, aliases, experiments.
+
+Logged generators are registered as versions of a named model; an alias (``production``,
+``prod-candidate``) names the version to use, so a ``models:/NAME@ALIAS`` URI follows
+promotions.
+This is MLflow's registry of trained models, not the plugin
+:class:`~geocolor.plugins.registry.Registry` of backends and filters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import mlflow
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from geocolor.errors import GeocolorError
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """Where a model loaded from the registry sits in it."""
+
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def version_info(uri: str) -> VersionInfo | None:
+    """Where a ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` URI points; None for others.
+
+    An alias is resolved here once, so a caller that loads the version it names cannot
+    mix two versions when the alias moves meanwhile. Raises ``MlflowException`` when the
+    registry holds no such version or alias.
+    """
+    match = _MODELS_URI.match(uri)
+    if match is None:
+        return None
+    client = mlflow.MlflowClient()
+    name = match["name"]
+    if match["alias"]:
+        found = client.get_model_version_by_alias(name, match["alias"])
+    else:
+        found = client.get_model_version(name, match["version"])
+    return _as_info(found)
+
+
+def _as_info(version: ModelVersion) -> VersionInfo:
+    return VersionInfo(
+        name=version.name,
+        version=str(version.version),
+        run_id=version.run_id,
+        aliases=tuple(version.aliases),
+        tags=dict(version.tags),
+    )
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One registered version, as ``geocolor models list`` shows it."""
+
+    info: VersionInfo
+    metrics: dict[str, float]
+
+
+def list_versions(name: str | None = None) -> list[ModelRow]:
+    """Every version of ``name`` (or of every registered model) with its run's metrics."""
+    client = mlflow.MlflowClient()
+    if name:
+        try:
+            models = [client.get_registered_model(name)]
+        except MlflowException:
+            raise GeocolorError(f"no registered model called {name!r}") from None
+    else:
+        models = client.search_registered_models()
+    rows = []
+    for model in sorted(models, key=lambda m: m.name):
+        # search results leave aliases out: take them from the registered model
+        aliases: dict[str, list[str]] = {}
+        for alias, version in model.aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        for version in sorted(versions, key=lambda v: int(v.version)):
+            metrics = _run_metrics(client, version.run_id)
+            info = VersionInfo(
+                name=version.name,
+                version=str(version.version),
+                run_id=version.run_id,
+                aliases=tuple(sorted(aliases.get(str(version.version), []))),
+                tags=dict(version.tags),
+            )
+            rows.append(ModelRow(info, metrics))
+    return rows
+
+
+def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, float]:
+    """The latest metrics of the run that logged a version ({} if it is gone)."""
+    if not run_id:
+        return {}
+    try:
+        return dict(client.get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created if new.
+
+    Unlike ``mlflow.set_experiment`` this leaves no process-wide active experiment
+    behind, which a later run against another tracking server would inherit.
+    """
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def alias_holder(name: str, alias: str) -> VersionInfo | None:
+    """The version of ``name`` that ``alias`` points at, if any."""
+    try:
+        return _as_info(mlflow.MlflowClient().get_model_version_by_alias(name, alias))
+    except MlflowException:
+        return None
+
+
+def promote(name: str, version: str, alias: str) -> None:
+    """Point ``alias`` of model ``name`` at ``version`` (moving it if it exists)."""
+    client = mlflow.MlflowClient()
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise GeocolorError(f"model {name!r} has no version {version}") from None
+    client.set_registered_model_alias(name, alias, version)
