@@ -47,7 +47,7 @@ from geocolor.colorize.pipeline import (
     prepare_norm,
     rgb_channels,
 )
-from geocolor.colorize.readers import SceneReader, open_scene
+from geocolor.colorize.readers import SceneReader, scene_reader
 from geocolor.models.logged import LoadedModel, load_model
 
 NORM_MODES = ("tile", "frozen", "scene")
@@ -271,7 +271,7 @@ def main() -> None:
     )  # fmt: skip
     line = "{:<7} {:>5} {:>8} {:>6} {:>6} {:>10} {:>10} {:>7} {:>10} {:>12} {:>7}"
     print(line.format(*header))
-    with open_scene(scene, model.normalisation.sar_bands, model.sar_processing) as reader:
+    with scene_reader(scene, model.normalisation.sar_bands, model.sar_processing) as reader:
         shape = reader.grid.shape
         for tile_size in args.tile_sizes:
             for norm in NORM_MODES:

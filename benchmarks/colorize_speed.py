@@ -156,7 +156,7 @@ def stage_speed(scene: str, output: str) -> None:
 
     from geocolor.colorize.blending import redundancy
     from geocolor.colorize.pipeline import ColorizeConfig, colorize, plan_tiles, prepare_norm
-    from geocolor.colorize.readers import open_scene
+    from geocolor.colorize.readers import scene_reader
     from geocolor.geo.grid import Grid
 
     model = cyclegan({})
@@ -170,7 +170,7 @@ def stage_speed(scene: str, output: str) -> None:
     result = colorize(scene, model, output, config=config)
     total, total_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     forward, forward_cpu = forward_seconds(model, plan, grid.shape, config)
-    with open_scene(scene, BANDS, None) as reader:
+    with scene_reader(scene, BANDS, None) as reader:
         start = time.perf_counter()
         prepare_norm(model, reader, config, plan)
         statistics = time.perf_counter() - start

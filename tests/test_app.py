@@ -12,7 +12,7 @@ from shapely.geometry import box, mapping
 from streamlit.testing.v1 import AppTest
 
 from geocolor.app import page as app_page
-from geocolor.colorize.readers import scene_footprint
+from geocolor.s1.source import open_s1
 from tests.scene_factory import tiny_registry, write_scene
 
 TIMEOUT = 60
@@ -84,7 +84,7 @@ def test_opens_with_scene_and_model(fake_map: FakeMap, scenes: Path) -> None:
 
 def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: Path) -> None:
     app = _opened()
-    west, south, east, north = scene_footprint(str(scenes / "scene.tif")).bounds
+    west, south, east, north = open_s1(str(scenes / "scene.tif")).footprint().bounds
     fake_map.draw(box(west + 0.002, south + 0.002, east - 0.002, north - 0.002))
     app.run()
     assert not app.exception and not app.error

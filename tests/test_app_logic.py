@@ -28,11 +28,11 @@ from geocolor.app.results import ResultFiles, make_result, preview_grid, result_
 from geocolor.app.settings import load_settings
 from geocolor.cli.app import app_command, streamlit_command
 from geocolor.colorize.pipeline import ColorizeConfig
-from geocolor.colorize.readers import scene_footprint
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, reproject_geometry
 from geocolor.models.logged import load_model
+from geocolor.s1.source import open_s1
 from tests.scene_factory import tiny_registry, write_scene
 
 
@@ -105,7 +105,7 @@ def test_unreachable_mlflow_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_aoi_inputs_and_checks(scene: str) -> None:
-    footprint = scene_footprint(scene)
+    footprint = open_s1(scene).footprint()
     west, south, east, north = footprint.bounds
     inside = aoi_from_bbox(f" {west + 0.001}, {south + 0.001},{east - 0.001}, {north - 0.001}")
     assert check_aoi(inside, footprint, scene) is inside
@@ -152,7 +152,7 @@ def test_make_result_renders_and_reuses(
     tmp_path: Path, tracking: str, scene: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = load_model("models:/geocolor/1")
-    footprint = scene_footprint(scene)
+    footprint = open_s1(scene).footprint()
     west, south, east, north = footprint.bounds
     aoi = box(west - 0.01, south + 0.002, east - 0.01, north + 0.01)
     config = ColorizeConfig(tile_size=128)

@@ -16,8 +16,9 @@ from geocolor.io.filesystems import grid_of_raster
 from geocolor.prepare.store import complete_pairs, open_store
 from geocolor.s1 import raster as s1_raster
 from geocolor.s1.backscatter import S1Config
-from geocolor.s1.raster import open_backscatter_raster, open_s1_product
-from geocolor.s1.safe import SafeProduct
+from geocolor.s1.raster import open_backscatter_raster
+from geocolor.s1.safe_source import SafeSource
+from geocolor.s1.source import open_s1
 
 LAYOUT = SceneLayout(lines=600, samples=800)
 TILE = ["--tile-size", "64", "--min-valid", "0.9", "--max-cloud", "0.2"]
@@ -96,10 +97,10 @@ def test_products_are_told_apart_by_name_and_dated_from_their_tags(
     scenes: tuple[Path, Path, Path],
 ) -> None:
     safe, raster, _ = scenes
-    assert isinstance(open_s1_product(str(safe)), SafeProduct)
-    product = open_s1_product(str(raster))
-    assert not isinstance(product, SafeProduct)
-    reference = open_s1_product(str(safe))
+    assert isinstance(open_s1(str(safe)), SafeSource)
+    product = open_s1(str(raster))
+    assert not isinstance(product, SafeSource)
+    reference = open_s1(str(safe))
     assert product.info.start_time == reference.info.start_time
     assert product.info.product_id == reference.info.product_id
 
@@ -149,7 +150,7 @@ def test_bad_rasters_are_clear_errors(tmp_path: Path, scenes: tuple[Path, Path, 
         dst.write(data)
         dst.descriptions = ("VV gamma0 dB", "VH gamma0 dB")
     with pytest.raises(GeocolorError, match="no acquisition time"):
-        open_backscatter_raster(str(undated))
+        _ = open_backscatter_raster(str(undated)).info.start_time
     named = tmp_path / "S1_20221004T165000_gamma.tif"
     undated.rename(named)
     product = open_backscatter_raster(str(named))

@@ -34,10 +34,10 @@ from geocolor.app.results import RESULTS_ROUTE, ResultFiles, bounds_of, make_res
 from geocolor.app.settings import AppSettings, load_settings
 from geocolor.app.uploads import UploadLimits, accept_upload
 from geocolor.colorize.pipeline import ColorizeConfig
-from geocolor.colorize.readers import scene_footprint
 from geocolor.errors import GeocolorError
 from geocolor.models.device import resolve_device
 from geocolor.models.logged import LoadedModel, load_model
+from geocolor.s1.source import open_s1
 
 log = logging.getLogger("geocolor.app")
 P = ParamSpec("P")
@@ -51,7 +51,7 @@ def _load(uri: str) -> LoadedModel:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _footprint(scene: str) -> BaseGeometry:
-    return scene_footprint(scene)
+    return open_s1(scene).footprint()
 
 
 def main() -> None:

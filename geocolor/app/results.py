@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from geocolor.app.settings import load_settings
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
-from geocolor.colorize.readers import open_scene
+from geocolor.colorize.readers import scene_reader
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
 from geocolor.models.logged import LoadedModel
 
@@ -154,7 +154,7 @@ def sar_rgba(scene: str, model: LoadedModel, aoi: BaseGeometry | None, grid: Gri
     resolution, so the grey is what the model saw.
     """
     norm = model.normalisation
-    with open_scene(
+    with scene_reader(
         scene,
         norm.sar_bands[:1],
         model.sar_processing,

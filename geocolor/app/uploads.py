@@ -22,7 +22,7 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from geocolor.errors import GeocolorError
-from geocolor.s1.safe import open_safe
+from geocolor.s1.source import open_s1
 
 _CHUNK = 1 << 20
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -191,7 +191,7 @@ def extract_safe(path: Path, destination: Path, limits: UploadLimits, name: str)
         raise GeocolorError(f"{name}: not a readable zip archive ({exc})") from None
     safe = destination / top
     try:
-        open_safe(safe)
+        open_s1(safe)
     except GeocolorError as exc:
         raise GeocolorError(f"{name}: not a valid Sentinel-1 SAFE product ({exc})") from None
     return safe

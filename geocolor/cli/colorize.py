@@ -29,7 +29,7 @@ from geocolor.progress import progress_bar
 @click.option("--crs", default=None, help="Output CRS instead of the scene's.")
 @click.option("--resolution", type=float, default=None, help="Output metres per pixel.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (auto).")
-@click.option("--scheduler", default=None, help="Dask scheduler processing a SAFE product.")
+@click.option("--scheduler", default=None, help="Dask scheduler computing the scene.")
 def colorize_command(
     scene: str,
     model_uri: str,
@@ -39,7 +39,7 @@ def colorize_command(
     scheduler: str | None,
     **options: object,
 ) -> None:
-    """Colorize SCENE (a GRD SAFE folder or zip, or a sigma0 dB GeoTIFF) into a COG.
+    """Colorize SCENE (a GRD SAFE folder or zip, a sigma0 dB GeoTIFF...) into a COG.
 
     The model's own Sentinel-1 processing and normalisation are applied; tiles overlap
     and are blended seam-free; the output is an RGB COG with an internal mask, on the

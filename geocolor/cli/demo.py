@@ -12,7 +12,7 @@ from shapely.geometry import box, mapping
 from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.demo.s2 import write_synthetic_s2
-from geocolor.s1.safe import open_safe
+from geocolor.s1.source import open_s1
 
 # A small scene the demo processes in seconds, and ESA's full IW GRDH size.
 DEMO_SIZE = (1200, 1600)
@@ -47,7 +47,7 @@ def write_demo_aoi(s1: str, output: str, fraction: float = 0.5) -> str:
 
     The demo colorizes this area of interest, as a user would one on a real scene.
     """
-    bounds = open_safe(s1).footprint().bounds
+    bounds = open_s1(s1).footprint().bounds
     area = scale(box(*bounds), xfact=fraction, yfact=fraction)
     path = Path(output) / "aoi.geojson"
     path.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": mapping(area)}))

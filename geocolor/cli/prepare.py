@@ -18,7 +18,7 @@ from geocolor.prepare.pipeline import (
 )
 from geocolor.prepare.store import complete_pairs, open_store
 from geocolor.progress import progress
-from geocolor.s1.raster import open_s1_product
+from geocolor.s1.source import open_s1
 from geocolor.s2.product import open_s2
 
 
@@ -81,7 +81,7 @@ def prepare_command(
     """
     config = load_config(PrepareConfig, config_path, {**options, "s1": {"speckle": speckle}})
     aoi = load_aoi(config.aoi) if config.aoi else None
-    s1_products = [open_s1_product(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
+    s1_products = [open_s1(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
     s2_products = [open_s2(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
     root = open_store(output, mode="a")

@@ -45,7 +45,7 @@ from geocolor.colorize.blending import (
     round_up,
 )
 from geocolor.colorize.mosaic import blend
-from geocolor.colorize.readers import SceneReader, open_scene
+from geocolor.colorize.readers import SceneReader, scene_reader
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
@@ -118,8 +118,8 @@ def colorize(
     Parameters
     ----------
     scene
-        GRD SAFE folder or zip, or a processed backscatter raster (sigma0 dB bands named
-        by polarisation), local or a URL.
+        GRD SAFE folder or zip, a processed backscatter raster (sigma0 dB bands named
+        by polarisation), or any scene a reader plugin opens; local or a URL.
     model
         ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/...``, a local model
         folder, or a loaded model.
@@ -131,7 +131,7 @@ def colorize(
     config
         Tiling, normalisation and output settings.
     scheduler
-        Dask scheduler that processes a SAFE product (a local cluster when None).
+        Dask scheduler that computes the scene onto its grid (a local cluster when None).
     progress
         Called with (tiles done, tiles in all).
     """
@@ -143,7 +143,7 @@ def colorize(
     )
     region = load_aoi(aoi) if isinstance(aoi, str) else aoi
     rgb = rgb_channels(loaded)
-    with open_scene(
+    with scene_reader(
         scene,
         loaded.normalisation.sar_bands,
         loaded.sar_processing,

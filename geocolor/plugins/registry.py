@@ -69,6 +69,10 @@ class Registry(Generic[T]):
         for name in self.names():
             yield self._entries[name]
 
+    def in_registration_order(self) -> list[Entry[T]]:
+        """Entries as they were registered: built-in plugins first, then third-party ones."""
+        return list(self._entries.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

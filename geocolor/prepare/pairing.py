@@ -1,7 +1,7 @@
 """Pairing Sentinel-1 and Sentinel-2 products by footprint overlap and time difference.
 
-A Sentinel-1 product is a GRD SAFE or an already processed backscatter raster
-(:mod:`geocolor.s1.raster`); both carry a product id, a start time and a footprint.
+A Sentinel-1 product is any scene :func:`geocolor.s1.source.open_s1` opens (a GRD SAFE,
+a processed backscatter raster...); each carries a product id, a start time and a footprint.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import fsspec
 
 from geocolor.errors import UsageError
 from geocolor.io.filesystems import glob_paths
-from geocolor.s1.raster import BackscatterRaster
-from geocolor.s1.safe import SafeProduct
+from geocolor.s1.source import S1Source
 from geocolor.s2.product import S2Product
 
 _LISTING_SUFFIXES = (".txt", ".lst", ".list")
@@ -26,7 +25,7 @@ _LISTING_SUFFIXES = (".txt", ".lst", ".list")
 class Pair:
     """A Sentinel-2 product and the Sentinel-1 product that best matches it."""
 
-    s1: SafeProduct | BackscatterRaster
+    s1: S1Source
     s2: S2Product
     overlap: float
     days_apart: float
@@ -72,7 +71,7 @@ def _days_apart(a: datetime, b: datetime | None) -> float:
 
 
 def pair_products(
-    s1_products: Sequence[SafeProduct | BackscatterRaster],
+    s1_products: Sequence[S1Source],
     s2_products: Sequence[S2Product],
     max_days: float,
 ) -> tuple[list[Pair], list[str]]:

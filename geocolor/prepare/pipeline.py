@@ -43,8 +43,7 @@ from geocolor.prepare.store import (
     write_tiles,
 )
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
-from geocolor.s1.backscatter import S1Config, backscatter
-from geocolor.s1.raster import BackscatterRaster
+from geocolor.s1.backscatter import S1Config
 from geocolor.s2.product import DEFAULT_MASKED
 
 log = logging.getLogger("geocolor.prepare.pipeline")
@@ -134,12 +133,7 @@ def prepare_pair(
         return summary
 
     group = begin_pair(root, pair.pair_id)
-    if isinstance(pair.s1, BackscatterRaster):
-        s1 = pair.s1.on_grid(config.s1, grid)
-    else:
-        s1 = backscatter(
-            pair.s1, config.s1, grid=grid, hold=lambda image: hold(image, group, SCRATCH, client)
-        )
+    s1 = pair.s1.on_grid(config.s1, grid, hold=lambda image: hold(image, group, SCRATCH, client))
     attrs = {
         "s1_product": pair.s1.info.product_id,
         "s2_product": pair.s2.info.product_id,

@@ -2,64 +2,101 @@
 
 ``geocolor fetch`` (Sentinel Hub) and ``geocolor process-s1`` write such rasters: float32
 sigma0 or gamma0, one band per polarisation described as ``"VV sigma0 dB"`` (or
-``linear``), NaN as nodata, with the product and its time in the tags. ``prepare``
-pairs them like SAFE products and warps them onto the Sentinel-2 grid chunk by chunk,
-so a folder of fetched files trains a model as raw products do.
+``linear``), NaN as nodata, with the product and its time in the tags. Opened through
+:func:`geocolor.s1.source.open_s1` (the ``backscatter-raster`` reader), such a raster
+is paired, prepared and colorized as a SAFE product is: it is warped onto the target
+grid chunk by chunk, so a folder of fetched files trains a model as raw products do.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import dask.array as da
 import numpy as np
+import rasterio
+import rasterio.features
+import shapely
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from geocolor import __version__
-from geocolor.colorize.readers import band_polarisation, is_safe, scene_footprint, warped_view
 from geocolor.errors import GeocolorError
-from geocolor.geo.grid import Georeference, Grid
+from geocolor.geo.grid import LONLAT, Georeference, Grid, reproject_geometry
 from geocolor.io.filesystems import open_raster
 from geocolor.s1.backscatter import Backscatter, S1Config
-from geocolor.s1.safe import SafeProduct, open_safe
+from geocolor.s1.source import Hold
 
 # a Sentinel-1 time in a product id or file name: 20210614T052647
 _TIME = re.compile(r"(\d{8}T\d{6})")
 # chunk of the warped image (pixels per side)
 WARP_CHUNK = 1024
+# decimated read used to outline a raster's valid data
+_OUTLINE_PIXELS = 512
 
 
 @dataclass(frozen=True)
 class RasterInfo:
-    """What pairing and the store record of a processed acquisition."""
+    """What pairing and the store record of a processed acquisition.
 
+    The time is looked up only when asked for: a raster without one can be colorized,
+    and pairing it is what fails, saying so.
+    """
+
+    path: str
     product_id: str
-    start_time: datetime
     descriptions: tuple[str, ...]
+    acquisition_times: str | None
+
+    @property
+    def start_time(self) -> datetime:
+        """The first acquisition time in the tags, else the time in the product id."""
+        if self.acquisition_times:
+            return datetime.fromisoformat(self.acquisition_times.split(",")[0])
+        match = _TIME.search(self.product_id)
+        if match is None:
+            raise GeocolorError(
+                f"{self.path}: no acquisition time (tag acquisition_times, or a time in the name)"
+            )
+        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class BackscatterRaster:
-    """A processed Sentinel-1 raster, opened without reading pixels."""
+    """A processed Sentinel-1 raster, opened without reading pixels (an ``S1Source``)."""
 
     path: str
     info: RasterInfo
-    outline: BaseGeometry
+    grid: Grid
 
     def footprint(self) -> BaseGeometry:
-        """Lon/lat outline of the raster's valid data (read once, when opened)."""
-        return self.outline
+        """Lon/lat outline of the raster's valid data (read once, when first asked)."""
+        return self._outline
 
-    def on_grid(self, config: S1Config, grid: Grid) -> Backscatter:
+    @functools.cached_property
+    def _outline(self) -> BaseGeometry:
+        return raster_footprint(self.path)
+
+    def native_grid(self) -> Grid:
+        """The raster's own grid."""
+        return self.grid
+
+    def on_grid(self, config: S1Config, grid: Grid, hold: Hold | None = None) -> Backscatter:
         """The raster warped (bilinear) onto ``grid`` lazily, in ``config``'s unit.
 
         The raster's measure must be ``config.measure``; each band is turned into dB or
         linear power as ``config.db`` says. Polarisations: ``config.polarisations`` or all.
+        ``hold`` is not needed: each chunk reads its window of the raster directly.
         """
-        bands = self._bands(config)
+        bands = match_bands(self.info.descriptions, config, self.path)
         chunks = (len(bands), WARP_CHUNK, WARP_CHUNK)
         image = da.map_blocks(
             _warped_block,
@@ -87,27 +124,35 @@ class BackscatterRaster:
             tags={"geocolor_version": __version__, "input_product": self.info.product_id},
         )
 
-    def _bands(self, config: S1Config) -> list[tuple[int, str]]:
-        """(1-based index, description) of the wanted bands, checked against ``config``."""
-        found = {}
-        for index, text in enumerate(self.info.descriptions, start=1):
-            words = text.split()
-            if len(words) != 3 or words[2].lower() not in {"db", "linear"}:
-                raise GeocolorError(
-                    f"{self.path}: band {index} is described {text!r}, not like 'VV sigma0 dB'"
-                )
-            if words[1] != config.measure:
-                raise GeocolorError(
-                    f"{self.path}: band {index} holds {words[1]}, not {config.measure}"
-                )
-            found[band_polarisation(text)] = (index, text)
-        wanted = config.polarisations or tuple(found)
-        missing = [pol for pol in wanted if pol.upper() not in found]
-        if missing:
+
+def band_polarisation(name: str) -> str:
+    """``"VV sigma0 dB"`` -> ``"VV"``."""
+    return name.split()[0].upper()
+
+
+def match_bands(
+    descriptions: tuple[str, ...], config: S1Config, path: str
+) -> list[tuple[int, str]]:
+    """(1-based index, description) of the bands ``config`` wants, in its order.
+
+    Every band must be described like ``"VV sigma0 dB"`` and hold ``config.measure``;
+    bands are found by polarisation, so their order in the file does not matter.
+    """
+    found = {}
+    for index, text in enumerate(descriptions, start=1):
+        words = text.split()
+        if len(words) != 3 or words[2].lower() not in {"db", "linear"}:
             raise GeocolorError(
-                f"{self.path}: no {', '.join(missing)} band (has {', '.join(found)})"
+                f"{path}: band {index} is described {text!r}, not like 'VV sigma0 dB'"
             )
-        return [found[pol.upper()] for pol in wanted]
+        if words[1] != config.measure:
+            raise GeocolorError(f"{path}: band {index} holds {words[1]}, not {config.measure}")
+        found[band_polarisation(text)] = (index, text)
+    wanted = config.polarisations or tuple(found)
+    missing = [pol.upper() for pol in wanted if pol.upper() not in found]
+    if missing:
+        raise GeocolorError(f"{path}: no {', '.join(missing)} band (has {', '.join(found)})")
+    return [found[pol.upper()] for pol in wanted]
 
 
 def _to_unit(band: da.Array, unit: str, db: bool) -> da.Array:
@@ -127,39 +172,85 @@ def _warped_block(
     (_, _), (row0, row1), (col0, col1) = location
     with (
         open_raster(path) as src,
-        warped_view(src, grid) as vrt,
+        _warped_view(src, grid) as vrt,
     ):
         window = Window(col0, row0, col1 - col0, row1 - row0)
         data = vrt.read(list(bands), window=window, masked=True, out_dtype="float32")
     return np.asarray(data.filled(np.nan), dtype=np.float32)
 
 
-def open_backscatter_raster(path: str) -> BackscatterRaster:
-    """Open a processed Sentinel-1 raster; its time from the tags or the product id."""
-    with open_raster(path) as src:
-        tags = src.tags()
-        descriptions = tuple(text or "" for text in src.descriptions)
-        if src.crs is None:
-            raise GeocolorError(f"{path}: the raster has no CRS")
-    if not all(descriptions):
-        raise GeocolorError(f"{path}: bands need descriptions naming them, like 'VV sigma0 dB'")
-    products = tags.get("input_products") or tags.get("input_product") or path.rsplit("/", 1)[-1]
-    product_id = products.split(",")[0].removesuffix(".tif")
-    times = tags.get("acquisition_times")
-    if times:
-        start = datetime.fromisoformat(times.split(",")[0])
-    else:
-        match = _TIME.search(product_id)
-        if match is None:
-            raise GeocolorError(
-                f"{path}: no acquisition time (tag acquisition_times, or a time in the name)"
-            )
-        start = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    return BackscatterRaster(
-        path, RasterInfo(product_id, start, descriptions), scene_footprint(path)
+def _warped_view(src: Any, grid: Grid) -> WarpedVRT:
+    """``src`` resampled (bilinear) onto ``grid``, NaN where it has no data."""
+    return WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=Resampling.bilinear,
+        src_nodata=src.nodata if src.nodata is not None else np.nan,
+        nodata=np.nan,
     )
 
 
-def open_s1_product(path: str) -> SafeProduct | BackscatterRaster:
-    """A GRD SAFE (folder or zip) or a processed backscatter raster, by its name."""
-    return open_safe(path) if is_safe(path) else open_backscatter_raster(path)
+def raster_footprint(path: str) -> BaseGeometry:
+    """The lon/lat outline of a raster's valid data, from a decimated read."""
+    with open_raster(path) as src:
+        if src.crs is None:
+            raise GeocolorError(f"{path}: the raster has no CRS")
+        scale = max(src.width, src.height) / _OUTLINE_PIXELS
+        shape = (max(round(src.height / scale), 1), max(round(src.width / scale), 1))
+        data = src.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest)
+        valid = np.isfinite(data.filled(np.nan)).astype(np.uint8)
+        transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
+        parts = [
+            shapely.geometry.shape(geometry)
+            for geometry, value in rasterio.features.shapes(valid, transform=transform)
+            if value
+        ]
+        if not parts:
+            raise GeocolorError(f"{path}: the raster holds no valid pixel")
+        outline = shapely.union_all(parts).simplify(src.res[0] * scale)
+        return reproject_geometry(outline, src.crs, LONLAT)
+
+
+def open_backscatter_raster(path: str) -> BackscatterRaster:
+    """Open a processed Sentinel-1 raster: its bands, grid, product id and time tags.
+
+    The product id is the first of the ``input_products`` (or ``input_product``) tag,
+    else the file name without its extension.
+    """
+    with open_raster(path) as src:
+        tags = src.tags()
+        descriptions = tuple(text or "" for text in src.descriptions)
+        if src.crs is None or src.transform.is_identity:
+            raise GeocolorError(f"{path}: the raster has no CRS or geotransform")
+        grid = Grid(src.crs, src.transform, src.width, src.height)
+    if not all(descriptions):
+        raise GeocolorError(f"{path}: bands need descriptions naming them, like 'VV sigma0 dB'")
+    products = tags.get("input_products") or tags.get("input_product")
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    product_id = products.split(",")[0] if products else name.rsplit(".", 1)[0]
+    info = RasterInfo(path, product_id, descriptions, tags.get("acquisition_times"))
+    return BackscatterRaster(path, info, grid)
+
+
+class BackscatterRasterReader:
+    """The built-in reader of processed backscatter rasters (GeoTIFF, COG, any GDAL raster)."""
+
+    name = "backscatter-raster"
+
+    def can_open(self, path: str) -> bool:
+        """Whether GDAL reads ``path`` as a georeferenced raster (CRS and geotransform).
+
+        A SAFE folder, which GDAL also reads, has ground control points only.
+        """
+        try:
+            with open_raster(path) as src:
+                return src.crs is not None and not src.transform.is_identity
+        except (RasterioError, GeocolorError, OSError, ValueError):
+            return False
+
+    def open(self, path: str) -> BackscatterRaster:
+        """See :func:`open_backscatter_raster`."""
+        return open_backscatter_raster(path)
