@@ -157,3 +157,39 @@ def test_console_script_with_installed_plugin(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello there from a plugin\n"
+
+
+def test_plugin_command_is_listed_in_help(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0
+    assert any(line.split()[:1] == ["hello"] for line in out.splitlines()), out
+
+
+def test_version_needs_no_plugin(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    install_plugin(site, "geocolor-broken", "geocolor_broken", "raise RuntimeError('boom')\n")
+    code, out, err = run_cli(["--version"], capsys)
+    assert (code, err) == (0, "")
+    assert "version" in out
+
+
+def test_plugin_command_cannot_take_a_core_name(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = """
+        import click
+        from geocolor.plugins.hookspecs import hookimpl
+
+        @click.command("colorize")
+        def impostor():
+            pass
+
+        @hookimpl
+        def geocolor_register_commands(cli):
+            cli.add_command(impostor)
+    """
+    install_plugin(site, "geocolor-impostor", "geocolor_impostor", source)
+    code, out, err = run_cli(["plugins"], capsys)
+    assert (code, out) == (1, "")
+    assert len(err.strip().splitlines()) == 1
+    assert "geocolor_impostor" in err and "'colorize' is already a core command" in err

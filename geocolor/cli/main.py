@@ -1,13 +1,14 @@
 """The ``geocolor`` command line.
 
-Core commands are defined here or in their own modules of :mod:`geocolor.cli`; plugins add theirs
-through ``geocolor_register_commands``. Every :class:`~geocolor.errors.GeocolorError`
-becomes one line on stderr and an exit code; a traceback only with ``--debug``.
+Core commands are defined in their own modules of :mod:`geocolor.cli`, each imported only when
+its command runs (:mod:`geocolor.cli.lazy`); plugins add theirs through
+``geocolor_register_commands`` when a listing or a name that is not a core command needs them.
+Every :class:`~geocolor.errors.GeocolorError` becomes one line on stderr and an exit code; a
+traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import sys
@@ -16,22 +17,75 @@ from collections.abc import Sequence
 import click
 
 from geocolor import __version__
-from geocolor.cli.acquire import fetch_command, search_command
-from geocolor.cli.app import app_command
-from geocolor.cli.cloud import cloud_group
-from geocolor.cli.colorize import colorize_command
-from geocolor.cli.demo import demo_data_command
-from geocolor.cli.prepare import prepare_command
-from geocolor.cli.s1 import process_s1_command
-from geocolor.cli.train import evaluate_command, models_group, train_command
+from geocolor.cli.lazy import LazyCommand, LazyGroup
 from geocolor.errors import FAILURE, USAGE, GeocolorError
 from geocolor.plugins.manager import BUILTIN, get_plugins
 from geocolor.progress import set_quiet
 
+# Core commands by name: where each is defined and the line ``--help`` shows for it, so
+# that neither ``--help`` nor ``--version`` imports a command module (tests keep the
+# lines equal to the commands' own).
+CORE_COMMANDS = {
+    "app": LazyCommand(
+        "geocolor.cli.app:app_command",
+        "Start the map app: pick a scene, draw an AOI, colorize it with a registered model.",
+    ),
+    "cloud": LazyCommand(
+        "geocolor.cli.cloud:cloud_group",
+        "Run jobs on Google Cloud with the infrastructure from infra/.",
+    ),
+    "colorize": LazyCommand(
+        "geocolor.cli.colorize:colorize_command",
+        "Colorize SCENE (a GRD SAFE folder or zip, or a sigma0 dB GeoTIFF) into a COG.",
+    ),
+    "demo-data": LazyCommand(
+        "geocolor.cli.demo:demo_data_command",
+        "Write a synthetic Sentinel-1 GRD (VV+VH) and Sentinel-2 L2A pair and an AOI over them.",
+    ),
+    "evaluate": LazyCommand(
+        "geocolor.cli.train:evaluate_command",
+        "Score MODEL_URI on a split of STORE and log the scores as an MLflow run.",
+    ),
+    "fetch": LazyCommand(
+        "geocolor.cli.acquire:fetch_command",
+        "Download scenes as GeoTIFFs on one grid, ready for ``prepare`` and ``colorize``.",
+    ),
+    "models": LazyCommand(
+        "geocolor.cli.train:models_group", "Registered models: list versions, move aliases."
+    ),
+    "prepare": LazyCommand(
+        "geocolor.cli.prepare:prepare_command",
+        "Pair Sentinel-1 and Sentinel-2 scenes and write co-registered training tiles.",
+    ),
+    "process-s1": LazyCommand(
+        "geocolor.cli.s1:process_s1_command",
+        "Calibrate, denoise, speckle-filter and georeference a Sentinel-1 GRD product.",
+    ),
+    "search": LazyCommand(
+        "geocolor.cli.acquire:search_command",
+        "Find Sentinel-1 GRD (IW, VV+VH) and Sentinel-2 L2A scenes and suggest pairs.",
+    ),
+    "train": LazyCommand(
+        "geocolor.cli.train:train_command",
+        "Train a model on a prepared STORE, log it to MLflow and register it.",
+    ),
+}
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    """Load the plugins and let each add its commands to ``group``."""
+    get_plugins().register_commands(group)
+
+
 log = logging.getLogger("geocolor")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=CORE_COMMANDS,
+    add_more_commands=add_plugin_commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="geocolor")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug logs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors: no progress bars or logs.")
@@ -53,8 +107,12 @@ def cli(verbose: int, quiet: bool, debug: bool) -> None:
 
 
 @cli.command("plugins")
-def plugins_command() -> None:
+@click.pass_context
+def plugins_command(ctx: click.Context) -> None:
     """List registered plugins: kind, name and origin."""
+    root = ctx.find_root()
+    if isinstance(root.command, click.Group):
+        root.command.list_commands(root)  # listing the commands lets plugins add theirs
     plugins = get_plugins()
     rows: list[tuple[str, str, str]] = []
     for registry in plugins.registries().values():
@@ -68,25 +126,13 @@ def plugins_command() -> None:
         click.echo(f"{kind:<{width}}  {name:<{name_width}}  {origin}")
 
 
-cli.add_command(app_command)
-cli.add_command(cloud_group)
-cli.add_command(colorize_command)
-cli.add_command(demo_data_command)
-cli.add_command(evaluate_command)
-cli.add_command(fetch_command)
-cli.add_command(models_group)
-cli.add_command(prepare_command)
-cli.add_command(process_s1_command)
-cli.add_command(search_command)
-cli.add_command(train_command)
+def build_cli() -> LazyGroup:
+    """A fresh command group: the core commands, and the plugins' once they are needed.
 
-
-def build_cli() -> click.Group:
-    """A fresh command group: the core commands plus every plugin's."""
-    group = copy.copy(cli)
-    group.commands = dict(cli.commands)
-    get_plugins().register_commands(group)
-    return group
+    ``--version`` and a core command's run load no plugin for the CLI's sake; ``--help``,
+    ``plugins`` and a name that is not a core command do.
+    """
+    return cli.fresh_copy()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
