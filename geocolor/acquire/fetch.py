@@ -120,7 +120,7 @@ class _Recipe:
     single_file: bool
 
 
-def target_grid(aoi: BaseGeometry, config: FetchConfig) -> Grid:
+def aoi_grid(aoi: BaseGeometry, config: FetchConfig) -> Grid:
     """The grid every output of a fetch shares: the AOI's UTM zone unless a CRS is given."""
     if config.crs is None:
         crs = utm_crs_for(aoi.centroid.x, aoi.centroid.y)
@@ -163,7 +163,7 @@ def fetch_acquisitions(
     An output already there from the same requests is kept as it is; one made with
     other parameters is an error rather than silently mixed in.
     """
-    grid = target_grid(aoi, config)
+    grid = aoi_grid(aoi, config)
     cache = _Cache(Path(config.cache) if config.cache else default_cache_dir())
     folder = Path(output_dir)
     try:
