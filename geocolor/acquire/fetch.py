@@ -47,6 +47,7 @@ from shapely.geometry.base import BaseGeometry
 from geocolor import __version__
 from geocolor.acquire.catalog import S1_COLLECTION, S2_COLLECTION, Acquisition
 from geocolor.acquire.sentinelhub_session import Connection, ServiceSettings, service_errors
+from geocolor.acquire.source import DEFAULT_SOURCE
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.grid import Grid, grid_covering, utm_crs_for
@@ -63,8 +64,9 @@ _BLOCK = 256
 
 
 class FetchConfig(Config):
-    """What to request and how: grid, Sentinel-1 processing, Sentinel-2 bands, limits."""
+    """What to request and how: source, grid, Sentinel-1 processing, Sentinel-2 bands, limits."""
 
+    source: str = DEFAULT_SOURCE
     resolution: float = pydantic.Field(default=10.0, gt=0)
     crs: str | None = None
     backscatter: Literal["sigma0", "gamma0"] = "sigma0"
