@@ -78,7 +78,8 @@ class DataSource(Protocol):
 def data_source(name: str) -> DataSource:
     """The data source registered as ``name``; an unknown name is a usage error.
 
-    The plugins load on first use, so only the commands that need a source pay for them.
+    Sources come from the process-wide plugin set
+    (:func:`geocolor.plugins.manager.get_plugins`), like every other plugin kind.
     """
     sources = get_plugins().sources
     if name not in sources:
