@@ -47,6 +47,7 @@ from shapely.geometry.base import BaseGeometry
 from geocolor import __version__
 from geocolor.acquire.catalog import S1_COLLECTION, S2_COLLECTION, Acquisition
 from geocolor.acquire.sentinelhub_session import Connection, ServiceSettings, service_errors
+from geocolor.acquire.source import DEFAULT_SOURCE
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.grid import Grid, grid_covering, utm_crs_for
@@ -63,8 +64,9 @@ _BLOCK = 256
 
 
 class FetchConfig(Config):
-    """What to request and how: grid, Sentinel-1 processing, Sentinel-2 bands, limits."""
+    """What to request and how: source, grid, Sentinel-1 processing, Sentinel-2 bands, limits."""
 
+    source: str = DEFAULT_SOURCE
     resolution: float = pydantic.Field(default=10.0, gt=0)
     crs: str | None = None
     backscatter: Literal["sigma0", "gamma0"] = "sigma0"
@@ -120,7 +122,7 @@ class _Recipe:
     single_file: bool
 
 
-def target_grid(aoi: BaseGeometry, config: FetchConfig) -> Grid:
+def aoi_grid(aoi: BaseGeometry, config: FetchConfig) -> Grid:
     """The grid every output of a fetch shares: the AOI's UTM zone unless a CRS is given."""
     if config.crs is None:
         crs = utm_crs_for(aoi.centroid.x, aoi.centroid.y)
@@ -163,7 +165,7 @@ def fetch_acquisitions(
     An output already there from the same requests is kept as it is; one made with
     other parameters is an error rather than silently mixed in.
     """
-    grid = target_grid(aoi, config)
+    grid = aoi_grid(aoi, config)
     cache = _Cache(Path(config.cache) if config.cache else default_cache_dir())
     folder = Path(output_dir)
     try:

@@ -1,4 +1,8 @@
-"""``geocolor search`` and ``geocolor fetch``: scenes from Sentinel Hub for an AOI and dates."""
+"""``geocolor search`` and ``geocolor fetch``: scenes from a data source for an AOI and dates.
+
+The source is a plugin chosen by ``--source`` (Sentinel Hub by default); see
+:mod:`geocolor.acquire.source`.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,10 @@ from geocolor.acquire.catalog import (
     SearchResult,
     acquisitions_to_fetch,
     result_to_json,
-    search_scenes,
 )
-from geocolor.acquire.fetch import FetchConfig, fetch_acquisitions
-from geocolor.acquire.sentinelhub_session import (
-    Connection,
-    ServiceSettings,
-    connect,
-    load_credentials,
-)
+from geocolor.acquire.fetch import FetchConfig
+from geocolor.acquire.sentinelhub_session import ServiceSettings
+from geocolor.acquire.source import DEFAULT_SOURCE, SourceConnection, data_source
 from geocolor.config import load_config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
@@ -33,8 +32,13 @@ _SERVICE_OPTIONS = ("max_attempts", "retry_sleep", "requests_per_second")
 
 
 def _search_options(command: F) -> F:
-    """Options shared by both commands: where, when, which scenes, which account."""
+    """Options shared by both commands: which source, where, when, which scenes, which account."""
     options = [
+        click.option(
+            "--source",
+            default=None,
+            help=f"Data source plugin ({DEFAULT_SOURCE}; 'geocolor plugins' lists them).",
+        ),
         click.option(
             "--aoi", required=True, help="lon/lat bbox minx,miny,maxx,maxy or a GeoJSON/WKT file."
         ),
@@ -68,6 +72,7 @@ def _search_options(command: F) -> F:
 @_search_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search_command(
+    source: str | None,
     aoi: str,
     start: datetime,
     end: datetime,
@@ -83,7 +88,9 @@ def search_command(
     the AOI it covers, then suggested S1/S2 pairs, best first.
     """
     settings = load_config(ServiceSettings, None, service)
-    _, _, result = _search(aoi, start, end, max_cloud, max_days, credentials, settings)
+    _, _, result = _search(
+        source or DEFAULT_SOURCE, aoi, start, end, max_cloud, max_days, credentials, settings
+    )
     if as_json:
         click.echo(json.dumps(result_to_json(result), indent=2))
         return
@@ -149,7 +156,7 @@ def fetch_command(
         FetchConfig, config_path, {**options, "s2_bands": bands, "service": service}
     )
     connection, area, result = _search(
-        aoi, start, end, max_cloud, max_days, credentials, config.service
+        config.source, aoi, start, end, max_cloud, max_days, credentials, config.service
     )
     wanted = {mission.upper() for mission in missions} or {"S1", "S2"}
     chosen = acquisitions_to_fetch(result, wanted, None if every else pairs)
@@ -159,11 +166,12 @@ def fetch_command(
             f"no {what} found over {aoi} from {start:%Y-%m-%d} to {end:%Y-%m-%d} "
             f"(max cloud {max_cloud:g}%, max {max_days:g} days apart)"
         )
-    for path in fetch_acquisitions(connection, chosen, area, config, output):
+    for path in connection.fetch(chosen, area, config, output):
         click.echo(str(path))
 
 
 def _search(
+    source: str,
     aoi: str,
     start: datetime,
     end: datetime,
@@ -171,14 +179,15 @@ def _search(
     max_days: float,
     credentials: str | None,
     settings: ServiceSettings,
-) -> tuple[Connection, BaseGeometry, SearchResult]:
+) -> tuple[SourceConnection, BaseGeometry, SearchResult]:
     """Check the arguments, connect and search: the connection serves the fetch too."""
     if end < start:
         raise UsageError(f"--end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
+    chosen_source = data_source(source)
     area = load_aoi(aoi)
-    connection = connect(load_credentials(credentials), settings)
-    result = search_scenes(
-        connection, area, start.date(), end.date(), max_cloud=max_cloud, max_days=max_days
+    connection = chosen_source.connect(credentials, settings)
+    result = connection.search(
+        area, start.date(), end.date(), max_cloud=max_cloud, max_days=max_days
     )
     return connection, area, result
 

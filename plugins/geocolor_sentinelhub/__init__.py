@@ -1,0 +1,1 @@
+"""Built-in data source: the Sentinel Hub Catalog and Process APIs."""
