@@ -11,10 +11,10 @@ import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
+from geocolor.models.gan.losses import gan_loss, masked_l1
 from geocolor.models.layers import set_norm_mode
 from geocolor.plugins.manager import load_plugins
 from geocolor.plugins.registry import Registry
-from geocolor_cyclegan.losses import gan_loss, masked_l1
 
 SAR_BANDS, OPTICAL_BANDS = 2, 3
 SMALL = {

@@ -1,6 +1,5 @@
 """Built-in CycleGAN model backend (the default).
 
-It also holds the GAN pieces the pix2pix backend shares: the PatchGAN discriminator,
-masked losses, optimiser and schedule, weight initialisation and receptive-field
-arithmetic.
+Its ResNet generator, trainer and settings; the GAN parts it shares with pix2pix come
+from :mod:`geocolor.models.gan`.
 """

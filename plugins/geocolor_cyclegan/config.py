@@ -1,4 +1,4 @@
-"""Hyper-parameters of the CycleGAN backend, and the adversarial settings pix2pix shares.
+"""Hyper-parameters of the CycleGAN backend, on top of the shared adversarial settings.
 
 Every field has the papers' default, so an empty pipeline section trains the published
 models; the widths and depths are there to make a small model for CPUs and tests.
@@ -6,47 +6,9 @@ models; the widths and depths are there to make a small model for CPUs and tests
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
-
 import pydantic
 
-from geocolor.config import Config, Upsampling
-
-GanMode = Literal["lsgan", "vanilla"]
-
-
-C = TypeVar("C", bound=Config)
-
-
-class AdversarialConfig(Config):
-    """Discriminator, optimiser and schedule settings of the GAN backends.
-
-    Attributes
-    ----------
-    ndf
-        Width of the 70x70 PatchGAN's first layer (C64-C128-C256-C512 at 64).
-    gan_mode
-        ``"lsgan"``: least squares (Mao et al. 2017); ``"vanilla"``: the original
-        cross-entropy GAN loss.
-    lr, beta1, beta2
-        Adam, as both papers: the low ``beta1`` keeps the adversarial game stable.
-    decay_start
-        Fraction of the epochs trained at constant learning rate; after it the rate falls
-        linearly to zero at the end of the last epoch (100 + 100 epochs in the papers).
-    upsampling
-        Interpolation of the generator's resize-convolutions.
-    init_gain
-        Standard deviation of the normal(0, gain) weight initialisation.
-    """
-
-    ndf: int = pydantic.Field(default=64, ge=1)
-    gan_mode: GanMode = "lsgan"
-    lr: float = pydantic.Field(default=2e-4, gt=0)
-    beta1: float = pydantic.Field(default=0.5, ge=0, lt=1)
-    beta2: float = pydantic.Field(default=0.999, ge=0, lt=1)
-    decay_start: float = pydantic.Field(default=0.5, ge=0, le=1)
-    upsampling: Upsampling = "nearest"
-    init_gain: float = pydantic.Field(default=0.02, gt=0)
+from geocolor.models.gan.config import AdversarialConfig
 
 
 class CycleGANConfig(AdversarialConfig):
@@ -74,12 +36,3 @@ class CycleGANConfig(AdversarialConfig):
     lambda_cycle: float = pydantic.Field(default=10.0, ge=0)
     lambda_identity: float = pydantic.Field(default=0.5, ge=0)
     pool_size: int = pydantic.Field(default=50, ge=0)
-
-
-def expect_config(config: Config, kind: type[C], backend: str) -> C:
-    """The driver builds a backend's config from its ``config_type``; check it did."""
-    if not isinstance(config, kind):
-        raise TypeError(
-            f"the {backend} backend needs a {kind.__name__}, got {type(config).__name__}"
-        )
-    return config

@@ -13,8 +13,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
+from geocolor.models.gan.footprint import Footprint
 from geocolor.models.layers import ResizeConv, SceneInstanceNorm, Upsampling
-from geocolor_cyclegan.footprint import Footprint
 
 DOWNSAMPLINGS = 2
 

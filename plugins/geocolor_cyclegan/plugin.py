@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from geocolor.config import Config
+from geocolor.models.gan.config import expect_config
 from geocolor.plugins.hookspecs import hookimpl
-from geocolor_cyclegan.config import CycleGANConfig, expect_config
+from geocolor_cyclegan.config import CycleGANConfig
 
 if TYPE_CHECKING:
     import torch
@@ -45,8 +46,8 @@ class CycleGANBackend:
         self, in_channels: int, out_channels: int, config: Config
     ) -> ResnetGenerator:
         """G alone, initialised as in training, for loading saved weights."""
+        from geocolor.models.gan.weights import init_normal
         from geocolor_cyclegan.generator import ResnetGenerator
-        from geocolor_cyclegan.weights import init_normal
 
         settings = _own(config)
         generator = ResnetGenerator(

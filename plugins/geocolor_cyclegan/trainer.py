@@ -12,32 +12,26 @@ pairing gives no supervision and shuffling would only cost the shared mask.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from geocolor.models.backend import Batch
+from geocolor.models.gan.adversarial import GENERATOR, AdversarialTrainer, set_requires_grad
+from geocolor.models.gan.losses import gan_loss, masked_l1
+from geocolor.models.gan.optim import autocast
+from geocolor.models.gan.patchgan import PatchDiscriminator
+from geocolor.models.gan.weights import init_normal
 from geocolor.models.layers import paused_running_stats
-from geocolor_cyclegan.adversarial import GENERATOR, AdversarialTrainer
 from geocolor_cyclegan.config import CycleGANConfig
 from geocolor_cyclegan.generator import ResnetGenerator
-from geocolor_cyclegan.losses import gan_loss, masked_l1
-from geocolor_cyclegan.optim import autocast
-from geocolor_cyclegan.patchgan import PatchDiscriminator
 from geocolor_cyclegan.pool import ImagePool
-from geocolor_cyclegan.weights import init_normal
 
 INVERSE = "inverse"
 OPTICAL_DISCRIMINATOR = "optical_discriminator"
 SAR_DISCRIMINATOR = "sar_discriminator"
-
-
-def set_requires_grad(networks: Iterable[nn.Module], flag: bool) -> None:
-    """Freeze or unfreeze parameters: the generators' update must not touch the critics."""
-    for network in networks:
-        network.requires_grad_(flag)
 
 
 class CycleGANTrainer(AdversarialTrainer):

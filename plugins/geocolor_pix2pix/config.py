@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pydantic
 
-from geocolor_cyclegan.config import AdversarialConfig, GanMode
+from geocolor.models.gan.config import AdversarialConfig, GanMode
 
 
 class Pix2PixConfig(AdversarialConfig):

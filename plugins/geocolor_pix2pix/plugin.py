@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from geocolor.config import Config
+from geocolor.models.gan.config import expect_config
 from geocolor.plugins.hookspecs import hookimpl
-from geocolor_cyclegan.config import expect_config
 from geocolor_pix2pix.config import Pix2PixConfig
 
 if TYPE_CHECKING:

@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from geocolor.models.backend import Batch
-from geocolor_cyclegan.adversarial import GENERATOR, AdversarialTrainer
-from geocolor_cyclegan.losses import gan_loss, masked_l1
-from geocolor_cyclegan.optim import autocast
-from geocolor_cyclegan.patchgan import PatchDiscriminator
-from geocolor_cyclegan.trainer import set_requires_grad
-from geocolor_cyclegan.weights import init_normal
+from geocolor.models.gan.adversarial import GENERATOR, AdversarialTrainer, set_requires_grad
+from geocolor.models.gan.losses import gan_loss, masked_l1
+from geocolor.models.gan.optim import autocast
+from geocolor.models.gan.patchgan import PatchDiscriminator
+from geocolor.models.gan.weights import init_normal
 from geocolor_pix2pix.config import Pix2PixConfig
 from geocolor_pix2pix.unet import UNetGenerator
 

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
+from geocolor.models.gan.footprint import Footprint
 from geocolor.models.layers import ResizeConv, SceneInstanceNorm, Upsampling
-from geocolor_cyclegan.footprint import Footprint
 
 MAX_WIDTH_FACTOR = 8
 

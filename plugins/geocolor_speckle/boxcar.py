@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from geocolor.s1.speckle import SpeckleParams
-from geocolor_speckle.local_stats import (
+from geocolor.s1.window_stats import (
     Float32Array,
     box_sum,
     keep_nodata,

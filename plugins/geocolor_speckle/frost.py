@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from geocolor.s1.speckle import SpeckleParams
-from geocolor_speckle.lee import squared_variation
-from geocolor_speckle.local_stats import (
+from geocolor.s1.window_stats import (
     Float32Array,
     box_sum,
     keep_nodata,
@@ -14,6 +13,7 @@ from geocolor_speckle.local_stats import (
     valid_values,
     window_stats,
 )
+from geocolor_speckle.lee import squared_variation
 
 
 def frost(block: Float32Array, params: SpeckleParams) -> Float32Array:

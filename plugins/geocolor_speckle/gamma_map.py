@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from geocolor.s1.speckle import SpeckleParams
+from geocolor.s1.window_stats import Float32Array, keep_nodata, ratio, window_stats
 from geocolor_speckle.lee import squared_variation
-from geocolor_speckle.local_stats import Float32Array, keep_nodata, ratio, window_stats
 
 
 def gamma_map(block: Float32Array, params: SpeckleParams) -> Float32Array:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from geocolor.s1.speckle import SpeckleParams
-from geocolor_speckle.kernels import lee_kernel
-from geocolor_speckle.local_stats import Float32Array, FloatArray, WindowStats, ratio
+from geocolor.s1.window_stats import Float32Array, FloatArray, WindowStats, ratio
+from geocolor_speckle.lee_kernel import lee_kernel
 
 
 def squared_variation(stats: WindowStats) -> FloatArray:
@@ -26,7 +26,7 @@ def lee(block: Float32Array, params: SpeckleParams) -> Float32Array:
     ``Ci`` the window's; where the window varies no more than speckle does
     (``Ci <= Cu``) the result is the mean, and the stronger the texture or edge, the
     more of the pixel is kept. The window statistics are those of
-    :func:`geocolor_speckle.local_stats.window_stats` (valid pixels only, unbiased
+    :func:`geocolor.s1.window_stats.window_stats` (valid pixels only, unbiased
     variance), computed with the blend in one numba pass.
     """
     filtered = np.empty(block.shape, dtype=np.float32)

@@ -6,8 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocolor.s1.speckle import SpeckleParams
-from geocolor_speckle.gamma_speckle import sigma_range, speckle_quantile
-from geocolor_speckle.local_stats import (
+from geocolor.s1.window_stats import (
     Float32Array,
     FloatArray,
     WindowStats,
@@ -21,6 +20,7 @@ from geocolor_speckle.local_stats import (
     window_offsets,
     window_stats,
 )
+from geocolor_speckle.gamma_speckle import sigma_range, speckle_quantile
 
 POINT_TARGET_PERCENTILE = 0.98
 POINT_TARGET_CLUSTER = 5

@@ -6,14 +6,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from geocolor.s1.speckle import SpeckleParams
-from geocolor_speckle.gamma_speckle import speckle_quantile
-from geocolor_speckle.local_stats import (
+from geocolor.s1.window_stats import (
     Float32Array,
     box_sum,
     keep_nodata,
     nan_padded,
     valid_values,
 )
+from geocolor_speckle.gamma_speckle import speckle_quantile
 
 STRIP_VALUES = 1 << 23
 """Window values sorted at a time (32 MiB of float32), bounding memory per strip."""

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocolor.s1.speckle import SpeckleParams
-from geocolor_speckle.local_stats import (
+from geocolor.s1.window_stats import (
     Float32Array,
     FloatArray,
     box_sum,

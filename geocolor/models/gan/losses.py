@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor
 
-from geocolor_cyclegan.config import GanMode
+from geocolor.models.gan.config import GanMode
 
 
 def masked_mean(values: Tensor, weights: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from geocolor_cyclegan.config import AdversarialConfig
+from geocolor.models.gan.config import AdversarialConfig
 
 
 def adam(parameters: Iterable[nn.Parameter], config: AdversarialConfig) -> torch.optim.Adam:

@@ -1,4 +1,4 @@
-"""NaN-aware moving-window statistics shared by the speckle filters.
+"""NaN-aware moving-window statistics for speckle filters (public for filter plugins).
 
 Window sums are direct sums of shifted slices rather than running sums (as
 ``scipy.ndimage.uniform_filter`` computes them): every pixel then sees the same

@@ -1,4 +1,4 @@
-"""What the CycleGAN and pix2pix trainers share: networks, optimisers, schedule, state.
+"""What GAN trainers share: networks, optimisers, schedule, state.
 
 A trainer holds its networks by name, the copies used in a training step (wrapped for
 DDP when asked), one Adam optimiser over the generators and one over the critics, the
@@ -14,14 +14,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from geocolor_cyclegan.config import AdversarialConfig
-from geocolor_cyclegan.optim import adam, set_learning_rate
+from geocolor.models.gan.config import AdversarialConfig
+from geocolor.models.gan.optim import adam, set_learning_rate
 
 GENERATOR = "generator"
 
 
+def set_requires_grad(networks: Iterable[nn.Module], flag: bool) -> None:
+    """Freeze or unfreeze parameters: the generators' update must not touch the critics."""
+    for network in networks:
+        network.requires_grad_(flag)
+
+
 class AdversarialTrainer:
-    """Base of the built-in GAN trainers (a backend ``Trainer`` once ``train_step`` exists).
+    """Base of GAN trainers: a backend ``Trainer`` once a subclass adds ``train_step``.
 
     Parameters
     ----------

@@ -1,0 +1,58 @@
+"""Settings every GAN backend shares, and the check that a backend got its own config.
+
+Every field has the papers' default, so an empty pipeline section trains the published
+models. Pydantic only: a plugin's registering module imports this without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import pydantic
+
+from geocolor.config import Config, Upsampling
+
+GanMode = Literal["lsgan", "vanilla"]
+
+
+C = TypeVar("C", bound=Config)
+
+
+class AdversarialConfig(Config):
+    """Discriminator, optimiser and schedule settings of the GAN backends.
+
+    Attributes
+    ----------
+    ndf
+        Width of the 70x70 PatchGAN's first layer (C64-C128-C256-C512 at 64).
+    gan_mode
+        ``"lsgan"``: least squares (Mao et al. 2017); ``"vanilla"``: the original
+        cross-entropy GAN loss.
+    lr, beta1, beta2
+        Adam, as both papers: the low ``beta1`` keeps the adversarial game stable.
+    decay_start
+        Fraction of the epochs trained at constant learning rate; after it the rate falls
+        linearly to zero at the end of the last epoch (100 + 100 epochs in the papers).
+    upsampling
+        Interpolation of the generator's resize-convolutions.
+    init_gain
+        Standard deviation of the normal(0, gain) weight initialisation.
+    """
+
+    ndf: int = pydantic.Field(default=64, ge=1)
+    gan_mode: GanMode = "lsgan"
+    lr: float = pydantic.Field(default=2e-4, gt=0)
+    beta1: float = pydantic.Field(default=0.5, ge=0, lt=1)
+    beta2: float = pydantic.Field(default=0.999, ge=0, lt=1)
+    decay_start: float = pydantic.Field(default=0.5, ge=0, le=1)
+    upsampling: Upsampling = "nearest"
+    init_gain: float = pydantic.Field(default=0.02, gt=0)
+
+
+def expect_config(config: Config, kind: type[C], backend: str) -> C:
+    """The driver builds a backend's config from its ``config_type``; check it did."""
+    if not isinstance(config, kind):
+        raise TypeError(
+            f"the {backend} backend needs a {kind.__name__}, got {type(config).__name__}"
+        )
+    return config
