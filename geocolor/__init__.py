@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from geocolor.errors import GeocolorError, UsageError
     from geocolor.geo.aoi import load_aoi
     from geocolor.geo.grid import Georeference, Grid
-    from geocolor.models.logged import LoadedModel, list_versions, load_model, promote
+    from geocolor.models.logged import LoadedModel, load_model
+    from geocolor.models.model_registry import list_versions, promote
     from geocolor.plugins.hookspecs import hookimpl
     from geocolor.train.evaluation import evaluate_model
     from geocolor.train.loop import TrainResult
@@ -41,9 +42,9 @@ _HOMES = {
     "Georeference": "geocolor.geo.grid",
     "Grid": "geocolor.geo.grid",
     "LoadedModel": "geocolor.models.logged",
-    "list_versions": "geocolor.models.logged",
+    "list_versions": "geocolor.models.model_registry",
     "load_model": "geocolor.models.logged",
-    "promote": "geocolor.models.logged",
+    "promote": "geocolor.models.model_registry",
     "hookimpl": "geocolor.plugins.hookspecs",
     "TrainConfig": "geocolor.train.run_config",
     "TrainResult": "geocolor.train.loop",
