@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -35,9 +36,11 @@ def site_packages_without_geocolor(target: Path) -> Path:
     """A folder linking every entry of site-packages except geocolor's installed files.
 
     For an editable install those are its metadata and the finder that maps the
-    import names onto the checkout; for a regular one, the packages too.
+    import names onto the checkout; for a regular one, the packages too. The
+    distribution is looked up in site-packages itself: run from the checkout, the first
+    one on ``sys.path`` is setuptools' ``*.egg-info`` beside the sources.
     """
-    dist = metadata.distribution(DISTRIBUTION)
+    (dist,) = metadata.distributions(name=DISTRIBUTION, path=[sysconfig.get_path("purelib")])
     site_packages = Path(str(dist.locate_file("")))
     own = {path.parts[0] for path in dist.files or [] if path.parts[0] != ".."}
     assert any(name.endswith(".dist-info") for name in own)

@@ -22,11 +22,14 @@ import torch
 from packaging.requirements import Requirement
 
 from geocolor import DISTRIBUTION
+from geocolor.errors import GeocolorError
 from geocolor.plugins import hookspecs
 
 #: Metadata files of the distribution that loading needs: its name and version, and the
-#: entry points that declare the built-in plugins.
-CARRIED_METADATA = ("METADATA", "entry_points.txt")
+#: entry points that declare the built-in plugins. Each is written under its installed-wheel
+#: name, read from the first source name present: run from a source checkout, the
+#: distribution found may be setuptools' ``*.egg-info``, whose core metadata is ``PKG-INFO``.
+CARRIED_METADATA = {"METADATA": ("METADATA", "PKG-INFO"), "entry_points.txt": ("entry_points.txt",)}
 
 
 def code_paths(folder: Path) -> list[str]:
@@ -41,9 +44,10 @@ def code_paths(folder: Path) -> list[str]:
     dist = metadata.distribution(DISTRIBUTION)
     info = folder / f"{DISTRIBUTION.replace('-', '_')}-{dist.version}.dist-info"
     info.mkdir()
-    for name in CARRIED_METADATA:
-        text = dist.read_text(name)
-        assert text is not None, f"the installed {DISTRIBUTION} lacks its {name}"
+    for name, sources in CARRIED_METADATA.items():
+        text = next(filter(None, map(dist.read_text, sources)), None)
+        if text is None:
+            raise GeocolorError(f"the installed {DISTRIBUTION} has none of {', '.join(sources)}")
         (info / name).write_text(text)
     plugins = {ep.module.split(".")[0] for ep in dist.entry_points.select(group=hookspecs.PROJECT)}
     return [_package_folder(name) for name in ["geocolor", *sorted(plugins)]] + [str(info)]
