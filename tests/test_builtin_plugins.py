@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from geocolor import DISTRIBUTION
+
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 PACKAGES = sorted(path.name for path in PLUGINS.iterdir() if (path / "__init__.py").exists())
 
@@ -43,7 +45,7 @@ def test_registered_plugin_modules_load_without_torch() -> None:
     modules = sorted(
         ep.value
         for ep in metadata.entry_points(group="geocolor")
-        if ep.dist is not None and ep.dist.metadata["Name"] == "geocolor"
+        if ep.dist is not None and ep.dist.metadata["Name"] == DISTRIBUTION
     )
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('torch' in sys.modules)"
     done = subprocess.run(

@@ -39,7 +39,7 @@ def colorize_command(
     scheduler: str | None,
     **options: object,
 ) -> None:
-    """Colorize SCENE (a GRD SAFE folder or zip, a sigma0 dB GeoTIFF...) into a COG.
+    """Colorize SCENE (GRD SAFE or zip, sigma0 dB GeoTIFF, or a reader plugin's) into a COG.
 
     The model's own Sentinel-1 processing and normalisation are applied; tiles overlap
     and are blended seam-free; the output is an RGB COG with an internal mask, on the

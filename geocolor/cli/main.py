@@ -36,7 +36,7 @@ CORE_COMMANDS = {
     ),
     "colorize": LazyCommand(
         "geocolor.cli.colorize:colorize_command",
-        "Colorize SCENE (a GRD SAFE folder or zip, or a sigma0 dB GeoTIFF) into a COG.",
+        "Colorize SCENE (GRD SAFE or zip, sigma0 dB GeoTIFF, or a reader plugin's) into a COG.",
     ),
     "demo-data": LazyCommand(
         "geocolor.cli.demo:demo_data_command",
