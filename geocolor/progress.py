@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Never, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -31,7 +31,7 @@ def progress(
 
 
 @contextmanager
-def progress_bar(total: int | None, *, desc: str, unit: str = "it") -> Iterator[tqdm]:
+def progress_bar(total: int | None, *, desc: str, unit: str = "it") -> Iterator[tqdm[Never]]:
     """A bar to advance by hand (``bar.update(n)``), for work driven by callbacks."""
     bar = tqdm(total=total, desc=desc, unit=unit, disable=is_quiet(), leave=False)
     try:

@@ -25,9 +25,11 @@ import pydantic
 import requests
 import yaml
 from oauthlib.oauth2 import InsecureTransportError, OAuth2Error
-from sentinelhub import SentinelHubDownloadClient, SentinelHubSession, SHConfig
+from sentinelhub.config import SHConfig
 from sentinelhub.decoding import decode_sentinelhub_err_msg
 from sentinelhub.download.rate_limit import SentinelHubRateLimit
+from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
+from sentinelhub.download.session import SentinelHubSession
 from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
 
 from geocolor.config import Config
@@ -283,7 +285,8 @@ def _read_secret(name: str, env: Mapping[str, str]) -> dict[str, Any]:
         google_credentials, _ = google.auth.default(
             scopes=["https://www.googleapis.com/auth/cloud-platform"]
         )
-        with AuthorizedSession(google_credentials) as session:
+        # google-auth leaves AuthorizedSession's constructor unannotated
+        with AuthorizedSession(google_credentials) as session:  # type: ignore[no-untyped-call, unused-ignore]
             response = session.get(f"{endpoint}/v1/{version}:access", timeout=60)
     except DefaultCredentialsError:
         raise GeocolorError(

@@ -317,7 +317,8 @@ class LandCoverModel:
         """Noiseless, speckle-free linear sigma0 at lon/lat."""
         sample = self.evaluate(lon, lat)
         db = sigma0_db(sample.classes, pol, sample.texture)
-        return np.power(np.float32(10.0), db / np.float32(10.0))
+        linear: npt.NDArray[np.float32] = np.power(np.float32(10.0), db / np.float32(10.0))
+        return linear
 
     def reflectance(
         self, lon: npt.ArrayLike, lat: npt.ArrayLike, band: str
@@ -377,7 +378,8 @@ class LandCoverModel:
         centre_y = cy * _TOWN_CELL + (_node_uniform(cx, cy, seed + 33) - 0.5) * 2.0 * room
         ragged = 0.75 + 0.5 * _value_noise(x / 600.0, y / 600.0, seed + 34)
         distance = np.hypot(x - centre_x, y - centre_y)
-        return present & (distance < radius * ragged)
+        towns: npt.NDArray[np.bool_] = present & (distance < radius * ragged)
+        return towns
 
 
 def _blocks(size: int) -> list[slice]:

@@ -142,7 +142,8 @@ class SyntheticS1Scene:
         """Lines of the calibration vectors: one per second, running past the last line."""
         step = self._vector_line_step
         count = math.ceil((self.layout.lines - 1) / step) + 2
-        return np.rint(np.arange(count) * step).astype(np.int64)
+        lines: npt.NDArray[np.int64] = np.rint(np.arange(count) * step).astype(np.int64)
+        return lines
 
     @property
     def calibration_pixels(self) -> npt.NDArray[np.int64]:
@@ -201,7 +202,8 @@ class SyntheticS1Scene:
             position = (pixels[inside] - swath.first_sample) / span
             profile[inside] = base * (1.0 + 4.0 * (position - 0.55) ** 2)
         seconds = self.noise_range_lines * self.layout.azimuth_time_interval
-        drift = 1.0 + 0.01 * np.sin(2.0 * math.pi * seconds / 40.0 + self.seed)
+        wave: npt.NDArray[np.float64] = np.sin(2.0 * math.pi * seconds / 40.0 + self.seed)
+        drift = 1.0 + 0.01 * wave
         return drift[:, None] * profile[None, :]
 
     @property
@@ -215,7 +217,8 @@ class SyntheticS1Scene:
         """Relative noise scalloping of one sub-swath along its azimuth lines."""
         seconds = self.noise_azimuth_lines * self.layout.azimuth_time_interval
         phase = 2.0 * math.pi * seconds / _BURST_SECONDS + 2.1 * swath_index
-        return 1.0 + _SCALLOP_DEPTH[swath_index] * 0.5 * (1.0 - np.cos(phase))
+        wave: npt.NDArray[np.float64] = np.cos(phase)
+        return 1.0 + _SCALLOP_DEPTH[swath_index] * 0.5 * (1.0 - wave)
 
     def noise_power(self, window: Window) -> npt.NDArray[np.float32]:
         """Thermal noise N (DN^2) in ``window``: the range LUT, bilinear in line and pixel,
@@ -267,7 +270,8 @@ class SyntheticS1Scene:
         phase = 2.0 * math.pi * (self.seed * 0.618 + salt * 0.31)
         smooth = 0.5 + 0.5 * np.sin(2.0 * math.pi * lines / 3_000.0 + phase)
         jitter = np.random.default_rng([self.seed, salt]).integers(0, 3, self.layout.lines)
-        return 3 + np.rint(4.0 * smooth).astype(np.int64) + jitter[lines]
+        width: npt.NDArray[np.int64] = 3 + np.rint(4.0 * smooth).astype(np.int64) + jitter[lines]
+        return width
 
     def landcover_sample(self, window: Window) -> LandCoverSample:
         """Land cover at block centres of the ``landcover_step`` grid, repeated per pixel."""
@@ -342,7 +346,8 @@ def true_sigma0(
 
 
 def _linear(db: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    return np.power(np.float32(10.0), db / np.float32(10.0))
+    linear: npt.NDArray[np.float32] = np.power(np.float32(10.0), db / np.float32(10.0))
+    return linear
 
 
 def _with_last(values: npt.NDArray[np.int64], stop: int) -> npt.NDArray[np.int64]:

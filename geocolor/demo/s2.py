@@ -211,7 +211,7 @@ class SyntheticS2Scene:
         x, y = Transformer.from_crs(LONLAT, self.crs, always_xy=True).transform(lon, lat)
         centre_x, centre_y = self._centre
         reach = max(np.abs(x - centre_x).max(), np.abs(y - centre_y).max())
-        edge = 2.0 * reach / 10.0 / (1.0 - 2.0 * _NODATA_WIDTH_TOP)
+        edge: float = 2.0 * reach / 10.0 / (1.0 - 2.0 * _NODATA_WIDTH_TOP)
         return min(6 * math.ceil(edge / 6), FULL_TILE)
 
     @cached_property
@@ -432,7 +432,8 @@ _PRIORITY_SCL = np.array([0, 3, 10, 8, 9, 0], dtype=np.uint8)
 
 
 def _ramp(values: FloatArray, low: float, high: float) -> FloatArray:
-    return np.clip((values - low) / (high - low), 0.0, 1.0)
+    ramp: FloatArray = np.clip((values - low) / (high - low), 0.0, 1.0)
+    return ramp
 
 
 def _lattice(

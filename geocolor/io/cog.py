@@ -166,7 +166,9 @@ def stream_blocks(
     desc
         Progress bar label.
     """
-    image = image.rechunk({0: -1})
+    # dask's Array.rechunk and to_delayed, distributed's Client.compute and as_completed
+    # are unannotated
+    image = image.rechunk({0: -1})  # type: ignore[no-untyped-call, unused-ignore]
     offsets = [
         (row0, col0)
         for row0 in np.cumsum((0, *image.chunks[1][:-1]))
@@ -174,9 +176,9 @@ def stream_blocks(
     ]
     context = nullcontext(client) if client is not None else dask_client()
     with context as active:
-        futures = active.compute(list(image.to_delayed().ravel()))
+        futures = active.compute(list(image.to_delayed().ravel()))  # type: ignore[no-untyped-call, unused-ignore]
         where = {future.key: offset for future, offset in zip(futures, offsets, strict=True)}
-        finished = as_completed(futures, with_results=True)
+        finished = as_completed(futures, with_results=True)  # type: ignore[no-untyped-call, unused-ignore]
         del futures
         with progress_bar(len(where), desc=desc, unit="block") as bar:
             for future, block in finished:

@@ -67,7 +67,8 @@ def spilled_lazily(image: da.Array, path: str | Path, client: Client) -> da.Arra
     if not shares_disk(client):
         raise ValueError("a remote cluster's workers cannot read this process's scratch files")
     spill(image, path, client)
-    return da.map_blocks(
+    # dask leaves map_blocks unannotated
+    spilled: da.Array = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
         _read_block,
         path=str(path),
         name=f"spilled-{tokenize(image.name, str(path))}",
@@ -75,20 +76,23 @@ def spilled_lazily(image: da.Array, path: str | Path, client: Client) -> da.Arra
         dtype=image.dtype,
         meta=np.empty((0,) * image.ndim, dtype=image.dtype),
     )
+    return spilled
 
 
 def _write_on_workers(image: da.Array, path: str, client: Client, desc: str) -> None:
     """One task per block writes it into the file and returns a tiny flag."""
-    marker = da.map_blocks(
+    # dask's map_blocks and to_delayed, distributed's Client.compute and as_completed
+    # are unannotated
+    marker = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
         _write_block,
         image,
         path=path,
         dtype=bool,
         chunks=tuple((1,) * len(axis) for axis in image.chunks),
     )
-    futures = client.compute(list(marker.to_delayed().ravel()))
+    futures = client.compute(list(marker.to_delayed().ravel()))  # type: ignore[no-untyped-call, unused-ignore]
     with progress_bar(len(futures), desc=desc, unit="block") as bar:
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call, unused-ignore]
             future.result()
             bar.update(1)
 

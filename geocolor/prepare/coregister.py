@@ -28,9 +28,9 @@ import logging
 import math
 from dataclasses import dataclass
 
-import dask
 import dask.array as da
 import numpy as np
+from dask.base import compute
 from numpy.typing import ArrayLike, NDArray
 from scipy import fft, ndimage
 
@@ -391,7 +391,8 @@ def _read_windows(
     sources: list[NDArray[np.generic] | da.Array | None],
 ) -> list[_Candidate]:
     """Read the windows of every image and mask, computing dask sources in one pass."""
-    (pieces,) = dask.compute(
+    # dask leaves compute unannotated
+    (pieces,) = compute(  # type: ignore[no-untyped-call, unused-ignore]
         [[None if source is None else source[window] for source in sources] for window in windows]
     )
     candidates = []
@@ -432,7 +433,8 @@ def _texture_scores(candidates: list[_Candidate]) -> NDArray[np.float64]:
     energies = np.array([candidate.gradient_energy for candidate in candidates])
     medians = np.median(energies, axis=0)
     relative = energies / np.where(medians > 0, medians, 1.0)
-    return np.sqrt(relative.prod(axis=1))
+    scores: NDArray[np.float64] = np.sqrt(relative.prod(axis=1))
+    return scores
 
 
 def _combine(estimates: list[ShiftEstimate]) -> ShiftEstimate:

@@ -25,11 +25,13 @@ def apply_shift(
     Integer images come back as floating point, to hold the NaN.
     """
     if isinstance(image, da.Array):
-        floating = image.astype(np.result_type(image.dtype, np.float32))
+        # dask leaves Array.astype (and so what it returns) unannotated
+        floating = image.astype(np.result_type(image.dtype, np.float32))  # type: ignore[no-untyped-call, unused-ignore]
         depth = {0: math.ceil(abs(dy)) + 1, 1: math.ceil(abs(dx)) + 1}
-        return floating.map_overlap(
+        shifted: da.Array = floating.map_overlap(
             _shift_block, depth=depth, boundary=np.nan, dtype=floating.dtype, dy=dy, dx=dx
         )
+        return shifted
     array = np.asarray(image)
     return _shift_block(array.astype(np.result_type(array.dtype, np.float32)), dy, dx)
 

@@ -26,6 +26,7 @@ import zarr
 import zarr.errors
 from distributed import Client, as_completed
 from zarr.codecs import BloscCodec
+from zarr.types import AnyArray
 
 from geocolor import __version__
 from geocolor.errors import GeocolorError
@@ -104,7 +105,7 @@ def begin_pair(root: zarr.Group, pair_id: str) -> zarr.Group:
     return group
 
 
-def create_tile_array(group: zarr.Group, name: str, like: Any, tile: int) -> zarr.Array:
+def create_tile_array(group: zarr.Group, name: str, like: Any, tile: int) -> AnyArray:
     """An empty (band, rows, cols) array shaped like ``like``, one chunk per tile."""
     dtype = np.dtype(like.dtype)
     return group.create_array(
@@ -126,7 +127,9 @@ def write_tile_arrays(
     """
     markers = []
     for name, layer in layers.items():
-        markers.extend(_chunk_writes(layer.rechunk((-1, tile, tile)), group_array(group, name)))
+        # dask leaves Array.rechunk unannotated
+        chunked = layer.rechunk((-1, tile, tile))  # type: ignore[no-untyped-call, unused-ignore]
+        markers.extend(_chunk_writes(chunked, group_array(group, name)))
     _run(markers, client)
 
 
@@ -149,12 +152,15 @@ def hold(image: da.Array, group: zarr.Group, name: str, client: Client) -> da.Ar
         config={"write_empty_chunks": True},
     )
     _run(_chunk_writes(image, target), client)
-    return da.from_zarr(target)
+    # dask leaves from_zarr unannotated
+    held: da.Array = da.from_zarr(target)  # type: ignore[no-untyped-call, unused-ignore]
+    return held
 
 
-def _chunk_writes(image: da.Array, target: zarr.Array) -> list[Any]:
+def _chunk_writes(image: da.Array, target: AnyArray) -> list[Any]:
     """One delayed write per chunk of ``image``, each returning a tiny flag."""
-    marker = da.map_blocks(
+    # dask leaves map_blocks unannotated
+    marker = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
         _write_chunk,
         image,
         target,
@@ -165,14 +171,15 @@ def _chunk_writes(image: da.Array, target: zarr.Array) -> list[Any]:
 
 
 def _run(tasks: list[Any], client: Client) -> None:
-    futures = client.compute(tasks)
+    # distributed leaves Client.compute and as_completed unannotated
+    futures = client.compute(tasks)  # type: ignore[no-untyped-call, unused-ignore]
     with progress_bar(len(futures), desc="chunks", unit="chunk") as bar:
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call, unused-ignore]
             future.result()
             bar.update(1)
 
 
-def _write_chunk(block: np.ndarray, target: zarr.Array, block_info: dict[Any, Any]) -> np.ndarray:
+def _write_chunk(block: np.ndarray, target: AnyArray, block_info: dict[Any, Any]) -> np.ndarray:
     location = block_info[0]["array-location"]
     target[tuple(slice(start, stop) for start, stop in location)] = block
     return np.ones((1,) * block.ndim, dtype=bool)
@@ -227,7 +234,7 @@ def read_tile(
     return np.asarray(s1), np.asarray(s2)
 
 
-def group_array(group: zarr.Group, name: str) -> zarr.Array:
+def group_array(group: zarr.Group, name: str) -> AnyArray:
     """The array ``name`` under ``group`` (an error if the store has something else)."""
     node = group[name]
     if not isinstance(node, zarr.Array):

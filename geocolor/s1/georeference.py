@@ -10,9 +10,9 @@ warped, or held, whole, and every pixel's value is independent of the chunking.
 
 from __future__ import annotations
 
-import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import delayed
 from pyproj import Transformer
 from rasterio.control import GroundControlPoint
 from rasterio.transform import GCPTransformer
@@ -30,7 +30,9 @@ _MARGIN = 4
 _STEP = 8
 
 
-def ground_control_points(geogrid: GeolocationGrid, line0: int = 0, pixel0: int = 0) -> list:
+def ground_control_points(
+    geogrid: GeolocationGrid, line0: int = 0, pixel0: int = 0
+) -> list[GroundControlPoint]:
     """GDAL GCPs for the radar window starting at (line0, pixel0).
 
     The annotation gives the centre of pixel (line, pixel); GDAL's image coordinates put
@@ -59,7 +61,8 @@ class RadarLocator:
 
     def line_pixel(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """(..., 2) array of radar line and pixel; NaN outside the scene."""
-        return self._interpolate(x, y)
+        line_pixel: np.ndarray = self._interpolate(x, y)
+        return line_pixel
 
     def window_for(self, row0: int, row1: int, col0: int, col1: int) -> RadarWindow | None:
         """The radar window that map chunk [row0:row1, col0:col1] needs; None if empty."""
@@ -105,7 +108,7 @@ def _probe_step(lp: np.ndarray, valid: np.ndarray) -> int:
 
 
 def _source_coordinates(
-    gcps: list, grid: Grid, row0: int, col0: int, shape: tuple[int, int]
+    gcps: list[GroundControlPoint], grid: Grid, row0: int, col0: int, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fractional source (line, pixel) centre indices of every pixel of a map chunk.
 
@@ -137,7 +140,7 @@ def _bilinear(
 
 def _warp_chunk(
     source: np.ndarray,
-    gcps: list,
+    gcps: list[GroundControlPoint],
     grid: Grid,
     row0: int,
     col0: int,
@@ -219,6 +222,7 @@ def warp_to_grid(
     locator = RadarLocator(geogrid, grid)
     extent = extent or RadarWindow(0, radar.shape[1], 0, radar.shape[2])
     bands = radar.shape[0]
+    # dask leaves full, from_delayed and block unannotated
     rows = []
     for row0 in range(0, grid.height, chunk):
         row1 = min(row0 + chunk, grid.height)
@@ -228,7 +232,7 @@ def warp_to_grid(
             shape = (row1 - row0, col1 - col0)
             window = _clip(locator.window_for(row0, row1, col0, col1), extent)
             if window is None:
-                blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))
+                blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))  # type: ignore[no-untyped-call, unused-ignore]
                 continue
             source = radar[
                 :,
@@ -236,7 +240,8 @@ def warp_to_grid(
                 window.pixel0 - extent.pixel0 : window.pixel1 - extent.pixel0,
             ]
             gcps = ground_control_points(geogrid, window.line0, window.pixel0)
-            warped = dask.delayed(_warp_chunk, pure=True)(source, gcps, grid, row0, col0, shape)
-            blocks.append(da.from_delayed(warped, (bands, *shape), dtype=np.float32))
+            warped = delayed(_warp_chunk, pure=True)(source, gcps, grid, row0, col0, shape)
+            blocks.append(da.from_delayed(warped, (bands, *shape), dtype=np.float32))  # type: ignore[no-untyped-call, unused-ignore]
         rows.append(blocks)
-    return da.block(rows)
+    warped_image: da.Array = da.block(rows)  # type: ignore[no-untyped-call, unused-ignore]
+    return warped_image

@@ -74,12 +74,13 @@ def radar_backscatter(
     speckle_filter = chosen_filter(steps.speckle)
     halo = speckle_halo(steps.speckle, steps.params)
     haloed = dn
+    # dask leaves overlap and map_blocks unannotated
     if halo:
         # DN 0 is no data, so padding the image edge with it gives the filter NaN there
-        haloed = da.overlap.overlap(dn, depth={0: halo, 1: halo}, boundary={0: 0, 1: 0})
+        haloed = da.overlap.overlap(dn, depth={0: halo, 1: halo}, boundary={0: 0, 1: 0})  # type: ignore[no-untyped-call, unused-ignore]
     inner = tuple(tuple(size - 2 * halo for size in axis) for axis in haloed.chunks)
     starts = tuple(np.cumsum((0, *axis[:-1])) for axis in inner)
-    return da.map_blocks(
+    backscatter: da.Array = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
         _backscatter_block,
         haloed,
         chunks=inner,
@@ -91,6 +92,7 @@ def radar_backscatter(
         halo=halo,
         db=db,
     )
+    return backscatter
 
 
 def chosen_filter(name: str) -> SpeckleFilter | None:
@@ -129,7 +131,7 @@ def power_to_db(power: np.ndarray) -> np.ndarray:
     Writing the logarithm into a new array rather than in place makes a cropped view
     contiguous in the same pass, so a writer need not copy it again.
     """
-    db = np.log10(power, dtype=np.float32)
+    db: np.ndarray = np.log10(power, dtype=np.float32)
     db *= np.float32(10.0)
     return db
 

@@ -98,16 +98,17 @@ class BackscatterRaster:
         """
         bands = match_bands(self.info.descriptions, config, self.path)
         chunks = (len(bands), WARP_CHUNK, WARP_CHUNK)
-        image = da.map_blocks(
+        # dask leaves map_blocks, normalize_chunks and stack unannotated
+        image = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
             _warped_block,
             path=self.path,
             bands=tuple(index for index, _ in bands),
             grid=grid,
-            chunks=da.core.normalize_chunks(chunks, (len(bands), grid.height, grid.width)),
+            chunks=da.core.normalize_chunks(chunks, (len(bands), grid.height, grid.width)),  # type: ignore[no-untyped-call, unused-ignore]
             dtype=np.float32,
             meta=np.empty((0, 0, 0), dtype=np.float32),
         )
-        image = da.stack(
+        image = da.stack(  # type: ignore[no-untyped-call, unused-ignore]
             [
                 _to_unit(image[index], description.split()[-1].lower(), config.db)
                 for index, (_, description) in enumerate(bands)
@@ -160,7 +161,8 @@ def _to_unit(band: da.Array, unit: str, db: bool) -> da.Array:
     if (unit == "db") == db:
         return band
     converted = 10.0 * da.log10(band) if db else 10.0 ** (band / 10.0)
-    return converted.astype(np.float32)
+    in_unit: da.Array = converted.astype(np.float32)
+    return in_unit
 
 
 def _warped_block(

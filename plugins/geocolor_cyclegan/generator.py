@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from geocolor.config import Upsampling
 from geocolor.errors import GeocolorError
 from geocolor.models.gan.footprint import Footprint
-from geocolor.models.layers import ResizeConv, SceneInstanceNorm, Upsampling
+from geocolor.models.layers import ResizeConv, SceneInstanceNorm
 
 DOWNSAMPLINGS = 2
 
@@ -49,7 +50,8 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        residual: Tensor = self.body(x)
+        return x + residual
 
 
 class ResnetGenerator(nn.Module):
@@ -106,7 +108,8 @@ class ResnetGenerator(nn.Module):
                 f"CycleGAN generator: a {height}x{width} px tile does not fit, its height "
                 f"and width must be multiples of {self.size_multiple}"
             )
-        return self.model(x)
+        translated: Tensor = self.model(x)
+        return translated
 
 
 def resnet_footprint(n_blocks: int, upsampling: Upsampling) -> Footprint:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from geocolor.config import Upsampling
 from geocolor.errors import GeocolorError
 from geocolor.models.gan.footprint import Footprint
-from geocolor.models.layers import ResizeConv, SceneInstanceNorm, Upsampling
+from geocolor.models.layers import ResizeConv, SceneInstanceNorm
 
 MAX_WIDTH_FACTOR = 8
 

@@ -45,4 +45,5 @@ class PatchDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
+        logits: Tensor = self.model(x)
+        return logits
