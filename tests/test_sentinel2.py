@@ -18,7 +18,8 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 
 from geocolor.errors import GeocolorError
-from geocolor.s2.product import DEFAULT_MASKED, S2Product, SCLClass, _gdal_path, open_s2
+from geocolor.s2.archive import gdal_path
+from geocolor.s2.product import DEFAULT_MASKED, S2Product, SCLClass, open_s2
 
 SAFE_NAME = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
 # a 300 x 300 window of the real 60 m tile, half no-data, with clouds, shadow and land
@@ -392,6 +393,25 @@ def test_missing_metadata_is_refused(synthetic_safe: Path) -> None:
         open_s2(str(synthetic_safe))
 
 
+def test_broken_metadata_xml_is_one_line_naming_the_file(synthetic_safe: Path) -> None:
+    mtd = synthetic_safe / "MTD_MSIL2A.xml"
+    tile = next(synthetic_safe.rglob("MTD_TL.xml"))
+    mtd_text, tile_text = mtd.read_text(), tile.read_text()
+    tile.write_text(tile_text[: len(tile_text) // 2])
+    with pytest.raises(GeocolorError, match=r"MTD_TL\.xml: malformed XML \(.*\)\.$"):
+        open_s2(str(synthetic_safe))
+    tile.write_text(re.sub(r"<TILE_ID[^>]*>[^<]*</TILE_ID>", "", tile_text))
+    with pytest.raises(GeocolorError, match=r"MTD_TL\.xml: missing or empty element '.*TILE_ID'"):
+        open_s2(str(synthetic_safe))
+    tile.write_text(tile_text)
+    mtd.write_text(re.sub(r"(<BOA_QUANTIFICATION_VALUE[^>]*>)\d+", r"\1ten", mtd_text))
+    with pytest.raises(
+        GeocolorError,
+        match=r"MTD_MSIL2A\.xml: element 'BOA_QUANTIFICATION_VALUE' holds a non-number .*'ten'",
+    ):
+        open_s2(str(synthetic_safe))
+
+
 def test_unreadable_band_file_is_named(synthetic_safe: Path) -> None:
     product = open_s2(str(synthetic_safe))
     band = next(synthetic_safe.rglob("*_B03_10m.jp2"))
@@ -445,7 +465,7 @@ def test_unknown_band_and_class_codes(synthetic_safe: Path) -> None:
 
 def test_s3_and_azure_urls_are_read_by_gdal_itself_gcs_through_gcsfs() -> None:
     def gdal(*protocols: str) -> str | None:
-        return _gdal_path(SimpleNamespace(protocol=protocols), "bucket/x.SAFE")
+        return gdal_path(SimpleNamespace(protocol=protocols), "bucket/x.SAFE")
 
     assert gdal("gs", "gcs") is None  # gcsfs: the credentials and emulator of everything else
     assert gdal("s3", "s3a") == "/vsis3/bucket/x.SAFE"

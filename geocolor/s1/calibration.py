@@ -18,17 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocolor.errors import GeocolorError
+from geocolor.io.xml import parse_xml, required_numbers, required_text
 from geocolor.s1.calibration_kernel import calibrated_power
-from geocolor.s1.noise import (
-    LutWindow,
-    NoiseLuts,
-    NoiseWindow,
-    element_numbers,
-    element_text,
-    line_mix,
-    noise_window,
-    parse_xml,
-)
+from geocolor.s1.noise import LutWindow, NoiseLuts, NoiseWindow, line_mix, noise_window
 
 __all__ = [
     "MEASURES",
@@ -75,17 +67,17 @@ def parse_calibration(xml: bytes, source: str) -> CalibrationLuts:
     vectors = root.findall("{*}calibrationVectorList/{*}calibrationVector")
     if not vectors:
         raise GeocolorError(f"{source}: no calibrationVector found.")
-    lines = np.array([int(element_text(v, "{*}line", source)) for v in vectors])
-    pixels = element_numbers(vectors[0], "{*}pixel", source, np.int64)
+    lines = np.array([int(required_text(v, "{*}line", source)) for v in vectors])
+    pixels = required_numbers(vectors[0], "{*}pixel", source, np.int64)
     for vector, line in zip(vectors, lines, strict=True):
-        if not np.array_equal(element_numbers(vector, "{*}pixel", source, np.int64), pixels):
+        if not np.array_equal(required_numbers(vector, "{*}pixel", source, np.int64), pixels):
             raise GeocolorError(
                 f"{source}: calibration vector at line {line} has its own pixel positions; "
                 "GRD vectors must share one pixel axis."
             )
     tables: dict[str, np.ndarray] = {}
     for measure, xml_name in _XML_NAMES.items():
-        rows = [element_numbers(v, f"{{*}}{xml_name}", source) for v in vectors]
+        rows = [required_numbers(v, f"{{*}}{xml_name}", source) for v in vectors]
         if any(row.shape != pixels.shape for row in rows):
             raise GeocolorError(f"{source}: {xml_name} vectors differ in length from pixel.")
         tables[measure] = np.stack(rows)

@@ -19,9 +19,9 @@ A window's noise is never made dense here: :func:`noise_window` keeps the few 1-
 pieces (range rows on the window's columns, line weights, azimuth factors per line and
 swath column ranges) that :mod:`geocolor.s1.calibration_kernel` combines pixel by pixel.
 
-This module also holds the small XML and interpolation helpers that
-:mod:`geocolor.s1.calibration` and :mod:`geocolor.s1.safe` share, because it is the lowest of
-the three in the import order.
+This module also holds :func:`line_mix`, the interpolation between annotated lines that
+:mod:`geocolor.s1.calibration` shares, because noise is the lower of the two in the import
+order.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocolor.errors import GeocolorError
+from geocolor.io.xml import parse_xml, required_numbers, required_text
 
 __all__ = [
     "AzimuthNoiseBlock",
@@ -39,12 +40,9 @@ __all__ = [
     "NoiseLuts",
     "NoiseWindow",
     "RangeNoiseVector",
-    "element_numbers",
-    "element_text",
     "line_mix",
     "noise_window",
     "parse_noise",
-    "parse_xml",
 ]
 
 
@@ -81,33 +79,6 @@ class NoiseLuts:
     def lines(self) -> np.ndarray:
         """Image lines of the range vectors, strictly increasing."""
         return np.array([vector.line for vector in self.range_vectors], dtype=np.int64)
-
-
-def parse_xml(xml: bytes, source: str) -> ET.Element:
-    """Parse an annotation file, turning malformed XML into a one-line user error."""
-    try:
-        return ET.fromstring(xml)
-    except ET.ParseError as error:
-        raise GeocolorError(f"{source}: malformed XML ({error}).") from error
-
-
-def element_text(parent: ET.Element, path: str, source: str) -> str:
-    """Text of the required element at ``path`` (ElementTree syntax, ``{*}`` allowed)."""
-    element = parent.find(path)
-    if element is None or element.text is None or not element.text.strip():
-        raise GeocolorError(f"{source}: missing or empty element {path!r}.")
-    return element.text.strip()
-
-
-def element_numbers(
-    parent: ET.Element, path: str, source: str, dtype: type[np.generic] = np.float64
-) -> np.ndarray:
-    """Whitespace-separated numbers of the required element at ``path`` as a 1-D array."""
-    text = element_text(parent, path, source)
-    try:
-        return np.array(text.split(), dtype=np.float64).astype(dtype, casting="unsafe")
-    except ValueError as error:
-        raise GeocolorError(f"{source}: element {path!r} holds a non-number.") from error
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,9 +158,9 @@ def _range_vectors(
 ) -> tuple[RangeNoiseVector, ...]:
     vectors = []
     for element in vector_list:
-        pixels = element_numbers(element, "{*}pixel", source, np.int64)
-        values = element_numbers(element, lut_path, source)
-        line = int(element_text(element, "{*}line", source))
+        pixels = required_numbers(element, "{*}pixel", source, np.int64)
+        values = required_numbers(element, lut_path, source)
+        line = int(required_text(element, "{*}line", source))
         if pixels.shape != values.shape or not len(pixels):
             raise GeocolorError(
                 f"{source}: noise vector at line {line} has {len(pixels)} pixels "
@@ -207,9 +178,9 @@ def _range_vectors(
 def _azimuth_blocks(block_list: ET.Element, source: str) -> tuple[AzimuthNoiseBlock, ...]:
     blocks = []
     for element in block_list:
-        lines = element_numbers(element, "{*}line", source, np.int64)
-        values = element_numbers(element, "{*}noiseAzimuthLut", source)
-        swath = element_text(element, "{*}swath", source)
+        lines = required_numbers(element, "{*}line", source, np.int64)
+        values = required_numbers(element, "{*}noiseAzimuthLut", source)
+        swath = required_text(element, "{*}swath", source)
         if lines.shape != values.shape or not len(lines) or np.any(np.diff(lines) < 0):
             raise GeocolorError(
                 f"{source}: azimuth noise vector of {swath} has mismatched or unsorted lines."
@@ -217,10 +188,10 @@ def _azimuth_blocks(block_list: ET.Element, source: str) -> tuple[AzimuthNoiseBl
         blocks.append(
             AzimuthNoiseBlock(
                 swath=swath,
-                first_line=int(element_text(element, "{*}firstAzimuthLine", source)),
-                first_sample=int(element_text(element, "{*}firstRangeSample", source)),
-                last_line=int(element_text(element, "{*}lastAzimuthLine", source)),
-                last_sample=int(element_text(element, "{*}lastRangeSample", source)),
+                first_line=int(required_text(element, "{*}firstAzimuthLine", source)),
+                first_sample=int(required_text(element, "{*}firstRangeSample", source)),
+                last_line=int(required_text(element, "{*}lastAzimuthLine", source)),
+                last_sample=int(required_text(element, "{*}lastRangeSample", source)),
                 lines=lines,
                 values=values,
             )

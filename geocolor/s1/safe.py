@@ -35,8 +35,9 @@ from rasterio.windows import Window
 
 from geocolor.errors import GeocolorError
 from geocolor.io.filesystems import OPENER_LOCK
+from geocolor.io.xml import parse_xml, required_number, required_text
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
-from geocolor.s1.noise import NoiseLuts, element_text, parse_noise, parse_xml
+from geocolor.s1.noise import NoiseLuts, parse_noise
 
 __all__ = ["GeolocationGrid", "ProductInfo", "SafeProduct", "is_safe", "open_safe"]
 
@@ -237,7 +238,7 @@ class SafeProduct:
             raise GeocolorError(f"{source}: no geolocationGridPoint found.")
         tags = {"line": "line", "pixel": "pixel", "lon": "longitude", "lat": "latitude"}
         columns = {
-            name: np.array([float(element_text(p, f"{{*}}{tag}", source)) for p in points])
+            name: np.array([required_number(p, f"{{*}}{tag}", source) for p in points])
             for name, tag in {**tags, "height": "height"}.items()
         }
         return GeolocationGrid(**columns)
@@ -345,7 +346,7 @@ class SafeProduct:
         return parse_xml(self._archive.read("manifest.safe"), source), source
 
     def _product_info(self, manifest: ET.Element, source: str) -> ProductInfo:
-        product_type = element_text(
+        product_type = required_text(
             manifest, ".//{*}standAloneProductInformation/{*}productType", source
         )
         if product_type != "GRD":
@@ -366,14 +367,14 @@ class SafeProduct:
         name = posixpath.basename(self._archive.root or self._archive.url)
 
         def text(path: str) -> str:
-            return element_text(manifest, path, source)
+            return required_text(manifest, path, source)
 
         def spacing(tag: str) -> float:
-            return float(element_text(annotation, image + tag, annotation_source))
+            return required_number(annotation, image + tag, annotation_source)
 
         return ProductInfo(
             product_id=re.sub(r"(\.SAFE)?(\.zip)?$", "", name, flags=re.IGNORECASE),
-            mission=element_text(annotation, "{*}adsHeader/{*}missionId", annotation_source),
+            mission=required_text(annotation, "{*}adsHeader/{*}missionId", annotation_source),
             mode=text(".//{*}instrumentMode/{*}mode"),
             product_type=product_type,
             start_time=_utc(text(".//{*}acquisitionPeriod/{*}startTime")),
@@ -412,8 +413,8 @@ def _manifest_files(manifest: ET.Element, source: str) -> dict[tuple[str, str], 
 
 def _image_size(annotation: ET.Element, source: str) -> tuple[int, int]:
     image = "{*}imageAnnotation/{*}imageInformation/{*}"
-    lines = element_text(annotation, image + "numberOfLines", source)
-    samples = element_text(annotation, image + "numberOfSamples", source)
+    lines = required_text(annotation, image + "numberOfLines", source)
+    samples = required_text(annotation, image + "numberOfSamples", source)
     try:
         return int(lines), int(samples)
     except ValueError as error:

@@ -1,0 +1,157 @@
+"""Where a Sentinel-2 product's files are, and how their pixels are reached.
+
+A product is a local folder, a ``.zip`` or a location behind any fsspec URL. GDAL reads
+local, ``s3://`` and ``az://`` rasters itself, and zips in place through ``/vsizip/``;
+other fsspec protocols, ``gs://`` included (so gcsfs's credentials and
+``STORAGE_EMULATOR_HOST`` apply, see :mod:`geocolor.io.filesystems`), go through a
+rasterio opener, whose reads are serialised because openers are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import numpy as np
+import rasterio
+from fsspec.implementations.zip import ZipFileSystem
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from geocolor.errors import GeocolorError
+from geocolor.geo.grid import Grid
+from geocolor.io.filesystems import OPENER_LOCK
+from geocolor.io.xml import parse_xml
+
+__all__ = ["Archive", "Raster", "check_on_grid", "gdal_path", "open_archive", "raster_at"]
+
+# fsspec protocols GDAL reads itself (thread-safe, no Python in the read path)
+_GDAL_PREFIXES = {"file": "", "s3": "/vsis3/", "az": "/vsiaz/"}
+
+
+@dataclass(frozen=True)
+class Raster:
+    """One raster file: a path GDAL reads natively, or an fsspec path with its opener."""
+
+    path: str
+    opener: Callable[..., Any] | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[Any]:
+        """The open rasterio dataset, or an error naming the file.
+
+        Rasterio's Python openers are not safe to use from several threads at once
+        (concurrent reads of one path crash), so those reads take turns.
+        """
+        with OPENER_LOCK if self.opener is not None else nullcontext():
+            try:
+                dataset = rasterio.open(self.path, opener=self.opener)
+            except (OSError, RasterioError) as exc:
+                raise GeocolorError(f"{self.path}: cannot open raster ({exc})") from None
+            with dataset:
+                yield dataset
+
+    def read(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+        """First band over [rows) x [cols), one window read."""
+        with self.open() as dataset:
+            try:
+                return dataset.read(1, window=Window.from_slices(rows, cols))
+            except (OSError, RasterioError) as exc:
+                raise GeocolorError(f"{self.path}: cannot read pixels ({exc})") from None
+
+    def grid(self) -> Grid:
+        """The file's own grid, read from its header."""
+        with self.open() as dataset:
+            return Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """The files of one product folder, on disk, in a zip or behind fsspec."""
+
+    label: str
+    fs: Any
+    root: str
+    gdal_root: str | None
+
+    def files(self) -> set[str]:
+        """Paths of every file, relative to the product folder."""
+        prefix = f"{self.root.rstrip('/')}/" if self.root else ""
+        return {path[len(prefix) :] for path in self.fs.find(self.root) if path.startswith(prefix)}
+
+    def xml(self, relative: str) -> ET.Element:
+        """A parsed XML file of the product."""
+        name = posixpath.join(self.label, relative)
+        try:
+            with self.fs.open(posixpath.join(self.root, relative), "rb") as stream:
+                content = stream.read()
+        except FileNotFoundError:
+            raise GeocolorError(f"{name}: file not found") from None
+        except OSError as exc:
+            raise GeocolorError(f"{name}: cannot read ({exc})") from None
+        return parse_xml(content, name)
+
+    def raster(self, relative: str) -> Raster:
+        """A raster of the product, read natively by GDAL where it can."""
+        if self.gdal_root is not None:
+            return Raster(f"{self.gdal_root}/{relative}")
+        return Raster(posixpath.join(self.root, relative), self.fs.open)
+
+
+def open_archive(location: str) -> Archive:
+    """The product folder or zip at ``location``; a zip's root is its metadata's folder."""
+    fs, fs_path = fsspec.core.url_to_fs(location)
+    if not fs.exists(fs_path):
+        raise GeocolorError(f"{location}: no such file or folder")
+    native = gdal_path(fs, fs_path)
+    if fs.isdir(fs_path):
+        return Archive(location, fs, fs_path, native)
+    if not fs_path.lower().endswith(".zip"):
+        raise GeocolorError(f"{location}: expected a .SAFE folder, a .zip or a band-file folder")
+    try:
+        zip_fs = ZipFileSystem(fo=location)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise GeocolorError(f"{location}: unreadable zip archive ({exc})") from None
+    metadata = [
+        name
+        for name in zip_fs.find("")
+        if posixpath.basename(name) in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml")
+    ]
+    root = posixpath.dirname(min(metadata, key=len)) if metadata else ""
+    gdal_root = None if native is None else posixpath.join(f"/vsizip/{native}", root).rstrip("/")
+    return Archive(location, zip_fs, root, gdal_root)
+
+
+def gdal_path(fs: Any, fs_path: str) -> str | None:
+    """The GDAL virtual-file path of an fsspec location, when GDAL can read it itself."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
+    prefixes = [_GDAL_PREFIXES[name] for name in protocols if name in _GDAL_PREFIXES]
+    return f"{prefixes[0]}{fs_path}" if prefixes else None
+
+
+def raster_at(location: str) -> Raster:
+    """A single band file named by a path or fsspec URL."""
+    fs, fs_path = fsspec.core.url_to_fs(location)
+    native = gdal_path(fs, fs_path)
+    return Raster(fs_path, fs.open) if native is None else Raster(native)
+
+
+def check_on_grid(raster: Raster, grid: Grid) -> None:
+    """Refuse a raster whose header disagrees with the product's grid."""
+    own = raster.grid()
+    if own.crs != grid.crs:
+        raise GeocolorError(f"{raster.path}: CRS {own.crs} differs from the tile's {grid.crs}")
+    if (own.width, own.height) != (grid.width, grid.height) or not own.transform.almost_equals(
+        grid.transform
+    ):
+        raise GeocolorError(
+            f"{raster.path}: {own.width} x {own.height} pixels at {tuple(own.transform)[:6]} "
+            f"do not match the tile grid {grid.width} x {grid.height} at "
+            f"{tuple(grid.transform)[:6]}"
+        )
