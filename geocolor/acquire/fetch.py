@@ -34,7 +34,6 @@ from typing import Any, Literal
 import numpy as np
 import pydantic
 import rasterio
-from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
@@ -50,7 +49,8 @@ from geocolor.acquire.sentinelhub_session import Connection, ServiceSettings, se
 from geocolor.acquire.source import DEFAULT_SOURCE
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.geo.grid import Grid, grid_covering, utm_crs_for
+from geocolor.geo.crs import named_or_utm_crs
+from geocolor.geo.grid import Grid, grid_covering
 from geocolor.io.filesystems import atomic_write
 from geocolor.progress import progress_bar
 from geocolor.s2.product import BAND_ORDER, SCL
@@ -124,15 +124,9 @@ class _Recipe:
 
 def aoi_grid(aoi: BaseGeometry, config: FetchConfig) -> Grid:
     """The grid every output of a fetch shares: the AOI's UTM zone unless a CRS is given."""
-    if config.crs is None:
-        crs = utm_crs_for(aoi.centroid.x, aoi.centroid.y)
-    else:
-        try:
-            crs = CRS.from_user_input(config.crs)
-        except RasterioError:
-            raise UsageError(f"--crs {config.crs!r}: unknown CRS") from None
-        if crs.to_epsg() is None:
-            raise UsageError(f"--crs {config.crs!r}: the Process API needs a CRS with an EPSG code")
+    crs = named_or_utm_crs(config.crs, aoi, "--crs")
+    if crs.to_epsg() is None:
+        raise UsageError(f"--crs {config.crs!r}: the Process API needs a CRS with an EPSG code")
     return grid_covering(aoi, crs, config.resolution)
 
 
