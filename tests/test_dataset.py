@@ -73,6 +73,7 @@ def write_synthetic_store(
     sar, optical, mask = synthetic_pair(tile * tiles_down, tile * tiles_across, seed)
     sar = sar[: len(sar_bands)]
     root = open_store(str(path), "a")
+    root.attrs["tile_size"] = tile
     layers = {"s1": sar, "s2": optical, "mask": mask}
     attrs = {
         "s1_product": "S1A_X",
@@ -258,4 +259,16 @@ def test_pairs_with_different_bands_are_refused(tmp_path: Path) -> None:
     path = write_synthetic_store(tmp_path / "mixed.zarr")
     write_synthetic_store(tmp_path / "mixed.zarr", pair_id="S1B_Z__S2B_W", sar_bands=("VV",))
     with pytest.raises(GeocolorError, match="S1B_Z__S2B_W"):
+        store_layout(open_store(path, "r"))
+
+
+def test_the_tile_size_is_the_store_attribute_and_chunks_must_match_it(tmp_path: Path) -> None:
+    path = write_synthetic_store(tmp_path / "store.zarr", tile=16, tiles_down=2, tiles_across=2)
+    assert store_layout(open_store(path, "r")).tile_size == 16
+    root = open_store(path, "r+")
+    root.attrs["tile_size"] = 32
+    with pytest.raises(GeocolorError, match="not the store's tile size 32"):
+        store_layout(root)
+    del root.attrs["tile_size"]
+    with pytest.raises(GeocolorError, match="records no tile size"):
         store_layout(open_store(path, "r"))

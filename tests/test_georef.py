@@ -12,7 +12,8 @@ from rasterio.crs import CRS
 from shapely.geometry import Polygon
 
 from geocolor.errors import GeocolorError
-from geocolor.geo.grid import Grid, grid_covering, utm_crs_for
+from geocolor.geo.crs import utm_crs_for
+from geocolor.geo.grid import Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.georeference import RadarLocator, warp_to_grid
 from geocolor.s1.safe import GeolocationGrid

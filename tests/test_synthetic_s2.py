@@ -27,7 +27,7 @@ from geocolor.demo.s2 import (
     write_synthetic_s2,
 )
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.geo.grid import utm_crs_for
+from geocolor.geo.crs import utm_crs_for
 from geocolor.s1.safe import open_safe
 from geocolor.s2.product import SCLClass, open_s2
 

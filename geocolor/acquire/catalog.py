@@ -20,7 +20,8 @@ from shapely.geometry.base import BaseGeometry
 
 from geocolor.acquire.sentinelhub_session import Connection, service_errors
 from geocolor.errors import UsageError
-from geocolor.geo.grid import LONLAT, reproject_geometry, utm_crs_for
+from geocolor.geo.crs import utm_crs_of
+from geocolor.geo.grid import LONLAT, reproject_geometry
 
 # the client's collections pin the commercial deployment's URL; these follow the
 # connection's base URL instead (Copernicus Data Space or any other deployment)
@@ -260,7 +261,7 @@ class _AreaOf:
     """Fractions of an AOI's area, measured in its UTM zone rather than in degrees."""
 
     def __init__(self, aoi: BaseGeometry) -> None:
-        self.crs = utm_crs_for(aoi.centroid.x, aoi.centroid.y)
+        self.crs = utm_crs_of(aoi)
         self.aoi = reproject_geometry(aoi, LONLAT, self.crs)
 
     def covered_by(self, footprint: BaseGeometry) -> float:

@@ -34,7 +34,6 @@ from typing import Any, Literal
 import numpy as np
 import pydantic
 import rasterio
-from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
@@ -50,7 +49,8 @@ from geocolor.acquire.sentinelhub_session import Connection, ServiceSettings, se
 from geocolor.acquire.source import DEFAULT_SOURCE
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.geo.grid import Grid, grid_covering, utm_crs_for
+from geocolor.geo.crs import named_or_utm_crs
+from geocolor.geo.grid import Grid, grid_covering
 from geocolor.io.filesystems import atomic_write
 from geocolor.progress import progress_bar
 from geocolor.s2.product import BAND_ORDER, SCL
@@ -99,7 +99,7 @@ class FetchConfig(Config):
 
 
 @dataclass(frozen=True)
-class _Layer:
+class _OutputFile:
     """One output file: which converted bands it holds and how they are stored."""
 
     file_name: str
@@ -112,27 +112,21 @@ class _Layer:
 
 @dataclass(frozen=True)
 class _Recipe:
-    """How to ask for an acquisition and turn the answers into output layers."""
+    """How to ask for an acquisition and turn the answers into output files."""
 
     evalscript: str
     input_data: InputDataDict
     response_bands: int
     convert: Callable[[np.ndarray], np.ndarray]
-    layers: tuple[_Layer, ...]
+    outputs: tuple[_OutputFile, ...]
     single_file: bool
 
 
 def aoi_grid(aoi: BaseGeometry, config: FetchConfig) -> Grid:
     """The grid every output of a fetch shares: the AOI's UTM zone unless a CRS is given."""
-    if config.crs is None:
-        crs = utm_crs_for(aoi.centroid.x, aoi.centroid.y)
-    else:
-        try:
-            crs = CRS.from_user_input(config.crs)
-        except RasterioError:
-            raise UsageError(f"--crs {config.crs!r}: unknown CRS") from None
-        if crs.to_epsg() is None:
-            raise UsageError(f"--crs {config.crs!r}: the Process API needs a CRS with an EPSG code")
+    crs = named_or_utm_crs(config.crs, aoi, "--crs")
+    if crs.to_epsg() is None:
+        raise UsageError(f"--crs {config.crs!r}: the Process API needs a CRS with an EPSG code")
     return grid_covering(aoi, crs, config.resolution)
 
 
@@ -195,7 +189,7 @@ def _fetch_one(
     requests = [_download_request(connection, recipe, grid, window) for window in windows]
     keys = "".join(_request_key(request) for request in requests)
     run_key = hashlib.sha256(keys.encode()).hexdigest()
-    target = folder / (recipe.layers[0].file_name if recipe.single_file else acquisition.name)
+    target = folder / (recipe.outputs[0].file_name if recipe.single_file else acquisition.name)
     if target.exists():
         _check_same_run(target, recipe, run_key)
         return target
@@ -225,9 +219,9 @@ def _fetch_one(
         answers = _answers(
             connection, recipe, windows, requests, cache, config.threads, acquisition.name
         )
-        _write_layers(staging, recipe, grid, tags, answers)
+        _write_outputs(staging, recipe, grid, tags, answers)
         if recipe.single_file:
-            (staging / recipe.layers[0].file_name).replace(target)
+            (staging / recipe.outputs[0].file_name).replace(target)
         else:
             staging.replace(target)
     finally:
@@ -235,7 +229,7 @@ def _fetch_one(
     return target
 
 
-def _write_layers(
+def _write_outputs(
     staging: Path,
     recipe: _Recipe,
     grid: Grid,
@@ -244,16 +238,16 @@ def _write_layers(
 ) -> None:
     datasets = []
     try:
-        for layer in recipe.layers:
-            dataset = rasterio.open(staging / layer.file_name, "w", **_profile(grid, layer))
+        for output in recipe.outputs:
+            dataset = rasterio.open(staging / output.file_name, "w", **_profile(grid, output))
             datasets.append(dataset)
-            for index, text in enumerate(layer.descriptions, start=1):
+            for index, text in enumerate(output.descriptions, start=1):
                 dataset.set_band_description(index, text)
-            dataset.update_tags(**tags, **layer.tags)
+            dataset.update_tags(**tags, **output.tags)
         for window, image in answers:
             values = recipe.convert(image)
-            for layer, dataset in zip(recipe.layers, datasets, strict=True):
-                dataset.write(values[list(layer.bands)].astype(layer.dtype), window=window)
+            for output, dataset in zip(recipe.outputs, datasets, strict=True):
+                dataset.write(values[list(output.bands)].astype(output.dtype), window=window)
     finally:
         for dataset in datasets:
             dataset.close()
@@ -316,7 +310,7 @@ def _s1_recipe(acquisition: Acquisition, config: FetchConfig) -> _Recipe:
         other_args=other,
     )
     unit = "dB" if config.db else "linear"
-    layer = _Layer(
+    output = _OutputFile(
         file_name=f"{acquisition.name}.tif",
         bands=tuple(range(len(POLARISATIONS))),
         dtype="float32",
@@ -329,7 +323,7 @@ def _s1_recipe(acquisition: Acquisition, config: FetchConfig) -> _Recipe:
         input_data=input_data,
         response_bands=len(POLARISATIONS) + 1,
         convert=lambda image: _backscatter(image, db=config.db),
-        layers=(layer,),
+        outputs=(output,),
         single_file=True,
     )
 
@@ -344,8 +338,8 @@ def _s2_recipe(acquisition: Acquisition, config: FetchConfig) -> _Recipe:
         other_args={"processing": {"harmonizeValues": True}},
     )
     scaling = {"BOA_ADD_OFFSET": "0", "BOA_QUANTIFICATION_VALUE": "10000"}
-    layers = tuple(
-        _Layer(
+    outputs = tuple(
+        _OutputFile(
             file_name=f"{acquisition.name}_{band}.tif",
             bands=(index,),
             dtype="uint8" if band == SCL else "uint16",
@@ -360,7 +354,7 @@ def _s2_recipe(acquisition: Acquisition, config: FetchConfig) -> _Recipe:
         input_data=input_data,
         response_bands=len(bands),
         convert=lambda image: image,
-        layers=layers,
+        outputs=outputs,
         single_file=False,
     )
 
@@ -433,17 +427,17 @@ def _decode(content: bytes, window: Window, recipe: _Recipe, source: object) -> 
     return image
 
 
-def _profile(grid: Grid, layer: _Layer) -> dict[str, Any]:
-    floating = np.issubdtype(np.dtype(layer.dtype), np.floating)
+def _profile(grid: Grid, output: _OutputFile) -> dict[str, Any]:
+    floating = np.issubdtype(np.dtype(output.dtype), np.floating)
     return {
         "driver": "GTiff",
         "width": grid.width,
         "height": grid.height,
-        "count": len(layer.bands),
-        "dtype": layer.dtype,
+        "count": len(output.bands),
+        "dtype": output.dtype,
         "crs": grid.crs,
         "transform": grid.transform,
-        "nodata": layer.nodata,
+        "nodata": output.nodata,
         "tiled": True,
         "blockxsize": _BLOCK,
         "blockysize": _BLOCK,
@@ -454,7 +448,7 @@ def _profile(grid: Grid, layer: _Layer) -> dict[str, Any]:
 
 
 def _check_same_run(target: Path, recipe: _Recipe, run_key: str) -> None:
-    first = target if recipe.single_file else target / recipe.layers[0].file_name
+    first = target if recipe.single_file else target / recipe.outputs[0].file_name
     try:
         with rasterio.open(first) as dataset:
             previous = dataset.tags().get("request_key")

@@ -54,11 +54,10 @@ from geocolor.io.cog import cog_staging
 from geocolor.models.device import resolve_device
 from geocolor.models.layers import gather_scene_statistics, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
+from geocolor.models.rgb import RGB_BANDS, rgb_band_indices
 
 log = logging.getLogger("geocolor.colorize.pipeline")
 
-#: Sentinel-2 bands shown as red, green and blue.
-RGB_BANDS = ("B04", "B03", "B02")
 # side of the windows sampled for scene statistics: the usual training tile
 STATISTICS_WINDOW = 256
 # most of the plan's pixels the statistics pass may add: it is a cost per scene
@@ -186,8 +185,9 @@ def colorize(
 def rgb_channels(model: LoadedModel) -> tuple[int, ...]:
     """The model's output channels shown as red, green and blue."""
     bands = model.normalisation.optical_bands
-    if all(band in bands for band in RGB_BANDS):
-        return tuple(bands.index(band) for band in RGB_BANDS)
+    found = rgb_band_indices(bands)
+    if found is not None:
+        return found
     if len(bands) == 3:
         log.warning("%s: bands %s are not B04/B03/B02, shown in their order", model.uri, bands)
         return (0, 1, 2)

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import rasterio
 from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import UsageError
-from geocolor.geo.grid import LONLAT, Grid, grid_covering, reproject_geometry, utm_crs_for
+from geocolor.geo.crs import parse_crs, utm_crs_of
+from geocolor.geo.grid import LONLAT, Grid, grid_covering, reproject_geometry
 from geocolor.io.cluster import dask_client
 from geocolor.io.spill import shares_disk, spill, spilled_lazily
 from geocolor.s1.backscatter import S1Config
@@ -127,7 +127,8 @@ def scene_reader(
     """
     source = open_s1(path)
     config = _s1_config(sar_bands, sar_processing)
-    grid = output_grid(source, config, aoi, _parse_crs(crs), resolution, path)
+    named_crs = None if crs is None else parse_crs(crs)
+    grid = output_grid(source, config, aoi, named_crs, resolution, path)
     with (
         dask_client(scheduler) as client,
         tempfile.TemporaryDirectory(prefix="geocolor-scene-") as scratch,
@@ -169,21 +170,11 @@ def output_grid(
     if native is not None:
         scene_crs, scene_resolution = native.crs, native.resolution[0]
     else:
-        centre = footprint.centroid
-        scene_crs, scene_resolution = utm_crs_for(centre.x, centre.y), config.resolution
+        scene_crs, scene_resolution = utm_crs_of(footprint), config.resolution
     grid = grid_covering(region, crs or scene_crs, resolution or scene_resolution)
     if 0 in grid.shape:
         raise UsageError(f"the AOI is too small to hold a pixel of the scene {path}")
     return grid
-
-
-def _parse_crs(crs: str | None) -> CRS | None:
-    if crs is None:
-        return None
-    try:
-        return CRS.from_user_input(crs)
-    except rasterio.errors.CRSError:
-        raise UsageError(f"crs {crs!r} is not a coordinate reference system") from None
 
 
 def _crop(grid: Grid, aoi: BaseGeometry, path: str) -> Grid:

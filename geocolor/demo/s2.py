@@ -45,7 +45,8 @@ from geocolor.demo.landcover import (
 )
 from geocolor.demo.safe_writer import child, publish_safe, xml_bytes
 from geocolor.errors import UsageError
-from geocolor.geo.grid import LONLAT, Grid, utm_crs_for
+from geocolor.geo.crs import utm_crs_for
+from geocolor.geo.grid import LONLAT, Grid
 from geocolor.progress import progress
 
 FULL_TILE = 10_980

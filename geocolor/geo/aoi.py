@@ -11,12 +11,13 @@ import re
 from typing import Any
 
 import fsspec
-import pyproj
 import shapely
+from rasterio.crs import CRS
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import UsageError
+from geocolor.geo.crs import parse_crs
 from geocolor.geo.grid import LONLAT, reproject_geometry
 
 _NUMBER = r"\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*"
@@ -52,12 +53,12 @@ def load_aoi(aoi: str) -> BaseGeometry:
         raise UsageError(f"{aoi}: the AOI geometry is empty")
     if not geometry.is_valid:
         geometry = shapely.make_valid(geometry)
-    if crs is not None and not crs.equals(pyproj.CRS.from_epsg(4326)):
+    if crs is not None and crs != LONLAT:
         geometry = reproject_geometry(geometry, crs, LONLAT)
     return geometry
 
 
-def _parse_geojson(text: str, source: str) -> tuple[BaseGeometry, pyproj.CRS | None]:
+def _parse_geojson(text: str, source: str) -> tuple[BaseGeometry, CRS | None]:
     try:
         data: dict[str, Any] = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -65,7 +66,7 @@ def _parse_geojson(text: str, source: str) -> tuple[BaseGeometry, pyproj.CRS | N
     crs = None
     name = data.get("crs", {}).get("properties", {}).get("name")
     if name:
-        crs = _crs(name, source)
+        crs = parse_crs(str(name), f"{source}: crs")
     kind = data.get("type")
     try:
         if kind == "FeatureCollection":
@@ -82,21 +83,14 @@ def _parse_geojson(text: str, source: str) -> tuple[BaseGeometry, pyproj.CRS | N
         ) from None
 
 
-def _parse_wkt(text: str, source: str) -> tuple[BaseGeometry, pyproj.CRS | None]:
+def _parse_wkt(text: str, source: str) -> tuple[BaseGeometry, CRS | None]:
     text = text.strip()
     crs = None
     prefix = re.match(r"^(?:SRID=|EPSG:)(\d+);", text, flags=re.IGNORECASE)
     if prefix:
-        crs = _crs(f"EPSG:{prefix.group(1)}", source)
+        crs = parse_crs(f"EPSG:{prefix.group(1)}", f"{source}: crs")
         text = text[prefix.end() :]
     try:
         return shapely.from_wkt(text), crs
     except shapely.errors.GEOSException:
         raise UsageError(f"{source}: neither GeoJSON nor WKT") from None
-
-
-def _crs(name: str, source: str) -> pyproj.CRS:
-    try:
-        return pyproj.CRS.from_user_input(name)
-    except Exception:
-        raise UsageError(f"{source}: unknown CRS {name!r}") from None

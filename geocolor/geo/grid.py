@@ -86,12 +86,6 @@ def reproject_geometry(geometry: BaseGeometry, src: Any, dst: Any) -> BaseGeomet
     return shapely.transform(geometry, project)
 
 
-def utm_crs_for(lon: float, lat: float) -> CRS:
-    """The WGS 84 / UTM zone CRS containing (lon, lat)."""
-    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
 def grid_covering(footprint: BaseGeometry, crs: CRS, resolution: float) -> Grid:
     """The smallest grid in ``crs`` snapped to ``resolution`` that covers a lon/lat footprint."""
     if resolution <= 0:

@@ -240,3 +240,26 @@ def group_array(group: zarr.Group, name: str) -> AnyArray:
     if not isinstance(node, zarr.Array):
         raise GeocolorError(f"{group.store_path}/{name}: expected an array in the store")
     return node
+
+
+def store_tile_size(root: zarr.Group) -> int:
+    """The side of the store's tiles: its root attribute ``tile_size``, set by ``prepare``.
+
+    The attribute is the one record of it; every pair's arrays are chunked by it, and
+    :func:`check_tile_chunks` tells a pair that is not apart.
+    """
+    held = root.attrs.get("tile_size")
+    if not isinstance(held, int) or isinstance(held, bool) or held < 1:
+        raise GeocolorError(f"{root.store_path}: the store records no tile size; prepare it anew")
+    return held
+
+
+def check_tile_chunks(group: zarr.Group, tile_size: int) -> None:
+    """Refuse a pair whose arrays are not chunked one tile of ``tile_size`` per chunk."""
+    for name in ("s1", "s2", "mask"):
+        chunks = group_array(group, name).chunks
+        if tuple(chunks[1:]) != (tile_size, tile_size):
+            raise GeocolorError(
+                f"{group.store_path}/{name}: chunks of {chunks[1]} x {chunks[2]} pixels, "
+                f"not the store's tile size {tile_size}"
+            )

@@ -17,12 +17,12 @@ from typing import Literal
 import dask.array as da
 import numpy as np
 import pydantic
-from rasterio.crs import CRS
 
 from geocolor import __version__
 from geocolor.config import Config
-from geocolor.errors import GeocolorError, UsageError
-from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering, utm_crs_for
+from geocolor.errors import GeocolorError
+from geocolor.geo.crs import named_or_utm_crs
+from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
@@ -67,15 +67,7 @@ def target_grid(product: SafeProduct, config: S1Config) -> Grid | None:
         return None
     if config.grid == "utm":
         footprint = product.footprint()
-        if config.crs:
-            try:
-                crs = CRS.from_user_input(config.crs)
-            except Exception:
-                message = f"crs {config.crs!r} is not a coordinate reference system"
-                raise UsageError(message) from None
-        else:
-            centre = footprint.centroid
-            crs = utm_crs_for(centre.x, centre.y)
+        crs = named_or_utm_crs(config.crs, footprint)
         return grid_covering(footprint, crs, config.resolution)
     return grid_of_raster(config.grid)
 

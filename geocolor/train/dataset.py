@@ -28,10 +28,12 @@ from geocolor.models.normalisation import Normalisation
 from geocolor.prepare.store import (
     PAIRS,
     TileTable,
+    check_tile_chunks,
     complete_pairs,
     group_array,
     open_store,
     read_tile,
+    store_tile_size,
 )
 
 log = logging.getLogger("geocolor.train.dataset")
@@ -49,7 +51,8 @@ class StoreLayout:
 
 
 def store_layout(root: zarr.Group) -> StoreLayout:
-    """The bands and tile size of the store's complete pairs, which must all agree."""
+    """The store's tile size and the bands of its complete pairs, which must all agree."""
+    tile_size = store_tile_size(root)
     layouts: dict[str, StoreLayout] = {}
     for name in complete_pairs(root):
         group = root[f"{PAIRS}/{name}"]
@@ -59,7 +62,7 @@ def store_layout(root: zarr.Group) -> StoreLayout:
         except KeyError as exc:
             raise GeocolorError(f"{group.store_path}: pair attributes lack {exc}") from None
         assert isinstance(sar_bands, list) and isinstance(optical_bands, list)
-        tile_size = int(group_array(group, "s1").chunks[-1])
+        check_tile_chunks(group, tile_size)
         layouts[name] = StoreLayout(
             tuple(map(str, sar_bands)), tuple(map(str, optical_bands)), tile_size
         )

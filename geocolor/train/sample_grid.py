@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from geocolor.models.normalisation import Normalisation
+from geocolor.models.rgb import rgb_band_indices
 
 
 def sample_grid(
@@ -35,9 +36,9 @@ def sample_grid(
 
 
 def _rgb_bands(bands: tuple[str, ...]) -> list[int]:
-    if {"B04", "B03", "B02"} <= set(bands):
-        return [bands.index("B04"), bands.index("B03"), bands.index("B02")]
-    return [min(i, len(bands) - 1) for i in range(3)]
+    """B04/B03/B02 when present, else the first three bands (the last one repeated)."""
+    found = rgb_band_indices(bands)
+    return list(found) if found is not None else [min(i, len(bands) - 1) for i in range(3)]
 
 
 def _padded(panel: torch.Tensor) -> torch.Tensor:
