@@ -14,7 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import shapely
-from sentinelhub import CRS, DataCollection, Geometry, SentinelHubCatalog
+from sentinelhub.api.catalog import SentinelHubCatalog
+from sentinelhub.constants import CRS
+from sentinelhub.data_collections import DataCollection
+from sentinelhub.geometry import Geometry
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 

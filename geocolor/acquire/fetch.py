@@ -37,10 +37,12 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
-from sentinelhub import CRS as SHCRS
-from sentinelhub import BBox, MimeType, MosaickingOrder, SentinelHubRequest
 from sentinelhub.api.base_request import InputDataDict
+from sentinelhub.api.process import SentinelHubRequest
+from sentinelhub.constants import CRS as SHCRS
+from sentinelhub.constants import MimeType, MosaickingOrder
 from sentinelhub.download.models import DownloadRequest
+from sentinelhub.geometry import BBox
 from shapely.geometry.base import BaseGeometry
 
 from geocolor import __version__
@@ -419,7 +421,7 @@ def _decode(content: bytes, window: Window, recipe: _Recipe, source: object) -> 
     shape = (recipe.response_bands, int(window.height), int(window.width))
     try:
         with MemoryFile(content) as memory, memory.open() as dataset:
-            image = dataset.read()
+            image: np.ndarray = dataset.read()
     except RasterioError:
         raise GeocolorError(f"{source}: not a readable GeoTIFF") from None
     if image.shape != shape:

@@ -14,7 +14,6 @@ scene is ever held in memory.
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import UsageError
 from geocolor.geo.crs import parse_crs, utm_crs_of
-from geocolor.geo.grid import LONLAT, Grid, grid_covering, reproject_geometry
+from geocolor.geo.grid import Grid, crop_to_area, grid_covering, pixel_bounds
 from geocolor.io.cluster import dask_client
 from geocolor.io.spill import shares_disk, spill, spilled_lazily
 from geocolor.s1.backscatter import S1Config
@@ -178,20 +177,14 @@ def output_grid(
 
 
 def _crop(grid: Grid, aoi: BaseGeometry, path: str) -> Grid:
-    """The sub-grid of pixels whose centres lie within the AOI's bounds on ``grid``."""
-    projected = reproject_geometry(aoi.segmentize(0.01), LONLAT, grid.crs)
-    left, bottom, right, top = projected.bounds
-    inverse = ~grid.transform
-    (x0, y0), (x1, y1) = inverse @ (left, top), inverse @ (right, bottom)
-    cols, rows = sorted((x0, x1)), sorted((y0, y1))
-    col0, col1 = max(math.floor(cols[0] + 0.5), 0), min(math.floor(cols[1] + 0.5), grid.width)
-    row0, row1 = max(math.floor(rows[0] + 0.5), 0), min(math.floor(rows[1] + 0.5), grid.height)
-    overlaps = cols[1] > 0 and cols[0] < grid.width and rows[1] > 0 and rows[0] < grid.height
-    if not overlaps:
+    """The scene's grid cut to the AOI; an AOI narrower than a pixel is refused."""
+    col0, row0, col1, row1 = pixel_bounds(grid, aoi)
+    if not (col1 > 0 and col0 < grid.width and row1 > 0 and row0 < grid.height):
         raise UsageError(f"the AOI lies outside the scene {path}")
-    if col1 <= col0 or row1 <= row0:
+    cropped = crop_to_area(grid, aoi) if min(col1 - col0, row1 - row0) >= 1 else None
+    if cropped is None:
         raise UsageError(f"the AOI is too small to hold a pixel of the scene {path}")
-    return Grid(grid.crs, grid.window_transform(row0, col0), col1 - col0, row1 - row0)
+    return cropped
 
 
 def _s1_config(sar_bands: Sequence[str], sar_processing: dict[str, Any] | None) -> S1Config:

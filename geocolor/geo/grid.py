@@ -23,6 +23,13 @@ from shapely.geometry.base import BaseGeometry
 from geocolor.errors import GeocolorError
 
 LONLAT = CRS.from_epsg(4326)
+#: Spacing (degrees) at which a lon/lat outline is densified before it is projected, so
+#: that its edges keep the curve they take in a projected CRS.
+DENSIFY_DEGREES = 0.01
+#: How far (pixels) an area's edge may pass a pixel boundary and still snap to it: a box
+#: drawn on pixel edges comes back a few hundredths of a pixel larger after a round trip
+#: through lon/lat, which must not add a row or column of pixels.
+SNAP_PIXELS = 0.05
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,52 @@ def grid_covering(footprint: BaseGeometry, crs: CRS, resolution: float) -> Grid:
     """The smallest grid in ``crs`` snapped to ``resolution`` that covers a lon/lat footprint."""
     if resolution <= 0:
         raise GeocolorError(f"resolution must be positive, got {resolution}")
-    projected = reproject_geometry(footprint.segmentize(0.01), LONLAT, crs)
+    projected = reproject_geometry(footprint.segmentize(DENSIFY_DEGREES), LONLAT, crs)
     left, bottom, right, top = projected.bounds
     left = math.floor(left / resolution) * resolution
     top = math.ceil(top / resolution) * resolution
     width = math.ceil((right - left) / resolution)
     height = math.ceil((top - bottom) / resolution)
     return Grid(crs, Affine(resolution, 0, left, 0, -resolution, top), width, height)
+
+
+def pixel_bounds(grid: Grid, area: BaseGeometry) -> tuple[float, float, float, float]:
+    """(col0, row0, col1, row1): a lon/lat area's bounds in fractional pixels of ``grid``."""
+    projected = reproject_geometry(area.segmentize(DENSIFY_DEGREES), LONLAT, grid.crs)
+    left, bottom, right, top = projected.bounds
+    inverse = ~grid.transform
+    (x0, y0), (x1, y1) = inverse @ (left, top), inverse @ (right, bottom)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def crop_to_area(grid: Grid, area: BaseGeometry) -> Grid | None:
+    """The whole pixels of ``grid`` that cover a lon/lat area, aligned to it.
+
+    The one crop rule of geocolor: ``prepare`` cuts the Sentinel-2 grid to the pair's
+    overlap with it, ``colorize`` the scene's grid to the AOI. Every pixel the area's
+    bounds reach is kept (edges within :data:`SNAP_PIXELS` of a pixel boundary snap to
+    it), so nothing of the area is lost and the crop's pixels are the grid's own.
+
+    Returns
+    -------
+    Grid or None
+        None when the area and the grid do not share a pixel.
+    """
+    col0, row0, col1, row1 = pixel_bounds(grid, area)
+    first_col, first_row = (
+        max(math.floor(col0 + SNAP_PIXELS), 0),
+        max(math.floor(row0 + SNAP_PIXELS), 0),
+    )
+    end_col = min(math.ceil(col1 - SNAP_PIXELS), grid.width)
+    end_row = min(math.ceil(row1 - SNAP_PIXELS), grid.height)
+    if end_col <= first_col or end_row <= first_row:
+        return None
+    return Grid(
+        grid.crs,
+        grid.window_transform(first_row, first_col),
+        end_col - first_col,
+        end_row - first_row,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,14 +20,13 @@ import dask.array as da
 import numpy as np
 import pydantic
 import zarr
-from affine import Affine
 from distributed import Client
 from shapely.geometry.base import BaseGeometry
 
 from geocolor import __version__
 from geocolor.config import Config
 from geocolor.errors import UsageError
-from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
+from geocolor.geo.grid import Grid, crop_to_area
 from geocolor.prepare.coregister import estimate_shift_tiled
 from geocolor.prepare.pairing import Pair
 from geocolor.prepare.shift import apply_shift
@@ -101,15 +99,7 @@ def shared_grid(pair: Pair, resolution: int, aoi: BaseGeometry | None) -> Grid |
         area = area.intersection(aoi)
     if area.is_empty or area.area == 0:
         return None
-    left, bottom, right, top = reproject_geometry(area, LONLAT, crs).bounds
-    inverse = ~transform
-    col0, row0 = inverse @ (left, top)
-    col1, row1 = inverse @ (right, bottom)
-    row0, col0 = max(math.floor(row0), 0), max(math.floor(col0), 0)
-    row1, col1 = min(math.ceil(row1), height), min(math.ceil(col1), width)
-    if row1 <= row0 or col1 <= col0:
-        return None
-    return Grid(crs, transform @ Affine.translation(col0, row0), col1 - col0, row1 - row0)
+    return crop_to_area(Grid(crs, transform, width, height), area)
 
 
 def prepare_pair(
@@ -209,18 +199,21 @@ def _s2_on_grid(pair: Pair, config: PrepareConfig, grid: Grid) -> da.Array:
     reflectance = pair.s2.read_reflectance(
         config.s2_bands, resolution=config.resolution, chunks=config.chunk
     )
-    return _window(reflectance.data, pair, config, grid).astype(np.float32)
+    window: da.Array = _window(reflectance.data, pair, config, grid).astype(np.float32)
+    return window
 
 
 def _mask_on_grid(pair: Pair, config: PrepareConfig, grid: Grid) -> da.Array:
     mask = pair.s2.read_mask(resolution=config.resolution, classes=config.mask_classes)
-    return _window(mask.data[None], pair, config, grid)[0]
+    window: da.Array = _window(mask.data[None], pair, config, grid)[0]
+    return window
 
 
 def _window(image: da.Array, pair: Pair, config: PrepareConfig, grid: Grid) -> da.Array:
     _, transform, _, _ = pair.s2.grid(config.resolution)
     col0, row0 = (round(v) for v in ~transform @ (grid.transform.c, grid.transform.f))
-    return image[:, row0 : row0 + grid.height, col0 : col0 + grid.width]
+    window: da.Array = image[:, row0 : row0 + grid.height, col0 : col0 + grid.width]
+    return window
 
 
 def _tile_table(
@@ -229,7 +222,8 @@ def _tile_table(
     """Tile fractions from the stored arrays (cheap to read back), then keep/drop/split."""
 
     def stored(name: str) -> da.Array:
-        return da.from_zarr(group_array(group, name))
+        array: da.Array = da.from_zarr(group_array(group, name))
+        return array
 
     valid = da.isfinite(stored("s1")).all(axis=0) & da.isfinite(stored("s2")).all(axis=0)
     cloud = stored("mask")[0].astype(bool)

@@ -106,7 +106,8 @@ def _radar_extent(
 
 def to_db(image: da.Array) -> da.Array:
     """10 log10 of linear power as float32, one new array per chunk; NaN stays NaN."""
-    return da.map_blocks(power_to_db, image, dtype=np.float32)
+    db: da.Array = da.map_blocks(power_to_db, image, dtype=np.float32)
+    return db
 
 
 def backscatter(

@@ -309,7 +309,7 @@ class SafeProduct:
             chunks = (-(-chunks[0] // block_rows) * block_rows, chunks[1])
         normalized = normalize_chunks(chunks, size, dtype=np.uint16)
         origin = (window.line0, window.pixel0)
-        return da.map_blocks(
+        dn: da.Array = da.map_blocks(
             _read_block,
             name=f"read-dn-{pol.lower()}-{tokenize(describe, normalized, origin)}",
             chunks=normalized,
@@ -318,6 +318,7 @@ class SafeProduct:
             source=source,
             origin=origin,
         )
+        return dn
 
     def _polarisation(self, pol: str) -> str:
         if pol.upper() not in self.info.polarisations:
@@ -432,4 +433,5 @@ def _read_block(
     rows = (row_start + origin[0], row_stop + origin[0])
     cols = (col_start + origin[1], col_stop + origin[1])
     with source.dataset() as dataset:
-        return dataset.read(1, window=Window.from_slices(rows, cols))
+        pixels: np.ndarray = dataset.read(1, window=Window.from_slices(rows, cols))
+    return pixels

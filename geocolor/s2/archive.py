@@ -61,7 +61,8 @@ class Raster:
         """First band over [rows) x [cols), one window read."""
         with self.open() as dataset:
             try:
-                return dataset.read(1, window=Window.from_slices(rows, cols))
+                pixels: np.ndarray = dataset.read(1, window=Window.from_slices(rows, cols))
+                return pixels
             except (OSError, RasterioError) as exc:
                 raise GeocolorError(f"{self.path}: cannot read pixels ({exc})") from None
 

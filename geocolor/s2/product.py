@@ -125,7 +125,8 @@ class S2Product:
             )
         reflectance = _on_grid(da.stack(layers), grid, "reflectance")
         reflectance = reflectance.assign_coords(band=list(bands))
-        return reflectance.rio.write_nodata(np.nan)
+        with_nodata: xr.DataArray = reflectance.rio.write_nodata(np.nan)
+        return with_nodata
 
     def read_mask(
         self,
@@ -236,7 +237,8 @@ def _nearest(
 ) -> np.ndarray:
     """Source pixel index holding each target pixel centre along one axis."""
     centres = origin + (np.arange(start, stop) + 0.5) * step
-    return np.floor((centres - source_origin) / source_step).astype(np.int64)
+    index: np.ndarray = np.floor((centres - source_origin) / source_step).astype(np.int64)
+    return index
 
 
 def _mask_block(
@@ -263,4 +265,5 @@ def _on_grid(data: da.Array, grid: Grid, name: str) -> xr.DataArray:
     x, y = grid.pixel_centres()
     dims = ("band", "y", "x")[-data.ndim :]
     array = xr.DataArray(data, dims=dims, coords={"y": y, "x": x}, name=name)
-    return array.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    georeferenced: xr.DataArray = array.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    return georeferenced
