@@ -286,7 +286,7 @@ def _read_secret(name: str, env: Mapping[str, str]) -> dict[str, Any]:
             scopes=["https://www.googleapis.com/auth/cloud-platform"]
         )
         # google-auth leaves AuthorizedSession's constructor unannotated
-        with AuthorizedSession(google_credentials) as session:  # type: ignore[no-untyped-call, unused-ignore]
+        with AuthorizedSession(google_credentials) as session:
             response = session.get(f"{endpoint}/v1/{version}:access", timeout=60)
     except DefaultCredentialsError:
         raise GeocolorError(

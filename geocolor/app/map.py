@@ -62,7 +62,7 @@ def build_map(
         fmap.fit_bounds([(south, west), (north, east)])
     if aoi is not None:
         _outline(aoi, "AOI", "#ff7800", 0.0).add_to(fmap)
-    Draw(  # type: ignore[no-untyped-call, unused-ignore]  # folium leaves the Draw plugin unannotated
+    Draw(
         draw_options={
             "polyline": False,
             "circle": False,

@@ -36,25 +36,25 @@ def dask_client(scheduler: str | None = None, threads: int | None = None) -> Ite
     if address:
         # distributed leaves Client and LocalCluster (constructors, close) unannotated
         try:
-            client = Client(address, timeout="10s")  # type: ignore[no-untyped-call, unused-ignore]
+            client = Client(address, timeout="10s")
         except OSError as exc:
             raise GeocolorError(f"cannot reach Dask scheduler {address}: {exc}") from None
         log.info("using Dask cluster at %s", address)
         try:
             yield client
         finally:
-            client.close()  # type: ignore[no-untyped-call, unused-ignore]
+            client.close()
         return
     threads = threads or os.cpu_count() or 1
     with (
-        LocalCluster(  # type: ignore[no-untyped-call, unused-ignore]
+        LocalCluster(
             n_workers=1,
             threads_per_worker=threads,
             processes=False,
             dashboard_address="127.0.0.1:0",
             memory_limit=0,
         ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call, unused-ignore]
+        Client(cluster) as client,
     ):
         log.info("using a local Dask cluster with %d threads", threads)
         yield client

@@ -168,7 +168,7 @@ def stream_blocks(
     """
     # dask's Array.rechunk and to_delayed, distributed's Client.compute and as_completed
     # are unannotated
-    image = image.rechunk({0: -1})  # type: ignore[no-untyped-call, unused-ignore]
+    image = image.rechunk({0: -1})
     offsets = [
         (row0, col0)
         for row0 in np.cumsum((0, *image.chunks[1][:-1]))
@@ -176,9 +176,9 @@ def stream_blocks(
     ]
     context = nullcontext(client) if client is not None else dask_client()
     with context as active:
-        futures = active.compute(list(image.to_delayed().ravel()))  # type: ignore[no-untyped-call, unused-ignore]
+        futures = active.compute(list(image.to_delayed().ravel()))
         where = {future.key: offset for future, offset in zip(futures, offsets, strict=True)}
-        finished = as_completed(futures, with_results=True)  # type: ignore[no-untyped-call, unused-ignore]
+        finished = as_completed(futures, with_results=True)
         del futures
         with progress_bar(len(where), desc=desc, unit="block") as bar:
             for future, block in finished:

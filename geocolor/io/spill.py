@@ -68,7 +68,7 @@ def spilled_lazily(image: da.Array, path: str | Path, client: Client) -> da.Arra
         raise ValueError("a remote cluster's workers cannot read this process's scratch files")
     spill(image, path, client)
     # dask leaves map_blocks unannotated
-    spilled: da.Array = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
+    spilled: da.Array = da.map_blocks(
         _read_block,
         path=str(path),
         name=f"spilled-{tokenize(image.name, str(path))}",
@@ -83,16 +83,16 @@ def _write_on_workers(image: da.Array, path: str, client: Client, desc: str) -> 
     """One task per block writes it into the file and returns a tiny flag."""
     # dask's map_blocks and to_delayed, distributed's Client.compute and as_completed
     # are unannotated
-    marker = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
+    marker = da.map_blocks(
         _write_block,
         image,
         path=path,
         dtype=bool,
         chunks=tuple((1,) * len(axis) for axis in image.chunks),
     )
-    futures = client.compute(list(marker.to_delayed().ravel()))  # type: ignore[no-untyped-call, unused-ignore]
+    futures = client.compute(list(marker.to_delayed().ravel()))
     with progress_bar(len(futures), desc=desc, unit="block") as bar:
-        for future in as_completed(futures):  # type: ignore[no-untyped-call, unused-ignore]
+        for future in as_completed(futures):
             future.result()
             bar.update(1)
 

@@ -392,7 +392,7 @@ def _read_windows(
 ) -> list[_Candidate]:
     """Read the windows of every image and mask, computing dask sources in one pass."""
     # dask leaves compute unannotated
-    (pieces,) = compute(  # type: ignore[no-untyped-call, unused-ignore]
+    (pieces,) = compute(
         [[None if source is None else source[window] for source in sources] for window in windows]
     )
     candidates = []

@@ -26,7 +26,7 @@ def apply_shift(
     """
     if isinstance(image, da.Array):
         # dask leaves Array.astype (and so what it returns) unannotated
-        floating = image.astype(np.result_type(image.dtype, np.float32))  # type: ignore[no-untyped-call, unused-ignore]
+        floating = image.astype(np.result_type(image.dtype, np.float32))
         depth = {0: math.ceil(abs(dy)) + 1, 1: math.ceil(abs(dx)) + 1}
         shifted: da.Array = floating.map_overlap(
             _shift_block, depth=depth, boundary=np.nan, dtype=floating.dtype, dy=dy, dx=dx

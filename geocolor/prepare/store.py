@@ -128,7 +128,7 @@ def write_tile_arrays(
     markers = []
     for name, layer in layers.items():
         # dask leaves Array.rechunk unannotated
-        chunked = layer.rechunk((-1, tile, tile))  # type: ignore[no-untyped-call, unused-ignore]
+        chunked = layer.rechunk((-1, tile, tile))
         markers.extend(_chunk_writes(chunked, group_array(group, name)))
     _run(markers, client)
 
@@ -153,14 +153,14 @@ def hold(image: da.Array, group: zarr.Group, name: str, client: Client) -> da.Ar
     )
     _run(_chunk_writes(image, target), client)
     # dask leaves from_zarr unannotated
-    held: da.Array = da.from_zarr(target)  # type: ignore[no-untyped-call, unused-ignore]
+    held: da.Array = da.from_zarr(target)
     return held
 
 
 def _chunk_writes(image: da.Array, target: AnyArray) -> list[Any]:
     """One delayed write per chunk of ``image``, each returning a tiny flag."""
     # dask leaves map_blocks unannotated
-    marker = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
+    marker = da.map_blocks(
         _write_chunk,
         image,
         target,
@@ -172,9 +172,9 @@ def _chunk_writes(image: da.Array, target: AnyArray) -> list[Any]:
 
 def _run(tasks: list[Any], client: Client) -> None:
     # distributed leaves Client.compute and as_completed unannotated
-    futures = client.compute(tasks)  # type: ignore[no-untyped-call, unused-ignore]
+    futures = client.compute(tasks)
     with progress_bar(len(futures), desc="chunks", unit="chunk") as bar:
-        for future in as_completed(futures):  # type: ignore[no-untyped-call, unused-ignore]
+        for future in as_completed(futures):
             future.result()
             bar.update(1)
 

@@ -232,7 +232,7 @@ def warp_to_grid(
             shape = (row1 - row0, col1 - col0)
             window = _clip(locator.window_for(row0, row1, col0, col1), extent)
             if window is None:
-                blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))  # type: ignore[no-untyped-call, unused-ignore]
+                blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))
                 continue
             source = radar[
                 :,
@@ -241,7 +241,7 @@ def warp_to_grid(
             ]
             gcps = ground_control_points(geogrid, window.line0, window.pixel0)
             warped = delayed(_warp_chunk, pure=True)(source, gcps, grid, row0, col0, shape)
-            blocks.append(da.from_delayed(warped, (bands, *shape), dtype=np.float32))  # type: ignore[no-untyped-call, unused-ignore]
+            blocks.append(da.from_delayed(warped, (bands, *shape), dtype=np.float32))
         rows.append(blocks)
-    warped_image: da.Array = da.block(rows)  # type: ignore[no-untyped-call, unused-ignore]
+    warped_image: da.Array = da.block(rows)
     return warped_image

@@ -77,10 +77,10 @@ def radar_backscatter(
     # dask leaves overlap and map_blocks unannotated
     if halo:
         # DN 0 is no data, so padding the image edge with it gives the filter NaN there
-        haloed = da.overlap.overlap(dn, depth={0: halo, 1: halo}, boundary={0: 0, 1: 0})  # type: ignore[no-untyped-call, unused-ignore]
+        haloed = da.overlap.overlap(dn, depth={0: halo, 1: halo}, boundary={0: 0, 1: 0})
     inner = tuple(tuple(size - 2 * halo for size in axis) for axis in haloed.chunks)
     starts = tuple(np.cumsum((0, *axis[:-1])) for axis in inner)
-    backscatter: da.Array = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
+    backscatter: da.Array = da.map_blocks(
         _backscatter_block,
         haloed,
         chunks=inner,

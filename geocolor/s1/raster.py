@@ -99,16 +99,16 @@ class BackscatterRaster:
         bands = match_bands(self.info.descriptions, config, self.path)
         chunks = (len(bands), WARP_CHUNK, WARP_CHUNK)
         # dask leaves map_blocks, normalize_chunks and stack unannotated
-        image = da.map_blocks(  # type: ignore[no-untyped-call, unused-ignore]
+        image = da.map_blocks(
             _warped_block,
             path=self.path,
             bands=tuple(index for index, _ in bands),
             grid=grid,
-            chunks=da.core.normalize_chunks(chunks, (len(bands), grid.height, grid.width)),  # type: ignore[no-untyped-call, unused-ignore]
+            chunks=da.core.normalize_chunks(chunks, (len(bands), grid.height, grid.width)),
             dtype=np.float32,
             meta=np.empty((0, 0, 0), dtype=np.float32),
         )
-        image = da.stack(  # type: ignore[no-untyped-call, unused-ignore]
+        image = da.stack(
             [
                 _to_unit(image[index], description.split()[-1].lower(), config.db)
                 for index, (_, description) in enumerate(bands)

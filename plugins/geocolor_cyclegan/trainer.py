@@ -108,7 +108,7 @@ class CycleGANTrainer(AdversarialTrainer):
         generator_loss = (
             adversarial + self.config.lambda_cycle * cycle + self.identity_weight * identity
         )
-        generator_loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # torch leaves it unannotated
+        generator_loss.backward()
         self.generator_optimizer.step()
 
         set_requires_grad(critics, True)
@@ -116,7 +116,7 @@ class CycleGANTrainer(AdversarialTrainer):
         discriminator_loss = self._critic_loss(
             OPTICAL_DISCRIMINATOR, optical, fake_optical, valid, amp
         ) + self._critic_loss(SAR_DISCRIMINATOR, sar, fake_sar, valid, amp)
-        discriminator_loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # torch leaves it unannotated
+        discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
         names = ["generator", "adversarial", "cycle", "identity", "discriminator"]

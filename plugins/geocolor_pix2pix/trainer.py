@@ -82,7 +82,7 @@ class Pix2PixTrainer(AdversarialTrainer):
             gan_loss(scores[:count], True, valid, mode)
             + gan_loss(scores[count:], False, valid, mode)
         )
-        discriminator_loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # torch leaves it unannotated
+        discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
         set_requires_grad([critic], False)
@@ -91,7 +91,7 @@ class Pix2PixTrainer(AdversarialTrainer):
             adversarial = gan_loss(critic(torch.cat([sar, fake], 1)), True, valid, mode)
         l1 = masked_l1(fake, optical, valid)
         generator_loss = adversarial + self.config.lambda_l1 * l1
-        generator_loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # torch leaves it unannotated
+        generator_loss.backward()
         self.generator_optimizer.step()
         set_requires_grad([critic], True)
 
