@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins
+
 pytest_plugins = ["tests.gcs_emulator"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -48,3 +50,21 @@ def _tracking_uri_from_environment() -> Iterator[None]:
     yield
     if "mlflow" in sys.modules:
         sys.modules["mlflow"].set_tracking_uri(None)
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Plugins autoloaded anew for the test, and forgotten after it."""
+    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
+    get_plugins.cache_clear()
+    yield
+    get_plugins.cache_clear()
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None) -> Path:
+    """An empty site-packages on ``sys.path`` for :func:`tests.plugin_dist.install_plugin`."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    return site

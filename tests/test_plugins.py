@@ -3,14 +3,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from geocolor.cli import main
-from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
+from geocolor.plugins.manager import AUTOLOAD_ENV, load_plugins
 from tests.plugin_dist import install_plugin
+
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
 GOOD_PLUGIN = """
     import click
@@ -34,22 +35,6 @@ GOOD_PLUGIN = """
 """
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
-    get_plugins.cache_clear()
-    yield
-    get_plugins.cache_clear()
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "site-packages"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(args)
     out, err = capsys.readouterr()
@@ -64,9 +49,9 @@ def test_builtin_plugins_are_loaded_through_entry_points() -> None:
 
 
 def test_third_party_plugin_adds_backend_and_command(
-    site: Path, capsys: pytest.CaptureFixture[str]
+    plugin_site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    install_plugin(plugin_site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
     code, out, _ = run_cli(["plugins"], capsys)
     assert code == 0
     assert any(
@@ -81,9 +66,9 @@ def test_third_party_plugin_adds_backend_and_command(
 
 
 def test_autoload_can_be_disabled(
-    site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    plugin_site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    install_plugin(plugin_site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
     monkeypatch.setenv(AUTOLOAD_ENV, "1")
     code, out, _ = run_cli(["plugins"], capsys)
     assert code == 0
@@ -92,9 +77,11 @@ def test_autoload_can_be_disabled(
 
 
 def test_plugin_raising_on_import_is_one_line_error(
-    site: Path, capsys: pytest.CaptureFixture[str]
+    plugin_site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    install_plugin(site, "geocolor-broken", "geocolor_broken", "raise RuntimeError('boom')\n")
+    install_plugin(
+        plugin_site, "geocolor-broken", "geocolor_broken", "raise RuntimeError('boom')\n"
+    )
     code, out, err = run_cli(["plugins"], capsys)
     assert code == 1
     assert out == ""
@@ -104,10 +91,10 @@ def test_plugin_raising_on_import_is_one_line_error(
 
 
 def test_duplicate_name_is_one_line_error_naming_the_plugin(
-    site: Path, capsys: pytest.CaptureFixture[str]
+    plugin_site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
-    install_plugin(site, "geocolor-copycat", "geocolor_copycat", GOOD_PLUGIN)
+    install_plugin(plugin_site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    install_plugin(plugin_site, "geocolor-copycat", "geocolor_copycat", GOOD_PLUGIN)
     code, _, err = run_cli(["plugins"], capsys)
     assert code == 1
     assert len(err.strip().splitlines()) == 1
@@ -115,7 +102,7 @@ def test_duplicate_name_is_one_line_error_naming_the_plugin(
 
 
 def test_duplicate_of_builtin_name_blames_the_newcomer(
-    site: Path, capsys: pytest.CaptureFixture[str]
+    plugin_site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = """
         from geocolor.plugins.hookspecs import hookimpl
@@ -124,13 +111,13 @@ def test_duplicate_of_builtin_name_blames_the_newcomer(
         def geocolor_register_speckle_filters(registry):
             registry.register("lee", object())
     """
-    install_plugin(site, "geocolor-lee", "geocolor_lee", source)
+    install_plugin(plugin_site, "geocolor-lee", "geocolor_lee", source)
     code, _, err = run_cli(["plugins"], capsys)
     assert code == 1
     assert "plugin 'geocolor_lee' registers speckle filter 'lee'" in err
 
 
-def test_misspelt_hook_is_caught(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_misspelt_hook_is_caught(plugin_site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = """
         from geocolor.plugins.hookspecs import hookimpl
 
@@ -138,7 +125,7 @@ def test_misspelt_hook_is_caught(site: Path, capsys: pytest.CaptureFixture[str])
         def geocolor_register_backend(registry):
             pass
     """
-    install_plugin(site, "geocolor-typo", "geocolor_typo", source)
+    install_plugin(plugin_site, "geocolor-typo", "geocolor_typo", source)
     code, _, err = run_cli(["plugins"], capsys)
     assert code == 1
     assert "geocolor_typo" in err and "geocolor_register_backend" in err
@@ -146,10 +133,10 @@ def test_misspelt_hook_is_caught(site: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_console_script_with_installed_plugin(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    plugin_site = tmp_path / "plugin_site"
+    plugin_site.mkdir()
+    install_plugin(plugin_site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": str(plugin_site)}
     env.pop(AUTOLOAD_ENV, None)
     geocolor = Path(sys.executable).with_name("geocolor")
     result = subprocess.run(
@@ -159,22 +146,26 @@ def test_console_script_with_installed_plugin(tmp_path: Path) -> None:
     assert result.stdout == "hello there from a plugin\n"
 
 
-def test_plugin_command_is_listed_in_help(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    install_plugin(site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
+def test_plugin_command_is_listed_in_help(
+    plugin_site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_plugin(plugin_site, "geocolor-example", "geocolor_example", GOOD_PLUGIN)
     code, out, _ = run_cli(["--help"], capsys)
     assert code == 0
     assert any(line.split()[:1] == ["hello"] for line in out.splitlines()), out
 
 
-def test_version_needs_no_plugin(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    install_plugin(site, "geocolor-broken", "geocolor_broken", "raise RuntimeError('boom')\n")
+def test_version_needs_no_plugin(plugin_site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    install_plugin(
+        plugin_site, "geocolor-broken", "geocolor_broken", "raise RuntimeError('boom')\n"
+    )
     code, out, err = run_cli(["--version"], capsys)
     assert (code, err) == (0, "")
     assert "version" in out
 
 
 def test_plugin_command_cannot_take_a_core_name(
-    site: Path, capsys: pytest.CaptureFixture[str]
+    plugin_site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = """
         import click
@@ -188,7 +179,7 @@ def test_plugin_command_cannot_take_a_core_name(
         def geocolor_register_commands(cli):
             cli.add_command(impostor)
     """
-    install_plugin(site, "geocolor-impostor", "geocolor_impostor", source)
+    install_plugin(plugin_site, "geocolor-impostor", "geocolor_impostor", source)
     code, out, err = run_cli(["plugins"], capsys)
     assert (code, out) == (1, "")
     assert len(err.strip().splitlines()) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,12 @@ from rasterio.crs import CRS
 
 from geocolor.colorize.pipeline import colorize
 from geocolor.errors import GeocolorError
-from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins
+from geocolor.plugins.manager import get_plugins
 from geocolor.s1.source import open_s1
 from tests.model_factory import log_tiny_model
 from tests.plugin_dist import install_plugin
+
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
 # a scene format of its own: a JSON file naming its grid; its backscatter is a dB ramp
 FAKE_READER = """
@@ -91,20 +92,9 @@ GRID_CRS = CRS.from_epsg(32633)
 GRID_TRANSFORM = Affine(20.0, 0.0, 400_000.0, 0.0, -20.0, 5_200_000.0)
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
-    get_plugins.cache_clear()
-    yield
-    get_plugins.cache_clear()
-
-
 @pytest.fixture
-def fake_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = tmp_path / "site-packages"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    install_plugin(site, "geocolor-fakescene", "geocolor_fakescene", FAKE_READER)
+def fake_reader(plugin_site: Path) -> None:
+    install_plugin(plugin_site, "geocolor-fakescene", "geocolor_fakescene", FAKE_READER)
 
 
 def test_a_third_party_reader_is_chosen_by_can_open_and_colorized_through(

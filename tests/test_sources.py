@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from geocolor.cli import main
-from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins
 from tests.plugin_dist import install_plugin
+
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
 AOI = "10.0,45.0,10.1,45.1"
 DATES = ["--start", "2022-10-01", "--end", "2022-10-03"]
@@ -64,20 +64,9 @@ FAKE_SOURCE = """
 """
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
-    get_plugins.cache_clear()
-    yield
-    get_plugins.cache_clear()
-
-
 @pytest.fixture
-def fake_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = tmp_path / "site-packages"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    install_plugin(site, "geocolor-fake-source", "geocolor_fake_source", FAKE_SOURCE)
+def fake_source(plugin_site: Path) -> None:
+    install_plugin(plugin_site, "geocolor-fake-source", "geocolor_fake_source", FAKE_SOURCE)
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
