@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from geocolor.models.logged import LoadedModel, load_model
     from geocolor.models.model_registry import list_versions, promote
     from geocolor.plugins.hookspecs import hookimpl
+    from geocolor.s1.radar_chain import calibrate
+    from geocolor.s1.speckle import filter_speckle
     from geocolor.train.evaluation import evaluate_model
     from geocolor.train.loop import TrainResult
     from geocolor.train.run_config import TrainConfig
@@ -46,6 +48,8 @@ _HOMES = {
     "load_model": "geocolor.models.logged",
     "promote": "geocolor.models.model_registry",
     "hookimpl": "geocolor.plugins.hookspecs",
+    "calibrate": "geocolor.s1.radar_chain",
+    "filter_speckle": "geocolor.s1.speckle",
     "TrainConfig": "geocolor.train.run_config",
     "TrainResult": "geocolor.train.loop",
     "evaluate_model": "geocolor.train.evaluation",
@@ -62,7 +66,9 @@ __all__ = [
     "TrainResult",
     "UsageError",
     "__version__",
+    "calibrate",
     "evaluate_model",
+    "filter_speckle",
     "hookimpl",
     "list_versions",
     "load_aoi",

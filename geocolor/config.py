@@ -3,6 +3,8 @@
 Each command has a :class:`Config` subclass. :func:`load_config` merges the YAML and the
 command-line values and validates the result, so an unknown key or a wrong type fails
 before any work starts, with a message naming the key and where it came from.
+Backend plugins subclass :class:`Config` in the modules the CLI loads to list commands,
+so fsspec (for YAML at a URL) is imported only when a file is read.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
-import fsspec
 import pydantic
 import yaml
 
@@ -30,6 +31,8 @@ class Config(pydantic.BaseModel):
 
 def read_yaml(path: str) -> dict[str, Any]:
     """Read a pipeline YAML file as a mapping (an empty file is an empty mapping)."""
+    import fsspec
+
     try:
         with fsspec.open(path, "r", encoding="utf-8") as handle:
             data = yaml.safe_load(handle)

@@ -13,6 +13,8 @@ from geocolor.cli.main import CORE_COMMANDS, build_cli, main
 
 COMMAND_MODULES = {entry.target.partition(":")[0] for entry in CORE_COMMANDS.values()}
 HEAVY = {"torch", "mlflow", "sentinelhub", "streamlit"}
+# what the plugins import only when a filter, reader or backend runs
+PLUGIN_HEAVY = {"dask", "numba", "rasterio", "scipy", "xarray", "zarr"}
 
 
 def modules_after(args: list[str]) -> tuple[str, set[str]]:
@@ -56,7 +58,15 @@ def test_help_lists_every_command_without_importing_one() -> None:
     listed = {line.split()[0] for line in output.split("Commands:")[1].splitlines() if line}
     assert listed == {*CORE_COMMANDS, "plugins"}
     assert not modules & COMMAND_MODULES
-    assert not roots(modules) & HEAVY
+    assert not roots(modules) & (HEAVY | PLUGIN_HEAVY)
+
+
+def test_plugins_lists_every_plugin_without_a_heavy_import() -> None:
+    output, modules = modules_after(["plugins"])
+    rows = [line.split() for line in output.splitlines()]
+    assert ["speckle", "filter", "lee", "built-in"] in rows
+    assert ["reader", "grd-safe", "built-in"] in rows
+    assert not roots(modules) & (HEAVY | PLUGIN_HEAVY)
 
 
 def test_help_reads_as_with_every_command_imported(capsys: pytest.CaptureFixture[str]) -> None:

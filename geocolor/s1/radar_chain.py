@@ -119,7 +119,32 @@ def calibrate(
     noise: NoiseLuts | None = None,
     origin: tuple[int, int] = (0, 0),
 ) -> da.Array:
-    """Calibrated, optionally denoised linear power of a DN image: the chain, unfiltered."""
+    """Calibrated, optionally denoised linear power of a lazy DN image: the chain, unfiltered.
+
+    For a GRD product's pixels outside ``process-s1``: the LUTs and noise vectors come
+    from :meth:`~geocolor.s1.safe.SafeProduct.calibration` and
+    :meth:`~geocolor.s1.safe.SafeProduct.noise`, the DN from
+    :meth:`~geocolor.s1.safe.SafeProduct.read_dn`; :func:`geocolor.s1.speckle.filter_speckle`
+    filters the result.
+
+    Parameters
+    ----------
+    dn
+        uint16 ``(lines, samples)`` DN.
+    luts
+        The polarisation's calibration vectors.
+    measure
+        ``"sigma0"``, ``"beta0"`` or ``"gamma0"``.
+    noise
+        The polarisation's thermal noise vectors, subtracted when given.
+    origin
+        Image (line, sample) of ``dn[0, 0]``, where the LUTs are read from.
+
+    Returns
+    -------
+    dask.array.Array
+        float32 linear power of ``dn``'s shape and chunks, NaN where DN is 0 (no data).
+    """
     return radar_backscatter(
         dn, RadarSteps(luts, measure, noise, NO_FILTER, SpeckleParams()), origin
     )

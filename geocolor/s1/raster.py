@@ -237,22 +237,14 @@ def open_backscatter_raster(path: str) -> BackscatterRaster:
     return BackscatterRaster(path, info, grid)
 
 
-class BackscatterRasterReader:
-    """The built-in reader of processed backscatter rasters (GeoTIFF, COG, any GDAL raster)."""
+def is_backscatter_raster(path: str) -> bool:
+    """Whether GDAL reads ``path`` as a georeferenced raster (CRS and geotransform).
 
-    name = "backscatter-raster"
-
-    def can_open(self, path: str) -> bool:
-        """Whether GDAL reads ``path`` as a georeferenced raster (CRS and geotransform).
-
-        A SAFE folder, which GDAL also reads, has ground control points only.
-        """
-        try:
-            with open_raster(path) as src:
-                return src.crs is not None and not src.transform.is_identity
-        except (RasterioError, GeocolorError, OSError, ValueError):
-            return False
-
-    def open(self, path: str) -> BackscatterRaster:
-        """See :func:`open_backscatter_raster`."""
-        return open_backscatter_raster(path)
+    The ``backscatter-raster`` reader's ``can_open``; a SAFE folder, which GDAL also
+    reads, has ground control points only.
+    """
+    try:
+        with open_raster(path) as src:
+            return src.crs is not None and not src.transform.is_identity
+    except (RasterioError, GeocolorError, OSError, ValueError):
+        return False

@@ -13,7 +13,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geocolor.geo.grid import Grid
 from geocolor.s1.backscatter import Backscatter, S1Config, backscatter
-from geocolor.s1.safe import ProductInfo, SafeProduct, is_safe, open_safe
+from geocolor.s1.safe import ProductInfo, SafeProduct
 from geocolor.s1.source import Hold
 
 
@@ -43,17 +43,3 @@ class SafeSource:
         :func:`geocolor.s1.backscatter.backscatter`).
         """
         return backscatter(self.product, config, grid=grid, hold=hold)
-
-
-class SafeReader:
-    """The built-in reader of Sentinel-1 GRD products: a ``.SAFE`` folder or its zip."""
-
-    name = "grd-safe"
-
-    def can_open(self, path: str) -> bool:
-        """Whether ``path`` is named like a SAFE and holds a ``manifest.safe``."""
-        return is_safe(path)
-
-    def open(self, path: str) -> SafeSource:
-        """The product at ``path``, its metadata parsed (no pixels read)."""
-        return SafeSource(open_safe(path))

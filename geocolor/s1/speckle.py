@@ -7,6 +7,10 @@ intensity image that comes from elsewhere (another processor, an xarray of sigma
 each chunk is extended by the filter's halo taken from its neighbours, so the result
 does not depend on the chunking, and the image edge is padded with NaN (nodata) rather
 than with invented values such as reflections.
+
+Filter plugins import this module for :class:`SpeckleParams`, and every ``geocolor``
+command listing loads the plugins, so Dask is imported only when :func:`filter_speckle`
+runs.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ from functools import partial
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Protocol
 
-import dask.array as da
 import numpy as np
 
 from geocolor.errors import UsageError
 from geocolor.plugins.manager import get_plugins
 
 if TYPE_CHECKING:
+    import dask.array as da
     import numpy.typing as npt
 
     from geocolor.plugins.registry import Registry
@@ -140,6 +144,8 @@ def filter_speckle(
         Float32 of ``image``'s shape and chunks, save that chunks thinner than the halo
         are first merged with their neighbours.
     """
+    import dask.array as da
+
     if name == NO_FILTER:
         return image
     if registry is None:

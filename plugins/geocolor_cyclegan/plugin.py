@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 from geocolor.config import Config
 from geocolor.models.gan.config import expect_config
-from geocolor.plugins.hookspecs import hookimpl
+from geocolor.plugins import Registry, hookimpl
 from geocolor_cyclegan.config import CycleGANConfig
 
 if TYPE_CHECKING:
     import torch
 
     from geocolor.models.backend import Backend
-    from geocolor.plugins.registry import Registry
     from geocolor_cyclegan.generator import ResnetGenerator
     from geocolor_cyclegan.trainer import CycleGANTrainer
 

@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING
 
 from geocolor.config import Config
 from geocolor.models.gan.config import expect_config
-from geocolor.plugins.hookspecs import hookimpl
+from geocolor.plugins import Registry, hookimpl
 from geocolor_pix2pix.config import Pix2PixConfig
 
 if TYPE_CHECKING:
     import torch
 
     from geocolor.models.backend import Backend
-    from geocolor.plugins.registry import Registry
     from geocolor_pix2pix.trainer import Pix2PixTrainer
     from geocolor_pix2pix.unet import UNetGenerator
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from geocolor.plugins.hookspecs import hookimpl
+from geocolor.plugins import Registry, hookimpl
 
 if TYPE_CHECKING:
     from geocolor.acquire.sentinelhub_session import ServiceSettings
     from geocolor.acquire.source import DataSource
-    from geocolor.plugins.registry import Registry
     from geocolor_sentinelhub.connection import SentinelHubConnection
 
 

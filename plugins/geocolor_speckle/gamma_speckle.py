@@ -3,7 +3,8 @@
 With unit mean, L-look intensity follows Gamma(shape L, rate L) (coefficient of
 variation ``1/sqrt(L)``); the identities ``x p_L(x) = p_{L+1}(x)`` and
 ``x^2 p_L(x) = (L+1)/L p_{L+2}(x)`` turn truncated moments into differences of the
-regularised incomplete gamma function.
+regularised incomplete gamma function. SciPy is imported by the functions that use it,
+so that registering the filters built on them does not import it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from scipy.optimize import brentq
-from scipy.special import gammainc, gammaincinv
-
 
 def speckle_quantile(looks: float, probability: float) -> float:
     """The ``probability`` quantile of unit-mean ``looks``-look speckle intensity."""
+    from scipy.special import gammaincinv
+
     return float(gammaincinv(looks, probability)) / looks
 
 
@@ -44,6 +44,8 @@ def sigma_range(looks: float, sigma: float) -> SigmaRange:
     truncated mean of 1.0007); the exact solution here agrees with it within 0.001 on
     I1, 0.5 % on I2 and 0.002 on eta, and extends it to fractional ENLs.
     """
+    from scipy.optimize import brentq
+    from scipy.special import gammainc
 
     def cdf(x: float) -> float:
         return float(gammainc(looks, looks * x))

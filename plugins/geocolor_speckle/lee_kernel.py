@@ -7,7 +7,8 @@ depends only on its window, never on where a chunk or strip starts, so chunked i
 filter bit for bit to the unchunked result. Compiled without fastmath (deterministic);
 ``nogil`` lets Dask's threads filter chunks in parallel; ``cache`` keeps the machine
 code on disk (numba keys it by the window size too), so only the first run in an
-environment compiles.
+environment compiles. numba itself (and its LLVM bindings) is imported when the first
+kernel is built, not when the plugins are loaded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -34,6 +34,8 @@ def lee_kernel(size: int) -> LeeKernel:
     window varies no more than speckle (``Ci^2 <= speckle_variation = Cu^2``), else
     the mean moved towards the pixel by ``1 - Cu^2 / Ci^2``.
     """
+    import numba
+
     half = size // 2
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geocolor.plugins.hookspecs import hookimpl
-from geocolor.plugins.registry import Registry
+from geocolor.plugins import Registry, hookimpl
 from geocolor.s1.window_filter import WindowFilter
 from geocolor_speckle.boxcar import boxcar
 from geocolor_speckle.frost import frost
