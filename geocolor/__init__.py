@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from geocolor.models.model_registry import list_versions, promote
     from geocolor.plugins.hookspecs import hookimpl
     from geocolor.s1.radar_chain import calibrate
+    from geocolor.s1.source import open_s1
     from geocolor.s1.speckle import filter_speckle
     from geocolor.train.evaluation import evaluate_model
     from geocolor.train.loop import TrainResult
@@ -49,6 +50,7 @@ _HOMES = {
     "promote": "geocolor.models.model_registry",
     "hookimpl": "geocolor.plugins.hookspecs",
     "calibrate": "geocolor.s1.radar_chain",
+    "open_s1": "geocolor.s1.source",
     "filter_speckle": "geocolor.s1.speckle",
     "TrainConfig": "geocolor.train.run_config",
     "TrainResult": "geocolor.train.loop",
@@ -74,6 +76,7 @@ __all__ = [
     "load_aoi",
     "load_config",
     "load_model",
+    "open_s1",
     "promote",
 ]
 

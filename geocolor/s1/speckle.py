@@ -159,7 +159,7 @@ def filter_speckle(
     params = SpeckleParams() if params is None else params
     halo = speckle_filter.halo(params.window)
     spatial_axes = (image.ndim - 2, image.ndim - 1)
-    return da.map_overlap(
+    filtered: da.Array = da.map_overlap(
         partial(_filter_block, speckle_filter=speckle_filter, params=params),
         image.astype(np.float32),
         depth={axis: halo if axis in spatial_axes else 0 for axis in range(image.ndim)},
@@ -167,6 +167,7 @@ def filter_speckle(
         dtype=np.float32,
         meta=np.empty((0,) * image.ndim, dtype=np.float32),
     )
+    return filtered
 
 
 def _filter_block(

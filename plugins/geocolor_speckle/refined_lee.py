@@ -64,7 +64,8 @@ def _pixel_side(block: Float32Array, size: int) -> npt.NDArray[np.uint8]:
         [np.abs(towards[k + 4] - centre) < np.abs(towards[k] - centre) for k in range(4)]
     )
     opposite = np.take_along_axis(opposite_closer, direction[None], axis=0)[0]
-    return (direction + 4 * opposite).astype(np.uint8)
+    sectors: npt.NDArray[np.uint8] = (direction + 4 * opposite).astype(np.uint8)
+    return sectors
 
 
 def _half_window_stats(
