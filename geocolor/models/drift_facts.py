@@ -102,6 +102,38 @@ def product_name_facts(product_id: str) -> SarFacts:
     return SarFacts(missions=(match.group(1),), modes=(match.group(2),))
 
 
+def scene_facts(acquisition: Mapping[str, Any], processing: Mapping[str, Any] | None) -> SarFacts:
+    """Facts from a scene's metadata and the Sentinel-1 settings its backscatter went through.
+
+    Parameters
+    ----------
+    acquisition
+        :func:`geocolor.s1.facts.acquisition_facts` of the scene (mission and mode fall
+        back on its product name).
+    processing
+        The chain's settings (``S1Config`` keys): the model's for a GRD product that
+        ``colorize`` processes, the recorded ones for a processed raster, None unknown.
+        geocolor's chain geocodes on the annotated tie-point heights, so settings of it
+        mean no DEM.
+    """
+    named = product_name_facts(str(acquisition.get("product_id") or ""))
+    mission, mode = acquisition.get("mission"), acquisition.get("mode")
+    ipf, incidence = acquisition.get("ipf_version"), acquisition.get("incidence_range")
+    polarisations, measures = acquisition.get("polarisations"), acquisition.get("measures")
+    speckle = (processing or {}).get("speckle")
+    measure = (processing or {}).get("measure")
+    return SarFacts(
+        missions=(str(mission),) if mission else named.missions,
+        modes=(str(mode),) if mode else named.modes,
+        polarisations=tuple(polarisations) if polarisations else None,
+        ipf_range=(str(ipf), str(ipf)) if ipf else None,
+        incidence_range=(float(incidence[0]), float(incidence[1])) if incidence else None,
+        speckle_filters=(str(speckle),) if speckle else None,
+        dem=None if processing is None else bool(processing.get("dem", False)),
+        measures=(str(measure),) if measure else tuple(measures) if measures else None,
+    )
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """A fact in which a scene differs from the training data."""

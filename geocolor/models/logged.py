@@ -38,6 +38,7 @@ from torch import nn
 from geocolor import __version__
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, one_line
+from geocolor.models.drift import DriftReference
 from geocolor.models.model_code import code_paths, pip_requirements
 from geocolor.models.model_registry import VersionInfo, version_info
 from geocolor.models.normalisation import Normalisation
@@ -63,6 +64,9 @@ class ModelSpec:
     #: of the training data, so ``colorize`` processes a raw product the same way;
     #: None when the store's pairs disagree or the model predates it.
     sar_processing: dict[str, Any] | None = None
+    #: What the training input looked like, for ``colorize``'s drift report; None for
+    #: a model logged before drift monitoring.
+    drift_reference: DriftReference | None = None
 
     def to_json(self) -> str:
         """The spec as a JSON document."""
@@ -74,6 +78,9 @@ class ModelSpec:
                 "out_channels": self.out_channels,
                 "normalisation": self.normalisation.to_dict(),
                 "sar_processing": self.sar_processing,
+                "drift_reference": (
+                    self.drift_reference.to_dict() if self.drift_reference is not None else None
+                ),
                 "geocolor_version": __version__,
             },
             indent=2,
@@ -83,6 +90,7 @@ class ModelSpec:
     def from_json(cls, text: str) -> ModelSpec:
         """Inverse of :meth:`to_json`."""
         spec = json.loads(text)
+        reference = spec.get("drift_reference")
         return cls(
             str(spec["backend"]),
             dict(spec["backend_config"]),
@@ -90,6 +98,7 @@ class ModelSpec:
             int(spec["out_channels"]),
             Normalisation.from_dict(spec["normalisation"]),
             spec.get("sar_processing"),
+            DriftReference.from_dict(reference) if reference is not None else None,
         )
 
 
@@ -107,6 +116,8 @@ class LoadedModel:
         SAR dB and reflectance ranges of the training data.
     sar_processing
         Sentinel-1 chain settings of the training data (see :class:`ModelSpec`).
+    drift_reference
+        The training input's histograms and facts; None for an older model.
     generator
         The torch network in eval mode on :attr:`device`; maps normalised SAR to
         normalised optical.
@@ -130,6 +141,7 @@ class LoadedModel:
     size_multiple: int
     device: torch.device
     version: VersionInfo | None
+    drift_reference: DriftReference | None = None
 
     @torch.no_grad()
     def predict(self, sar_db: np.ndarray) -> np.ndarray:
@@ -286,4 +298,5 @@ def _from_artifacts(
         size_multiple=int(getattr(generator, "size_multiple", 1)),
         device=device,
         version=version,
+        drift_reference=spec.drift_reference,
     )

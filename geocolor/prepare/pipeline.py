@@ -42,6 +42,7 @@ from geocolor.prepare.store import (
 )
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
 from geocolor.s1.backscatter import S1Config
+from geocolor.s1.facts import acquisition_facts
 from geocolor.s2.product import DEFAULT_MASKED
 
 log = logging.getLogger("geocolor.prepare.pipeline")
@@ -126,6 +127,8 @@ def prepare_pair(
     s1 = pair.s1.on_grid(config.s1, grid, hold=lambda image: hold(image, group, SCRATCH, client))
     attrs = {
         "s1_product": pair.s1.info.product_id,
+        # mission, mode, IPF, incidence...: the drift reference's facts
+        "s1_acquisition": acquisition_facts(pair.s1),
         "s2_product": pair.s2.info.product_id,
         "crs": grid.crs.to_wkt(),
         "transform": list(grid.transform)[:6],

@@ -55,6 +55,8 @@ class RasterInfo:
     product_id: str
     descriptions: tuple[str, ...]
     acquisition_times: str | None
+    #: The Sentinel-1 chain's settings (JSON) when geocolor processed the raster.
+    processing: str | None = None
 
     @property
     def start_time(self) -> datetime:
@@ -233,7 +235,9 @@ def open_backscatter_raster(path: str) -> BackscatterRaster:
     products = tags.get("input_products") or tags.get("input_product")
     name = path.rstrip("/").rsplit("/", 1)[-1]
     product_id = products.split(",")[0] if products else name.rsplit(".", 1)[0]
-    info = RasterInfo(path, product_id, descriptions, tags.get("acquisition_times"))
+    info = RasterInfo(
+        path, product_id, descriptions, tags.get("acquisition_times"), tags.get("processing")
+    )
     return BackscatterRaster(path, info, grid)
 
 

@@ -243,6 +243,19 @@ class SafeProduct:
         }
         return GeolocationGrid(**columns)
 
+    def incidence_range(self) -> tuple[float, float] | None:
+        """Lowest and highest incidence angle (degrees) at the tie points; None if unannotated."""
+        root, _ = self._annotation(self.info.polarisations[0])
+        angles = [
+            float(point.text)
+            for point in root.iterfind(
+                "{*}geolocationGrid/{*}geolocationGridPointList/{*}geolocationGridPoint"
+                "/{*}incidenceAngle"
+            )
+            if point.text
+        ]
+        return (min(angles), max(angles)) if angles else None
+
     def footprint(self) -> shapely.Polygon:
         """Lon/lat outline through the grid's outer tie points, starting at line 0, pixel 0."""
         grid = self.geolocation_grid()

@@ -45,6 +45,7 @@ from geocolor.train.checkpoints import (
     save_checkpoint,
 )
 from geocolor.train.dataset import TileDataset, make_loader, seed_everything
+from geocolor.train.drift_fit import fit_drift_reference
 from geocolor.train.evaluation import evaluate_on_store, is_better
 from geocolor.train.metrics import evaluate_generator
 from geocolor.train.normalisation_fit import fit_normalisation
@@ -342,6 +343,7 @@ class _Run:
             self.out_channels,
             self.normalisation,
             self.store.sar_processing,
+            fit_drift_reference(open_store(self.store.path, "r"), self.store.tiles),
         )
         tags = {
             "backend": config.backend,
