@@ -30,6 +30,12 @@ from geocolor.progress import progress_bar
 @click.option("--resolution", type=float, default=None, help="Output metres per pixel.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (auto).")
 @click.option("--scheduler", default=None, help="Dask scheduler computing the scene.")
+@click.option(
+    "--fail-on-drift",
+    is_flag=True,
+    default=None,
+    help="Exit 1 without writing when the scene is unlike the model's training input.",
+)
 def colorize_command(
     scene: str,
     model_uri: str,
@@ -43,7 +49,8 @@ def colorize_command(
 
     The model's own Sentinel-1 processing and normalisation are applied; tiles overlap
     and are blended seam-free; the output is an RGB COG with an internal mask, on the
-    scene's grid clipped to the AOI. Prints the output's path.
+    scene's grid clipped to the AOI. Prints the output's path, and the drift verdict
+    (how the scene compares with the model's training input) on stderr.
     """
     config = load_config(ColorizeConfig, config_path, options)
     with progress_bar(None, desc="colorizing", unit="tile") as bar:
@@ -52,7 +59,7 @@ def colorize_command(
             bar.total = total
             bar.update(done - bar.n)
 
-        colorize(
+        result = colorize(
             scene,
             model_uri,
             output,
@@ -61,4 +68,6 @@ def colorize_command(
             scheduler=scheduler,
             progress=advance,
         )
+    drift = result.drift.summary() if result.drift else "unknown (the model has no reference)"
+    click.echo(f"drift: {drift}", err=True)
     click.echo(output)

@@ -44,6 +44,14 @@ from geocolor.colorize.blending import (
     redundancy,
     round_up,
 )
+from geocolor.colorize.drift_check import (
+    DriftError,
+    assess,
+    check_facts,
+    drift_tags,
+    facts_of_scene,
+    write_sidecar,
+)
 from geocolor.colorize.mosaic import blend
 from geocolor.colorize.readers import SceneReader, scene_reader
 from geocolor.config import Config
@@ -52,9 +60,12 @@ from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
 from geocolor.io.cog import cog_staging
 from geocolor.models.device import resolve_device
+from geocolor.models.drift import DriftReport, DriftThresholds
 from geocolor.models.layers import gather_scene_statistics, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
+from geocolor.models.monitoring import log_colorization
 from geocolor.models.rgb import RGB_BANDS, rgb_band_indices
+from geocolor.s1.source import open_s1
 
 log = logging.getLogger("geocolor.colorize.pipeline")
 
@@ -78,6 +89,11 @@ class ColorizeConfig(Config):
     device: str = "auto"
     compress: Literal["DEFLATE", "ZSTD"] = "DEFLATE"
     panel_width: int = pydantic.Field(default=4096, ge=256)
+    drift: DriftThresholds = DriftThresholds()
+    fail_on_drift: bool = False
+    #: Log an MLflow run per colorization (``geocolor-monitoring``); None: when the
+    #: model came from a tracking server (``models:/``, ``runs:/``).
+    monitor: bool | None = None
 
     @pydantic.model_validator(mode="after")
     def _overlap_inside_the_tile(self) -> ColorizeConfig:
@@ -100,6 +116,8 @@ class ColorizeResult:
     tiles: int
     redundancy: float
     tags: dict[str, str]
+    #: How the scene compares with the training input; None for a model without a reference.
+    drift: DriftReport | None = None
 
 
 def colorize(
@@ -133,6 +151,20 @@ def colorize(
         Dask scheduler that computes the scene onto its grid (a local cluster when None).
     progress
         Called with (tiles done, tiles in all).
+
+    Returns
+    -------
+    ColorizeResult
+        What was written, with the scene's drift report (None when the model has no
+        drift reference); the report is also in the COG's tags ``drift_verdict`` and
+        ``drift_summary``, in the sidecar ``OUTPUT.drift.json`` and, when monitoring is
+        on, in a run of the ``geocolor-monitoring`` experiment.
+
+    Raises
+    ------
+    DriftError
+        Before anything is written, when the scene lacks a polarisation the model
+        reads, or its verdict is ``drift`` and ``config.fail_on_drift`` is set.
     """
     config = config or ColorizeConfig()
     loaded = (
@@ -142,33 +174,49 @@ def colorize(
     )
     region = load_aoi(aoi) if isinstance(aoi, str) else aoi
     rgb = rgb_channels(loaded)
-    with scene_reader(
-        scene,
-        loaded.normalisation.sar_bands,
-        loaded.sar_processing,
-        region,
-        config.crs,
-        config.resolution,
-        scheduler,
-    ) as reader:
-        grid = reader.grid
-        plan = plan_tiles(grid, loaded, config)
-        prepare_norm(loaded, reader, config, plan)
-        tags = _tags(scene, loaded, reader, region, config, plan.tile, plan.overlap)
-        with _colour_cog(output, grid, tags, config.compress) as dst:
-            blend(
-                reader.read,
-                lambda batch: _predict(loaded, batch, rgb),
-                plan.rows,
-                plan.cols,
-                grid.shape,
-                plan.overlap,
-                len(rgb),
-                _writer(dst, grid, region, config.max_reflectance),
-                batch_size=config.batch_size,
-                panel_width=max(config.panel_width, 2 * plan.tile),
-                progress=progress,
-            )
+    source = open_s1(scene)
+    facts = facts_of_scene(source, loaded)
+    monitored = _monitoring(loaded, scene, config)
+    try:
+        check_facts(loaded, facts, config.drift, config.fail_on_drift)
+        with scene_reader(
+            scene,
+            loaded.normalisation.sar_bands,
+            loaded.sar_processing,
+            region,
+            config.crs,
+            config.resolution,
+            scheduler,
+            source=source,
+        ) as reader:
+            grid = reader.grid
+            plan = plan_tiles(grid, loaded, config)
+            report = assess(loaded, reader, facts, config.drift, config.fail_on_drift)
+            prepare_norm(loaded, reader, config, plan)
+            tags = {
+                **_tags(scene, loaded, reader, region, config, plan.tile, plan.overlap),
+                **drift_tags(report),
+            }
+            with _colour_cog(output, grid, tags, config.compress) as dst:
+                blend(
+                    reader.read,
+                    lambda batch: _predict(loaded, batch, rgb),
+                    plan.rows,
+                    plan.cols,
+                    grid.shape,
+                    plan.overlap,
+                    len(rgb),
+                    _writer(dst, grid, region, config.max_reflectance),
+                    batch_size=config.batch_size,
+                    panel_width=max(config.panel_width, 2 * plan.tile),
+                    progress=progress,
+                )
+    except DriftError as refused:
+        monitored(refused.report, None)
+        raise
+    if report is not None:
+        write_sidecar(output, report)
+    monitored(report, output)
     return ColorizeResult(
         path=output,
         crs=grid.crs,
@@ -179,7 +227,31 @@ def colorize(
         tiles=len(plan.rows) * len(plan.cols),
         redundancy=redundancy(plan.rows, plan.cols, grid.height, grid.width),
         tags=tags,
+        drift=report,
     )
+
+
+def _monitoring(
+    model: LoadedModel, scene: str, config: ColorizeConfig
+) -> Callable[[DriftReport | None, str | None], None]:
+    """Logs the colorization's monitoring run (given its report and output), if it is on."""
+    monitor = config.monitor
+    if monitor is None:
+        monitor = model.uri.startswith(("models:/", "runs:/"))
+    version = model.version
+
+    def log_run(report: DriftReport | None, output: str | None) -> None:
+        if monitor:
+            log_colorization(
+                report,
+                model_uri=model.uri,
+                model_name=version.name if version else None,
+                model_version=str(version.version) if version else None,
+                scene=scene,
+                output=output,
+            )
+
+    return log_run
 
 
 def rgb_channels(model: LoadedModel) -> tuple[int, ...]:

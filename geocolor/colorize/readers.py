@@ -106,6 +106,7 @@ def scene_reader(
     crs: str | None = None,
     resolution: float | None = None,
     scheduler: str | None = None,
+    source: S1Source | None = None,
 ) -> Iterator[SceneReader]:
     """The scene at ``path`` for colorizing on its grid clipped to ``aoi`` (lon/lat).
 
@@ -123,8 +124,10 @@ def scene_reader(
         Output grid instead of the scene's.
     scheduler
         Dask scheduler computing the scene (a local cluster when None).
+    source
+        The scene at ``path`` already opened, else it is opened here.
     """
-    source = open_s1(path)
+    source = source or open_s1(path)
     config = _s1_config(sar_bands, sar_processing)
     named_crs = None if crs is None else parse_crs(crs)
     grid = output_grid(source, config, aoi, named_crs, resolution, path)
@@ -185,6 +188,23 @@ def _crop(grid: Grid, aoi: BaseGeometry, path: str) -> Grid:
     if cropped is None:
         raise UsageError(f"the AOI is too small to hold a pixel of the scene {path}")
     return cropped
+
+
+def scene_processing(
+    source: S1Source,
+    recorded: dict[str, Any] | None,
+    sar_bands: Sequence[str],
+    sar_processing: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The Sentinel-1 settings the scene's backscatter went through, where known.
+
+    A scene in radar geometry (a GRD product) goes through the chain here, with the
+    model's settings; a processed raster went through what it ``recorded`` (None when
+    it does not say).
+    """
+    if source.native_grid() is None:
+        return _s1_config(sar_bands, sar_processing).model_dump(mode="json")
+    return recorded
 
 
 def _s1_config(sar_bands: Sequence[str], sar_processing: dict[str, Any] | None) -> S1Config:
