@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mlflow
 
+from geocolor.models.drift import DriftReference
 from geocolor.models.logged import ModelSpec, log_generator
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
@@ -30,6 +31,7 @@ def log_tiny_model(
     backend: str = "cyclegan",
     options: dict[str, object] | None = None,
     normalisation: Normalisation = NORMALISATION,
+    drift_reference: DriftReference | None = None,
 ) -> str:
     """Register an untrained small generator as a new version of ``name``; its URI.
 
@@ -41,7 +43,12 @@ def log_tiny_model(
     in_channels, out_channels = len(normalisation.sar_bands), len(normalisation.optical_bands)
     generator = registered.build_generator(in_channels, out_channels, config)
     spec = ModelSpec(
-        backend, config.model_dump(mode="json"), in_channels, out_channels, normalisation
+        backend,
+        config.model_dump(mode="json"),
+        in_channels,
+        out_channels,
+        normalisation,
+        drift_reference=drift_reference,
     )
     with mlflow.start_run():
         mlflow.log_metric("val_psnr", 12.5)
