@@ -52,6 +52,11 @@ def test_prepare_writes_a_paired_tiled_store(
     assert attrs["s2_product"] == s2.info.product_id
     assert attrs["s1_product"] == scenes[0].name.removesuffix(".SAFE")
     assert attrs["s1_bands"] == ["VV sigma0 dB", "VH sigma0 dB"]
+    acquisition = attrs["s1_acquisition"]
+    assert (acquisition["mission"], acquisition["mode"]) == ("S1A", "IW")
+    assert acquisition["polarisations"] == ["VV", "VH"] and acquisition["ipf_version"]
+    low, high = acquisition["incidence_range"]
+    assert 15 < low < high < 50
     assert attrs["geocolor_version"] and attrs["parameters"]["tile_size"] == 64
     assert len(attrs["shift"]) == 2
 
