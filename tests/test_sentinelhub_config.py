@@ -169,3 +169,45 @@ def test_secrets_never_reach_logs_or_output(
         assert SECRET not in text
         assert CLIENT_ID not in text
         assert server.access_token not in text
+
+
+def test_client_secret_from_a_mounted_file_names_the_file_variable(tmp_path: Path) -> None:
+    mounted = tmp_path / "sh-client-secret" / "value"
+    mounted.parent.mkdir()
+    mounted.write_text(f"{SECRET}\n", encoding="utf-8")
+    environ = {"GEOCOLOR_SH_CLIENT_ID": CLIENT_ID, "GEOCOLOR_SH_CLIENT_SECRET_FILE": str(mounted)}
+    credentials = load_credentials(environ=environ)
+    assert credentials.client_secret.get_secret_value() == SECRET
+    assert credentials.settings["client_secret"] == "GEOCOLOR_SH_CLIENT_SECRET_FILE"
+    client_id = tmp_path / "client-id"
+    client_id.write_text(CLIENT_ID, encoding="utf-8")
+    both_from_files = load_credentials(
+        environ={
+            **environ,
+            "GEOCOLOR_SH_CLIENT_ID": "",
+            "GEOCOLOR_SH_CLIENT_ID_FILE": str(client_id),
+        }
+    )
+    assert both_from_files.client_id.get_secret_value() == CLIENT_ID
+    assert SECRET not in repr(both_from_files)
+
+
+def test_a_bad_secret_file_is_a_one_line_error_without_the_value(tmp_path: Path) -> None:
+    mounted = tmp_path / "value"
+    mounted.write_text(SECRET, encoding="utf-8")
+    environ = {"GEOCOLOR_SH_CLIENT_ID": CLIENT_ID, "GEOCOLOR_SH_CLIENT_SECRET_FILE": str(mounted)}
+    with pytest.raises(
+        UsageError,
+        match=r"set GEOCOLOR_SH_CLIENT_SECRET or GEOCOLOR_SH_CLIENT_SECRET_FILE, not both",
+    ) as error:
+        load_credentials(environ={**environ, "GEOCOLOR_SH_CLIENT_SECRET": SECRET})
+    assert SECRET not in str(error.value)
+    absent = {**environ, "GEOCOLOR_SH_CLIENT_SECRET_FILE": str(tmp_path / "absent")}
+    with pytest.raises(
+        UsageError, match=r"absent: file not found \(check GEOCOLOR_SH_CLIENT_SECRET_FILE"
+    ):
+        load_credentials(environ=absent)
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    empty = {**environ, "GEOCOLOR_SH_CLIENT_SECRET_FILE": str(tmp_path / "empty")}
+    with pytest.raises(UsageError, match="the file is empty"):
+        load_credentials(environ=empty)

@@ -2,10 +2,12 @@
 
 Credentials come from a YAML/JSON document (``--credentials FILE``, else the file named
 by ``GEOCOLOR_SH_CONFIG``, else the Google Secret Manager secret named by
-``GEOCOLOR_SH_SECRET``), then each ``GEOCOLOR_SH_*`` variable overrides its field. The
-client id and secret are held as :class:`pydantic.SecretStr` from the moment they are
-read, so no repr, log line or error message can show them; errors name the *setting*
-to fix, never its value.
+``GEOCOLOR_SH_SECRET``), then each ``GEOCOLOR_SH_*`` variable overrides its field; the
+client id and secret may instead name a file holding the value
+(``GEOCOLOR_SH_CLIENT_SECRET_FILE``), as a Cloud Run secret volume or a Docker secret
+mounts it, so the value never sits in the process environment. The client id and secret
+are held as :class:`pydantic.SecretStr` from the moment they are read, so no repr, log
+line or error message can show them; errors name the *setting* to fix, never its value.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -60,6 +63,9 @@ _FIELDS_BY_ENV = {
     "base_url": ENV_BASE_URL,
     "token_url": ENV_TOKEN_URL,
 }
+# Fields whose value may come from a file named by the variable plus this suffix.
+_FILE_SUFFIX = "_FILE"
+_FILE_FIELDS = ("client_id", "client_secret")
 _SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+(?:/versions/[^/]+)?$")
 # requests_oauthlib logs token requests' bodies (the client secret) and the tokens
 # themselves at DEBUG level
@@ -131,6 +137,11 @@ def load_credentials(
         if env.get(variable):
             values[field] = env[variable]
             settings[field] = variable
+    for field in _FILE_FIELDS:
+        file_variable = _FIELDS_BY_ENV[field] + _FILE_SUFFIX
+        if env.get(file_variable):
+            values[field] = _read_value_file(file_variable, env)
+            settings[field] = file_variable
     document = _Document.model_validate(values)
     if document.client_id is None or document.client_secret is None:
         field, variable = (
@@ -250,6 +261,30 @@ def _read_file(path: str) -> dict[str, Any]:
             f"{path}: cannot read the credentials file ({type(exc).__name__})"
         ) from None
     return _parse_document(text, path)
+
+
+def _read_value_file(file_variable: str, env: Mapping[str, str]) -> str:
+    """The value in the file that ``file_variable`` names, without its trailing newline.
+
+    Setting both the variable and its ``_FILE`` twin is refused rather than ranked: one
+    of them is a leftover, and guessing which would hide it.
+    """
+    variable = file_variable.removesuffix(_FILE_SUFFIX)
+    if env.get(variable):
+        raise UsageError(f"set {variable} or {file_variable}, not both")
+    path = env[file_variable]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found (check {file_variable})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{path}: cannot read the file ({type(exc).__name__}; check {file_variable})"
+        ) from None
+    value = text.rstrip("\r\n")
+    if not value:
+        raise UsageError(f"{path}: the file is empty (check {file_variable})")
+    return value
 
 
 def _parse_document(text: str, source: str) -> dict[str, Any]:
