@@ -9,7 +9,12 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 BROWSER_LIBS := tests/browser/node_modules/.package-lock.json
 DEMO := demo-output
 
-.PHONY: demo test lint env clean
+# The images' lock files (docker/requirements-*.lock): every package pinned with its hashes
+UV := $(BIN)/uv
+LOCK := $(UV) pip compile --quiet --generate-hashes --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command 'make lock'
+
+.PHONY: demo test lint env lock clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +24,9 @@ $(STAMP): setup.cfg pyproject.toml
 $(CHECKOV):
 	$(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check 'checkov>=3.2'
+
+$(UV): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
 $(BROWSER_LIBS): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
@@ -44,6 +52,17 @@ lint: $(STAMP)
 
 test: lint $(CHECKOV) $(BROWSER_LIBS)
 	$(BIN)/python -m pytest
+
+# Python 3.11 in the python:3.11 images, Ubuntu 24.04's 3.12 in the training image. The
+# app's CPU torch comes from PyTorch's own index, the rest from PyPI.
+lock: $(UV)
+	$(LOCK) --python-version 3.11 docker/requirements-mlflow.in -o docker/requirements-mlflow.lock
+	$(LOCK) --python-version 3.12 setup.cfg docker/requirements-build.in \
+		-o docker/requirements-train.lock
+	$(LOCK) --python-version 3.11 setup.cfg docker/requirements-app.in \
+		--excludes docker/app-excludes.txt -o docker/requirements-app.lock
+	$(LOCK) --python-version 3.11 --no-deps --index-url https://download.pytorch.org/whl/cpu \
+		docker/requirements-app-torch.in -o docker/requirements-app-torch.lock
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache

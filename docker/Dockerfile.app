@@ -3,29 +3,32 @@
 # 8080 otherwise) and reads its settings from GEOCOLOR_* environment variables
 # (docs/deploy.md). Colorizing runs on the CPU here, so torch comes from PyTorch's CPU
 # index: the CUDA libraries of the PyPI build would triple the image for nothing.
-# Build from the repository root:
+# Every Python package comes from a lock file with hashes (`make lock`), geocolor itself
+# without its dependencies. Build from the repository root:
 #   docker build -f docker/Dockerfile.app -t geocolor-app .
-FROM python:3.11-slim-bookworm AS build
-
-ARG TORCH_VERSION=2.14.1
-ARG TORCHVISION_VERSION=0.29.1
+# python:3.11-slim-bookworm, pinned by digest; Dependabot proposes new digests.
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-RUN python -m venv "$VIRTUAL_ENV" \
-    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
-        "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
-
 WORKDIR /src
+COPY docker/requirements-app-torch.lock docker/requirements-app.lock ./docker/
+# torch first, in its own layer: it is most of the image and changes least often.
+RUN python -m venv "$VIRTUAL_ENV" \
+    && pip install --no-cache-dir --require-hashes --no-deps \
+        --index-url https://download.pytorch.org/whl/cpu -r docker/requirements-app-torch.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps -r docker/requirements-app.lock
+
 COPY setup.cfg pyproject.toml README.md ./
 COPY geocolor ./geocolor
 COPY plugins ./plugins
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 
-FROM python:3.11-slim-bookworm
+# python:3.11-slim-bookworm, the same digest as the build stage.
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -15,7 +15,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 DOCKERFILES = sorted(DOCKER.glob("Dockerfile.*"))
+LOCKS = sorted(DOCKER.glob("requirements-*.lock"))
 HADOLINT = Path(sys.executable).with_name("hadolint")
+# name:tag@sha256:digest: the digest is what is pulled, the tag says what it was
+DIGEST_PINNED = re.compile(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}")
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|API_KEY", re.IGNORECASE)
 PASSWORD_IN_URI = re.compile(r"://[^/\s@:]+:[^/\s@]+@")
 
@@ -74,11 +77,86 @@ def test_images_run_as_a_numeric_non_root_user(dockerfile: Path) -> None:
     assert uid.isdigit() and int(uid) >= 1000
 
 
-@pytest.mark.parametrize("name", ["Dockerfile.train", "Dockerfile.app"])
-def test_images_install_the_torch_that_setup_cfg_pins(name: str) -> None:
-    args = build_args(DOCKER / name)
-    assert args["TORCH_VERSION"] == pinned("torch")
-    assert args["TORCHVISION_VERSION"] == pinned("torchvision")
+def lock_pins(lock: Path) -> dict[str, tuple[str, list[str]]]:
+    """{package: (version, hashes)} of a pip lock file, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", lock.read_text(encoding="utf-8"))
+    pins = {}
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            name, _, version = words[0].partition("==")
+            hashes = [word.removeprefix("--hash=") for word in words[1:]]
+            assert all(word.startswith("--hash=") for word in words[1:]), line
+            pins[name.lower()] = (version, hashes)
+    return pins
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda path: path.name)
+def test_lock_files_pin_every_package_with_its_hashes(lock: Path) -> None:
+    pins = lock_pins(lock)
+    assert pins
+    for name, (version, hashes) in pins.items():
+        assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), f"{name} is not pinned with =="
+        assert hashes, f"{name} has no hash"
+        assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", digest) for digest in hashes), name
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_images_install_packages_only_from_lock_files_with_hashes(dockerfile: Path) -> None:
+    installs = [
+        command.strip()
+        for kind, rest in instructions(dockerfile)
+        if kind == "RUN"
+        for command in rest.split("&&")
+        if "pip install" in command
+    ]
+    assert installs
+    copied = {
+        Path(word).name
+        for kind, rest in instructions(dockerfile)
+        if kind == "COPY"
+        for word in rest.split()
+        if word.endswith(".lock")
+    }
+    for command in installs:
+        words = command.split()
+        assert "--no-deps" in words, command
+        if words[-1] == ".":  # geocolor itself, from the sources, its requirements locked
+            assert "--no-build-isolation" in words, "the build backend must come from the lock"
+            continue
+        assert "--require-hashes" in words, command
+        locks = [Path(words[i + 1]).name for i, word in enumerate(words) if word == "-r"]
+        assert locks and set(locks) <= copied, command
+        assert all((DOCKER / name).is_file() for name in locks), command
+    assert copied <= {path.name for path in LOCKS}
+
+
+def test_images_install_the_torch_that_setup_cfg_pins() -> None:
+    train = lock_pins(DOCKER / "requirements-train.lock")
+    assert train["torch"][0] == pinned("torch")
+    assert train["torchvision"][0] == pinned("torchvision")
+    app = lock_pins(DOCKER / "requirements-app-torch.lock")
+    assert app["torch"][0] == f"{pinned('torch')}+cpu", "the app runs the CPU build"
+    assert "torch" not in lock_pins(DOCKER / "requirements-app.lock")
+
+
+def test_the_app_image_may_leave_torchvision_out_as_no_module_imports_it() -> None:
+    sources = [*(ROOT / "geocolor").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]
+    assert sources
+    for source in sources:
+        assert not re.search(
+            r"^\s*(import|from)\s+torchvision", source.read_text(encoding="utf-8"), re.M
+        ), source
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_base_images_are_pinned_by_digest_with_the_tag_in_a_comment(dockerfile: Path) -> None:
+    lines = dockerfile.read_text(encoding="utf-8").splitlines()
+    bases = [(i, line.split()[1]) for i, line in enumerate(lines) if line.startswith("FROM ")]
+    assert bases
+    for index, base in bases:
+        assert DIGEST_PINNED.fullmatch(base), base
+        assert lines[index - 1].startswith("# "), f"no comment above FROM {base}"
 
 
 def test_training_base_image_matches_torchs_cuda() -> None:
@@ -86,7 +164,9 @@ def test_training_base_image_matches_torchs_cuda() -> None:
     if torch.__version__.split("+")[0] != pinned("torch") or torch.version.cuda is None:
         pytest.skip(f"this torch ({torch.__version__}) is not the pinned CUDA build")
     base = next(rest for kind, rest in instructions(DOCKER / "Dockerfile.train") if kind == "FROM")
-    match = re.fullmatch(r"nvidia/cuda:(\d+\.\d+)\.\d+-(?:cudnn-)?runtime-ubuntu[\d.]+", base)
+    match = re.fullmatch(
+        r"nvidia/cuda:(\d+\.\d+)\.\d+-(?:cudnn-)?runtime-ubuntu[\d.]+@sha256:[0-9a-f]{64}", base
+    )
     assert match, base
     assert match[1] == torch.version.cuda
 
@@ -120,6 +200,20 @@ def test_dockerignore_lets_in_exactly_what_the_images_copy() -> None:
     assert copied == allowed
 
 
+def test_dependabot_keeps_images_actions_and_requirements_updatable() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    watched = {
+        update["package-ecosystem"]: update.get("directories", [update.get("directory")])
+        for update in config["updates"]
+    }
+    assert watched == {
+        "docker": ["/docker"],
+        "docker-compose": ["/docker"],
+        "github-actions": ["/"],
+        "pip": ["/", "/docker"],
+    }
+
+
 # --- docker/compose.yaml -------------------------------------------------------------
 
 
@@ -139,6 +233,13 @@ def strings(node: Any) -> list[str]:
     if isinstance(node, list):
         return [text for item in node for text in strings(item)]
     return []
+
+
+def test_compose_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
+    pulled = [s["image"] for s in compose["services"].values() if "build" not in s]
+    assert pulled
+    for image in pulled:
+        assert DIGEST_PINNED.fullmatch(image), image
 
 
 def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
