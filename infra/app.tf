@@ -1,6 +1,13 @@
 # The app on Cloud Run. Terraform makes the service (identity, network, probes, first
 # revision); deploy-app.yml deploys each new image with its settings and secrets, so
 # those are left to it here. Private unless app_public: callers need run.invoker.
+# Secrets reach the app as files from Secret Manager volumes (deploy-app.yml), never as
+# environment variables, which a process that can read files reads in /proc/self/environ.
+
+locals {
+  # the network tag of the app's VPC egress: MLflow's firewall lets it in (network.tf)
+  app_network_tag = "${var.name}-app"
+}
 
 resource "google_cloud_run_v2_service" "app" {
   name                = "${var.name}-app"
@@ -21,6 +28,7 @@ resource "google_cloud_run_v2_service" "app" {
       network_interfaces {
         network    = google_compute_network.main.id
         subnetwork = google_compute_subnetwork.main.id
+        tags       = [local.app_network_tag]
       }
     }
 
@@ -79,6 +87,8 @@ resource "google_cloud_run_v2_service" "app" {
       template[0].labels,
       template[0].containers[0].image,
       template[0].containers[0].env,
+      template[0].containers[0].volume_mounts,
+      template[0].volumes,
     ]
   }
 }

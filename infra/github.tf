@@ -1,6 +1,8 @@
 # GitHub Actions authenticate through Workload Identity Federation: GitHub's OIDC token
 # for this one repository is exchanged for short-lived credentials of a service
-# account. No service-account key exists.
+# account. No service-account key exists. The condition pins the repository's numeric
+# id as well as its name: a name freed by a rename or deletion can be registered again
+# by anyone, its id cannot.
 
 resource "google_iam_workload_identity_pool" "github" {
   workload_identity_pool_id = "${var.name}-github"
@@ -13,16 +15,17 @@ resource "google_iam_workload_identity_pool_provider" "github" {
   display_name                       = "GitHub ${var.github_repository}"
 
   attribute_mapping = {
-    "google.subject"       = "assertion.sub"
-    "attribute.repository" = "assertion.repository"
-    "attribute.ref"        = "assertion.ref"
+    "google.subject"          = "assertion.sub"
+    "attribute.repository"    = "assertion.repository"
+    "attribute.repository_id" = "assertion.repository_id"
+    "attribute.ref"           = "assertion.ref"
   }
-  attribute_condition = "assertion.repository == \"${var.github_repository}\""
+  attribute_condition = "assertion.repository == \"${var.github_repository}\" && assertion.repository_id == \"${var.github_repository_id}\""
 
   oidc {
     issuer_uri = "https://token.actions.githubusercontent.com"
   }
-  # checkov:skip=CKV_GCP_125: the condition pins assertion.repository; checkov accepts only an assertion.sub equality, which would admit a single ref (per-ref limits sit on the service-account bindings below)
+  # checkov:skip=CKV_GCP_125: the condition pins assertion.repository and assertion.repository_id; checkov accepts only an assertion.sub equality, which would admit a single ref (per-ref limits sit on the service-account bindings below)
 }
 
 locals {

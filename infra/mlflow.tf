@@ -1,7 +1,8 @@
 # The team's MLflow tracking server: a small VM on a fixed private address, running
 # the MLflow image against the Cloud SQL database, with artifacts proxied to the
-# artifacts bucket. Training VMs and the app reach it inside the network; people
-# through an IAP tunnel (docs/deploy.md). No server exists until mlflow_image_tag
+# artifacts bucket, behind MLflow's basic-auth app (mlflow_auth.tf). Training VMs and
+# the app reach it inside the network (firewall rules in network.tf); people through an
+# IAP tunnel (docs/deploy.md). No server exists until mlflow_image_tag
 # names an image that build-push.yml has pushed.
 
 resource "google_compute_address" "mlflow" {
@@ -18,6 +19,8 @@ locals {
     registry_host = local.registry_host
     image         = "${local.registry}/mlflow:${var.mlflow_image_tag}"
     secret        = google_secret_manager_secret.mlflow_db_password.secret_id
+    admin_secret  = google_secret_manager_secret.mlflow_password["admin"].secret_id
+    app_secret    = google_secret_manager_secret.mlflow_password["app"].secret_id
     database_host = google_sql_database_instance.mlflow.private_ip_address
     database      = google_sql_database.mlflow.name
     user          = google_sql_user.mlflow.name
@@ -31,7 +34,7 @@ resource "google_compute_instance" "mlflow" {
   name                      = "${var.name}-mlflow"
   zone                      = var.zone
   machine_type              = var.mlflow_machine_type
-  tags                      = ["mlflow"]
+  tags                      = ["mlflow"] # the IAP and app firewall rules (network.tf)
   allow_stopping_for_update = true
 
   boot_disk {
@@ -63,6 +66,9 @@ resource "google_compute_instance" "mlflow" {
     startup-script         = local.mlflow_startup
   }
 
-  depends_on = [google_secret_manager_secret_version.mlflow_db_password]
+  depends_on = [
+    google_secret_manager_secret_version.mlflow_db_password,
+    google_secret_manager_secret_version.mlflow_password,
+  ]
   # checkov:skip=CKV_GCP_38: boot disk holds no data (the database and artifacts live elsewhere); Google-managed encryption
 }

@@ -73,13 +73,33 @@ resource "google_compute_firewall" "iap" {
   }
 }
 
-# Training VMs and the app (Direct VPC egress takes addresses from this subnet).
-resource "google_compute_firewall" "mlflow" {
-  name          = "${var.name}-allow-mlflow"
-  network       = google_compute_network.main.id
-  direction     = "INGRESS"
-  source_ranges = [var.subnet_cidr]
-  target_tags   = ["mlflow"]
+# MLflow's port is open to its two clients only, not to the whole subnet (the app's
+# Direct VPC egress shares it with every VM): training VMs, known by the service account
+# they run as (which only team members may attach), and the app, known by the network
+# tag of its VPC egress (app.tf, deploy-app.yml). Both still sign in (mlflow_auth.tf).
+resource "google_compute_firewall" "mlflow_from_training" {
+  name                    = "${var.name}-allow-mlflow-from-training"
+  network                 = google_compute_network.main.id
+  direction               = "INGRESS"
+  source_service_accounts = [google_service_account.training.email]
+  target_service_accounts = [google_service_account.mlflow.email]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["5000"]
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_compute_firewall" "mlflow_from_app" {
+  name        = "${var.name}-allow-mlflow-from-app"
+  network     = google_compute_network.main.id
+  direction   = "INGRESS"
+  source_tags = [local.app_network_tag]
+  target_tags = ["mlflow"]
 
   allow {
     protocol = "tcp"

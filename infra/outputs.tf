@@ -3,6 +3,16 @@ output "mlflow_uri" {
   value       = local.mlflow_uri
 }
 
+output "mlflow_admin_password_secret" {
+  description = "Secret Manager secret of MLflow's admin password (people sign in with it, docs/deploy.md)."
+  value       = google_secret_manager_secret.mlflow_password["admin"].secret_id
+}
+
+output "mlflow_training_credentials_secret" {
+  description = "Secret Manager secret of the training VMs' MLflow credentials file (GEOCOLOR_MLFLOW_CREDENTIALS_SECRET)."
+  value       = google_secret_manager_secret.mlflow_credentials["training"].secret_id
+}
+
 output "data_bucket" {
   description = "Bucket of prepared stores (gs://…/stores) and scenes (gs://…/scenes)."
   value       = "gs://${google_storage_bucket.data.name}"
@@ -42,6 +52,8 @@ output "github_variables" {
     SCENES_URI                     = "gs://${google_storage_bucket.data.name}/scenes"
     SH_CLIENT_ID_SECRET            = google_secret_manager_secret.sentinelhub["client-id"].secret_id
     SH_CLIENT_SECRET_SECRET        = google_secret_manager_secret.sentinelhub["client-secret"].secret_id
+    MLFLOW_CREDENTIALS_SECRET      = google_secret_manager_secret.mlflow_credentials["app"].secret_id
+    APP_NETWORK_TAG                = local.app_network_tag
     APP_PUBLIC                     = tostring(var.app_public)
   }
 }

@@ -31,6 +31,16 @@ variable "github_repository" {
   }
 }
 
+variable "github_repository_id" {
+  description = "Numeric id of github_repository (`gh api repos/OWNER/NAME --jq .id`): unlike the name, it cannot be re-registered by someone else."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.github_repository_id))
+    error_message = "github_repository_id must be the repository's numeric id."
+  }
+}
+
 variable "deploy_branch" {
   description = "The branch whose workflows may deploy the app."
   type        = string
@@ -38,7 +48,7 @@ variable "deploy_branch" {
 }
 
 variable "team_members" {
-  description = "Principals (group:…, user:…) who train, read MLflow through IAP and use the app."
+  description = "Principals (group:…, user:…) who start training VMs, use MLflow through IAP as its admin, and use the app."
   type        = list(string)
   default     = []
 }

@@ -16,6 +16,7 @@ from geocolor.cli.main import build_cli
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.train.gce_vm import (
     CONFIG_IN_CONTAINER,
+    CREDENTIALS_ON_HOST,
     SCRIPT_DELIMITER,
     Accelerator,
     TrainJob,
@@ -256,3 +257,37 @@ def test_instance_names_and_accelerators_are_validated() -> None:
     assert parse_accelerator("nvidia-h100-80gb:8") == Accelerator("nvidia-h100-80gb", 8)
     with pytest.raises(UsageError, match="instance name"):
         TrainJob("Train_1", "p", "z", "t", IMAGE, "gs://d/p.zarr", "http://m:5000")
+
+
+def test_the_vm_signs_in_to_mlflow_with_a_credentials_file_from_secret_manager() -> None:
+    secret = "geocolor-mlflow-training-credentials"
+    script, _ = dry_run("gs://d/p.zarr", f"--mlflow-credentials-secret={secret}", env=SECRETS)
+    commands = script_commands(script)
+    fetch = next(command for command in commands if "secrets" in command)
+    assert fetch == [
+        "(umask",
+        "077",
+        "&&",
+        "gcloud",
+        "secrets",
+        "versions",
+        "access",
+        "latest",
+        f"--secret={secret}",
+        "--project=team",
+        ">",
+        f"{CREDENTIALS_ON_HOST})",
+    ]
+    assert ["chown", "10001:10001", CREDENTIALS_ON_HOST] in commands
+    docker = commands[-1]
+    assert commands.index(fetch) < len(commands) - 1, "fetched before the run"
+    assert f"--volume={CREDENTIALS_ON_HOST}:/home/geocolor/.mlflow/credentials:ro" in docker
+    assert not [word for word in docker if "PASSWORD" in word or "USERNAME" in word]
+    without, _ = dry_run("gs://d/p.zarr")
+    assert "secrets" not in without and CREDENTIALS_ON_HOST not in without
+
+
+def test_the_credentials_land_in_the_home_of_the_images_user() -> None:
+    dockerfile = (Path(__file__).parents[1] / "docker" / "Dockerfile.train").read_text()
+    assert "--uid 10001 --user-group --shell /usr/sbin/nologin geocolor" in dockerfile
+    assert "--create-home" in dockerfile and "USER 10001:10001" in dockerfile

@@ -21,6 +21,7 @@ from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL", re.IGNORECASE)
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::\s*(?P<reason>.*))?")
 
 
@@ -175,9 +176,7 @@ def test_cloud_sql_has_a_private_address_only(config: dict[str, Any]) -> None:
 def test_database_password_is_generated_and_kept_in_secret_manager(
     config: dict[str, Any],
 ) -> None:
-    (password_address, _), *others = resources(config, "random_password")
-    assert not others
-    generated = "${" + password_address + ".result}"
+    generated = "${random_password.mlflow_db.result}"
     (_, user), *_ = resources(config, "google_sql_user")
     assert value(user, "password") == generated
     versions = dict(resources(config, "google_secret_manager_secret_version"))
@@ -208,9 +207,12 @@ def test_workload_identity_is_restricted_to_the_repository(config: dict[str, Any
     assert value(oidc, "issuer_uri") == "https://token.actions.githubusercontent.com"
     condition = value(provider, "attribute_condition")
     assert re.fullmatch(
-        r'assertion\.repository == \\?"\$\{var\.github_repository\}\\?"', condition
+        r'assertion\.repository == \\?"\$\{var\.github_repository\}\\?"'
+        r' && assertion\.repository_id == \\?"\$\{var\.github_repository_id\}\\?"',
+        condition,
     ), condition
     assert "validation" in config["variable"]["github_repository"]
+    assert "validation" in config["variable"]["github_repository_id"]
     assert not list(resources(config, "google_service_account_key")), "no keys, ever"
     members = {
         address: value(body, "member")
@@ -249,7 +251,7 @@ def test_service_accounts_get_few_project_wide_roles(config: dict[str, Any]) -> 
         role
         for address, role, _ in iam_grants(config)
         if address.startswith("google_project_iam_member.")
-        and address != "google_project_iam_member.team"
+        and not address.startswith("google_project_iam_member.team")  # people: see below
     }
     assert project_roles == {
         "roles/logging.logWriter",
@@ -352,3 +354,114 @@ def test_deploy_guide_reads_only_outputs_that_exist(config: dict[str, Any]) -> N
     read = set(re.findall(r"terraform output (?:-raw |-json )?(\w+)", guide))
     assert read
     assert read <= set(config["output"])
+
+
+# --- hardening: who may reach MLflow, who may touch VMs, how secrets travel --------------
+
+
+def test_mlflow_runs_the_basic_auth_app_with_passwords_from_secret_manager(
+    config: dict[str, Any],
+) -> None:
+    script = (INFRA / "mlflow-startup.sh.tftpl").read_text(encoding="utf-8")
+    assert "server --app-name basic-auth" in script
+    assert "default_permission = READ" in script
+    for secret in ("${admin_secret}", "${app_secret}"):
+        assert f"gcloud secrets versions access latest --secret={secret}" in script
+    assert "--env MLFLOW_AUTH_ADMIN_PASSWORD" in script, "by name: the value stays off argv"
+    assert "MLFLOW_AUTH_CONFIG_PATH=/etc/mlflow/basic_auth.ini" in script
+    assert not re.search(r"(?i)(password|secret)[^\n]*=\s*[A-Za-z0-9]{16,}", script)
+    secrets = dict(resources(config, "google_secret_manager_secret_version"))
+    for address in (
+        "google_secret_manager_secret_version.mlflow_password",
+        "google_secret_manager_secret_version.mlflow_credentials",
+    ):
+        assert "random_password.mlflow_user" in str(value(secrets[address], "secret_data"))
+
+
+def test_mlflow_port_is_open_to_training_vms_and_the_app_only(config: dict[str, Any]) -> None:
+    opened = {
+        address: body
+        for address, body in resources(config, "google_compute_firewall")
+        if any("5000" in value(rule, "ports") for rule in blocks(body, "allow"))
+    }
+    assert set(opened) == {
+        "google_compute_firewall.iap",
+        "google_compute_firewall.mlflow_from_training",
+        "google_compute_firewall.mlflow_from_app",
+    }
+    assert value(opened["google_compute_firewall.iap"], "source_ranges") == ["35.235.240.0/20"]
+    training = opened["google_compute_firewall.mlflow_from_training"]
+    assert value(training, "source_service_accounts") == [
+        "${google_service_account.training.email}"
+    ]
+    assert value(training, "target_service_accounts") == ["${google_service_account.mlflow.email}"]
+    app = opened["google_compute_firewall.mlflow_from_app"]
+    assert value(app, "source_tags") == ["${local.app_network_tag}"]
+    for body in opened.values():
+        assert var_subnet_not_in(body)
+    service = config["resource"]["google_cloud_run_v2_service.app"]
+    (template,) = blocks(service, "template")
+    (access,) = blocks(template, "vpc_access")
+    (interface,) = blocks(access, "network_interfaces")
+    assert value(interface, "tags") == ["${local.app_network_tag}"]
+
+
+def var_subnet_not_in(firewall: dict[str, Any]) -> bool:
+    ranges = value(firewall, "source_ranges") if "source_ranges" in firewall else []
+    return "${var.subnet_cidr}" not in ranges and "0.0.0.0/0" not in ranges
+
+
+def test_clients_get_mlflow_credentials_only_as_files(config: dict[str, Any]) -> None:
+    readers = {
+        (str(value(body, "secret_id")), str(value(body, "member")))
+        for _, body in resources(config, "google_secret_manager_secret_iam_member")
+    }
+    credentials = "${google_secret_manager_secret.mlflow_credentials"
+    assert readers >= {
+        (f'{credentials}["training"].id}}', "${google_service_account.training.member}"),
+        (f'{credentials}["app"].id}}', "${google_service_account.app.member}"),
+    }
+    members = {member for secret, member in readers if secret.startswith(credentials)}
+    assert members == {
+        "${google_service_account.training.member}",
+        "${google_service_account.app.member}",
+    }
+    output = value(config["output"]["github_variables"], "value")
+    assert "MLFLOW_CREDENTIALS_SECRET" in output
+
+
+def test_app_secret_volumes_set_by_deploys_are_not_undone_by_terraform(
+    config: dict[str, Any],
+) -> None:
+    service = config["resource"]["google_cloud_run_v2_service.app"]
+    (lifecycle,) = blocks(service, "lifecycle")
+    ignored = {str(item) for item in value(lifecycle, "ignore_changes")}
+    assert any("volume_mounts" in item for item in ignored)
+    assert any(item.endswith("volumes") or "volumes}" in item for item in ignored)
+    (template,) = blocks(service, "template")
+    (container,) = blocks(template, "containers")
+    for variable in blocks(container, "env"):
+        assert not SECRET_NAME.search(str(value(variable, "name"))), "a secret in the env"
+        assert not blocks(variable, "value_source"), "a secret in the env"
+
+
+def test_no_one_holds_instance_admin_on_the_project(config: dict[str, Any]) -> None:
+    grants = list(iam_grants(config))
+    assert not [address for address, role, _ in grants if "instanceAdmin" in role]
+    for entry in config["resource"].values():
+        assert "compute.instanceAdmin" not in str(entry)
+    role = config["resource"]["google_project_iam_custom_role.launch_training_vm"]
+    permissions = value(role, "permissions")
+    assert "compute.instances.create" in permissions
+    assert not [
+        p
+        for p in permissions
+        if p.startswith("compute.instances.")
+        and p.endswith(
+            ("setMachineType", "attachDisk", "stop", "reset", "start", "setMinCpuPlatform")
+        )
+    ]
+    grant = config["resource"]["google_project_iam_member.team_launches_training_vms"]
+    (condition,) = blocks(grant, "condition")
+    expression = value(condition, "expression")
+    assert "${var.name}-train-" in expression and "compute.googleapis.com/Instance" in expression

@@ -162,7 +162,9 @@ DEPLOY_ENV = {
     "SERVICE_ACCOUNT": "geocolor-app@team.iam.gserviceaccount.com",
     "NETWORK": "geocolor",
     "SUBNET": "geocolor",
+    "NETWORK_TAG": "geocolor-app",
     "MLFLOW_URI": "http://10.20.0.2:5000",
+    "MLFLOW_CREDENTIALS_SECRET": "geocolor-mlflow-app-credentials",
     "MODEL_NAME": "geocolor",
     "MODEL_ALIAS": "production",
     "SCENES_URI": "gs://team-data/scenes",
@@ -195,11 +197,19 @@ def test_deploy_sets_model_settings_and_secrets_and_stays_private_by_default(
         "GEOCOLOR_MODEL_NAME": "geocolor",
         "GEOCOLOR_MODEL_ALIAS": "production",
         "GEOCOLOR_SCENES": "gs://team-data/scenes",
+        "GEOCOLOR_SH_CLIENT_ID_FILE": "/secrets/sh-client-id/value",
+        "GEOCOLOR_SH_CLIENT_SECRET_FILE": "/secrets/sh-client-secret/value",
     }
-    assert options["--set-secrets"] == (
-        "GEOCOLOR_SH_CLIENT_ID=geocolor-sh-client-id:latest,"
-        "GEOCOLOR_SH_CLIENT_SECRET=geocolor-sh-client-secret:latest"
-    )
+    secrets = dict(pair.split("=", 1) for pair in options["--set-secrets"].split(","))
+    assert secrets == {
+        "/secrets/sh-client-id/value": "geocolor-sh-client-id:latest",
+        "/secrets/sh-client-secret/value": "geocolor-sh-client-secret:latest",
+        "/home/geocolor/.mlflow/credentials": "geocolor-mlflow-app-credentials:latest",
+    }
+    # mounted as files, one folder each: a key without a leading / would be a variable
+    assert all(path.startswith("/") for path in secrets)
+    assert len({path.rsplit("/", 1)[0] for path in secrets}) == len(secrets)
+    assert options["--network-tags"] == "geocolor-app"
     assert argv[-1] == access
 
 

@@ -49,6 +49,13 @@ def cloud_group() -> None:
     show_envvar=True,
     help="The team's MLflow server as the VM reaches it.",
 )
+@click.option(
+    "--mlflow-credentials-secret",
+    envvar="GEOCOLOR_MLFLOW_CREDENTIALS_SECRET",
+    default=None,
+    show_envvar=True,
+    help="Secret Manager secret with the MLflow credentials file the VM signs in with.",
+)
 @click.option("--name", default=None, help="Instance name (geocolor-train-DATE-TIME).")
 @click.option("--max-run-duration", default="24h", help="Delete the VM after this long anyway.")
 @click.option("--dry-run", is_flag=True, help="Print the commands instead of running them.")
@@ -63,6 +70,7 @@ def cloud_train_command(
     template: str,
     image: str,
     mlflow_uri: str,
+    mlflow_credentials_secret: str | None,
     name: str | None,
     max_run_duration: str,
     dry_run: bool,
@@ -85,6 +93,7 @@ def cloud_train_command(
         image=image,
         store=store,
         mlflow_uri=mlflow_uri,
+        mlflow_credentials_secret=mlflow_credentials_secret,
         config_text=config_text,
         train_args=train_args,
         machine_type=machine_type,

@@ -28,6 +28,12 @@ ACCELERATOR = re.compile(r"(?P<type>[a-z0-9-]+)(?::(?P<count>[1-9][0-9]?))?")
 CONFIG_ON_HOST = "/var/lib/geocolor/train.yaml"
 CONFIG_IN_CONTAINER = "/config/train.yaml"
 CONFIG_DELIMITER = "GEOCOLOR_CONFIG"
+# MLflow's credentials file: fetched from Secret Manager onto the VM, readable by the
+# image's user only, and mounted where MLflow looks for it (~/.mlflow/credentials), so
+# the password is neither in the script nor in the container's environment.
+CREDENTIALS_ON_HOST = "/var/lib/geocolor/mlflow-credentials"
+CREDENTIALS_IN_CONTAINER = "/home/geocolor/.mlflow/credentials"
+IMAGE_UID = 10001
 SCRIPT_DELIMITER = "GEOCOLOR_STARTUP"
 GPU_WAIT_TRIES = 60
 GPU_WAIT_SECONDS = 10
@@ -67,6 +73,9 @@ class TrainJob:
         Prepared Zarr store in the data bucket (``gs://…``): the VM sees no local path.
     mlflow_uri
         The team's tracking server as the VM reaches it (its private address).
+    mlflow_credentials_secret
+        Secret Manager secret holding the MLflow credentials file the run signs in with
+        (infra/ makes it); None for a server without authentication.
     config_text
         The pipeline YAML, copied onto the VM so local edits travel with the run.
     train_args
@@ -84,6 +93,7 @@ class TrainJob:
     image: str
     store: str
     mlflow_uri: str
+    mlflow_credentials_secret: str | None = None
     config_text: str | None = None
     train_args: tuple[str, ...] = ()
     machine_type: str | None = None
@@ -136,6 +146,8 @@ def container_command(job: TrainJob) -> list[str]:
         "--shm-size=16g",
         f"--env=MLFLOW_TRACKING_URI={job.mlflow_uri}",
     ]
+    if job.mlflow_credentials_secret is not None:
+        command.append(f"--volume={CREDENTIALS_ON_HOST}:{CREDENTIALS_IN_CONTAINER}:ro")
     if job.config_text is not None:
         command.append(f"--volume={CONFIG_ON_HOST}:{CONFIG_IN_CONTAINER}:ro")
     if gpus > 1:
@@ -170,6 +182,8 @@ def startup_script(job: TrainJob) -> str:
     host = _registry_host(job.image)
     if host is not None:
         lines.append(shlex.join(["gcloud", "auth", "configure-docker", host, "--quiet"]))
+    if job.mlflow_credentials_secret is not None:
+        lines += _credentials_lines(job, job.mlflow_credentials_secret)
     if job.config_text is not None:
         lines += [
             f"mkdir -p {shlex.quote(str(Path(CONFIG_ON_HOST).parent))}",
@@ -179,6 +193,17 @@ def startup_script(job: TrainJob) -> str:
         ]
     lines.append(shlex.join(container_command(job)))
     return "\n".join(lines) + "\n"
+
+
+def _credentials_lines(job: TrainJob, secret: str) -> list[str]:
+    """Write the MLflow credentials file from Secret Manager, for the image's user only."""
+    access = ["gcloud", "secrets", "versions", "access", "latest"]
+    access += [f"--secret={secret}", f"--project={job.project}"]
+    return [
+        f"mkdir -p {shlex.quote(str(Path(CREDENTIALS_ON_HOST).parent))}",
+        f"(umask 077 && {shlex.join(access)} > {CREDENTIALS_ON_HOST})",
+        f"chown {IMAGE_UID}:{IMAGE_UID} {CREDENTIALS_ON_HOST}",
+    ]
 
 
 def create_command(job: TrainJob, script_path: str) -> list[str]:
