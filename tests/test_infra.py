@@ -102,7 +102,7 @@ def test_terraform_fmt_check() -> None:
 
 @pytest.fixture(scope="module")
 def checkov_report() -> tuple[int, str, float]:
-    """One checkov run over infra/ and docker/ for the session (it takes seconds)."""
+    """One checkov run over infra/, docker/ and the workflows (it takes seconds)."""
     own_venv = ROOT / ".venv" / "checkov" / "bin" / "checkov"  # checkov's deps clash with ours
     checkov = require_tool(str(own_venv) if own_venv.is_file() else "checkov")
     started = time.perf_counter()
@@ -110,7 +110,8 @@ def checkov_report() -> tuple[int, str, float]:
         [
             checkov,
             *("--directory", str(INFRA), "--directory", str(ROOT / "docker")),
-            *("--framework", "terraform", "dockerfile"),
+            *("--directory", str(ROOT / ".github")),
+            *("--framework", "terraform", "dockerfile", "github_actions"),
             "--compact",
             "--quiet",
             "--skip-download",
@@ -124,18 +125,23 @@ def checkov_report() -> tuple[int, str, float]:
     return result.returncode, result.stdout + result.stderr, time.perf_counter() - started
 
 
-def test_checkov_passes_on_terraform_and_dockerfiles(
+def test_checkov_passes_on_terraform_dockerfiles_and_workflows(
     checkov_report: tuple[int, str, float],
 ) -> None:
     returncode, output, _ = checkov_report
     assert returncode == 0, output
     assert "terraform scan results" in output
     assert "dockerfile scan results" in output
+    assert "github_actions scan results" in output
     assert "Failed checks: 0" in output
 
 
 def test_every_skipped_check_says_why() -> None:
-    files = [*INFRA.glob("*.tf"), *(ROOT / "docker").glob("Dockerfile.*")]
+    files = [
+        *INFRA.glob("*.tf"),
+        *(ROOT / "docker").glob("Dockerfile.*"),
+        *(ROOT / ".github" / "workflows").glob("*.yml"),
+    ]
     skips = [
         match for path in files for match in SKIP_COMMENT.finditer(path.read_text(encoding="utf-8"))
     ]
