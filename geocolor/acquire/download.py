@@ -29,7 +29,7 @@ _MULTIHASH = {
     0x16: "sha3_256",
     0xD5: "md5",
 }
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 
 
 def parse_multihash(text: str) -> tuple[str, str]:
