@@ -3,7 +3,7 @@
 One in-process HTTP server on 127.0.0.1 answers, in the services' published formats:
 
 - the STAC API (landing page with conformance, ``POST /search`` filtered by collection,
-  geometry and time) of one catalogue, under ``/stac``;
+  geometry and time, items by id) of one catalogue, under ``/stac``;
 - the assets, under ``/assets/NAME``, with HTTP ``Range`` (GDAL reads COG windows, and
   downloads resume), optionally behind a bearer token (CDSE's OData), optionally cut
   off half-way once (``interrupt``) to exercise resumption;
@@ -118,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._asset(f"{host.split('.')[0]}{url.path}", body=body)
         elif url.path in ("/stac", "/stac/"):
             self._json(HTTPStatus.OK, self._landing())
+        elif url.path.startswith("/stac/collections/") and "/items/" in url.path:
+            self._item(url.path.rsplit("/", 1)[-1], body=body)
         elif url.path.startswith("/stac/collections/"):
             self._json(HTTPStatus.OK, self._collection(url.path.rsplit("/", 1)[-1]))
         elif url.path.startswith("/assets/"):
@@ -154,6 +156,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _collection(self, name: str) -> dict[str, Any]:
         return {"type": "Collection", "id": name, "stac_version": "1.0.0", "links": []}
+
+    def _item(self, item_id: str, *, body: bool) -> None:
+        found = [item for item in self.state.items if item["id"] == item_id]
+        if not found:
+            self._send(HTTPStatus.NOT_FOUND, b"{}", "application/json", body=body)
+            return
+        content = json.dumps(found[0]).encode()
+        self._send(HTTPStatus.OK, content, "application/geo+json", body=body)
 
     def _search(self, query: dict[str, Any]) -> None:
         start, end = (_time(text) for text in query["datetime"].split("/"))

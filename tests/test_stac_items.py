@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import rasterio
 
+from geocolor.acquire.stac_item import is_stac_item
 from geocolor.cli import main
 from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
@@ -97,6 +98,30 @@ def test_cdse_safe_zips_resume_after_an_interruption_verify_and_prepare(
     )
     assert code == 0, err
     assert out.splitlines()[-1] == str(store)
+
+
+def test_cdse_search_gives_both_products_and_their_pair(
+    copernicus: FakeStac, safes: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dates = ["--start", "2021-06-13", "--end", "2021-06-15"]
+    args = ["search", "--source", "stac:cdse", "--aoi", centre_aoi(safes), *dates, "--json"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert sorted(p["id"] for p in data["products"]) == sorted(
+        item["id"] for item in copernicus.items
+    )
+    assert len(data["pairs"]) == 1 and data["pairs"][0]["coverage"] == 1.0
+
+
+def test_an_item_url_of_the_api_is_a_scene_too(planetary: FakeStac) -> None:
+    item_url = f"{planetary.stac_url}/collections/sentinel-1-rtc/items/{PC_S1_ID}"
+    assert is_stac_item(item_url)
+    assert not is_stac_item(f"{planetary.stac_url}/collections/sentinel-1-rtc/items/missing")
+    assert not is_stac_item(planetary.items[0]["assets"]["B02"]["href"])
+    scene = open_s1(item_url)
+    assert scene.info.product_id == PC_S1_ID
+    assert scene.info.start_time.isoformat() == "2022-10-04T16:50:00+00:00"
 
 
 def test_a_wrong_checksum_is_refused_and_nothing_kept(

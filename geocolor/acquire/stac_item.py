@@ -47,8 +47,13 @@ def default_cache_dir() -> Path:
 
 
 def is_stac_item(path: str) -> bool:
-    """Whether ``path`` names a ``.json`` file or URL holding a STAC Item; never raises."""
-    if not path.split("?")[0].lower().endswith(".json"):
+    """Whether ``path`` holds a STAC Item; never raises.
+
+    Only ``.json`` files and URLs, and http(s) URLs of a STAC API's ``/items/``, are read.
+    """
+    plain = path.split("?")[0]
+    api_item = plain.startswith(("http://", "https://")) and "/items/" in plain
+    if not (plain.lower().endswith(".json") or api_item):
         return False
     try:
         item = load_item(path)
