@@ -75,12 +75,12 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
-def test_sentinel_hub_is_the_built_in_source(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sentinel_hub_and_stac_are_the_built_in_sources(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["plugins"], capsys)
     assert code == 0
-    assert ["data", "source", "sentinelhub", "built-in"] in [
-        line.split() for line in out.splitlines()
-    ]
+    rows = [line.split() for line in out.splitlines()]
+    assert ["data", "source", "sentinelhub", "built-in"] in rows
+    assert ["data", "source", "stac", "built-in"] in rows
 
 
 @pytest.mark.usefixtures("fake_source")
@@ -122,9 +122,11 @@ def test_fetch_takes_its_source_from_the_yaml_and_the_command_line_wins(
 def test_unknown_source_is_a_usage_error_listing_the_known_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run_cli(["search", "--source", "stac", "--aoi", AOI, *DATES], capsys)
+    code, out, err = run_cli(["search", "--source", "nowhere", "--aoi", AOI, *DATES], capsys)
     assert (code, out) == (2, "")
-    assert err.strip() == "geocolor: error: unknown data source 'stac' (known: fake, sentinelhub)"
+    assert err.strip() == (
+        "geocolor: error: unknown data source 'nowhere' (known: fake, sentinelhub, stac)"
+    )
 
 
 def test_registering_the_built_in_source_imports_no_client_library() -> None:
@@ -137,6 +139,24 @@ def test_registering_the_built_in_source_imports_no_client_library() -> None:
         "geocolor_register_sources(registry)\n"
         "assert registry.names() == ['sentinelhub']\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sentinelhub'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "[]\n"
+
+
+def test_registering_the_stac_plugin_imports_no_client_library() -> None:
+    check = (
+        "import sys\n"
+        "from geocolor.plugins.registry import Registry\n"
+        "from geocolor_stac.plugin import geocolor_register_readers, geocolor_register_sources\n"
+        "sources, readers = Registry('data source'), Registry('reader')\n"
+        "geocolor_register_sources(sources)\n"
+        "geocolor_register_readers(readers)\n"
+        "assert sources.names() == ['stac'] and readers.names() == ['stac-item']\n"
+        "heavy = ('pystac', 'pystac_client', 'planetary_computer', 'rasterio')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, check=True

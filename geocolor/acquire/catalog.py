@@ -142,7 +142,7 @@ def search_scenes(
                 S2_COLLECTION, time=window, geometry=geometry, filter=cloud_filter, limit=_PAGE_SIZE
             )
         )
-    area = _AreaOf(aoi)
+    area = AoiArea(aoi)
     products = tuple(
         sorted(
             [_product(feature, "S1", area) for feature in s1]
@@ -168,7 +168,7 @@ def group_acquisitions(products: Iterable[Product], aoi: BaseGeometry) -> tuple[
             groups[-1].append(product)
         else:
             groups.append([product])
-    area = _AreaOf(aoi)
+    area = AoiArea(aoi)
     acquisitions = []
     for group in groups:
         footprint = shapely.union_all([product.footprint for product in group])
@@ -187,7 +187,7 @@ def suggest_pairs(
     difference down to one half at ``max_days``; pairs further apart, or not overlapping
     inside the AOI, are not suggested.
     """
-    area = _AreaOf(aoi)
+    area = AoiArea(aoi)
     s1 = [a for a in acquisitions if a.mission == "S1"]
     pairs = []
     for optical in (a for a in acquisitions if a.mission == "S2"):
@@ -260,7 +260,7 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
     }
 
 
-class _AreaOf:
+class AoiArea:
     """Fractions of an AOI's area, measured in its UTM zone rather than in degrees."""
 
     def __init__(self, aoi: BaseGeometry) -> None:
@@ -275,7 +275,7 @@ class _AreaOf:
         return float(self.aoi.intersection(projected).area / self.aoi.area)
 
 
-def _product(feature: dict[str, Any], mission: str, area: _AreaOf) -> Product:
+def _product(feature: dict[str, Any], mission: str, area: AoiArea) -> Product:
     properties = feature["properties"]
     footprint = shape(feature["geometry"])
     cloud = properties.get("eo:cloud_cover")

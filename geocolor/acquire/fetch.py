@@ -430,16 +430,21 @@ def _decode(content: bytes, window: Window, recipe: _Recipe, source: object) -> 
 
 
 def _profile(grid: Grid, output: _OutputFile) -> dict[str, Any]:
-    floating = np.issubdtype(np.dtype(output.dtype), np.floating)
+    return output_profile(grid, len(output.bands), output.dtype, output.nodata)
+
+
+def output_profile(grid: Grid, count: int, dtype: str, nodata: float) -> dict[str, Any]:
+    """How every fetched GeoTIFF is stored: tiled, DEFLATE with a predictor, on ``grid``."""
+    floating = np.issubdtype(np.dtype(dtype), np.floating)
     return {
         "driver": "GTiff",
         "width": grid.width,
         "height": grid.height,
-        "count": len(output.bands),
-        "dtype": output.dtype,
+        "count": count,
+        "dtype": dtype,
         "crs": grid.crs,
         "transform": grid.transform,
-        "nodata": output.nodata,
+        "nodata": nodata,
         "tiled": True,
         "blockxsize": _BLOCK,
         "blockysize": _BLOCK,

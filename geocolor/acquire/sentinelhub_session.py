@@ -305,14 +305,22 @@ def _parse_document(text: str, source: str) -> dict[str, Any]:
 
 
 def _read_secret(name: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """The payload of a Google Secret Manager secret, read with default credentials."""
+    """The credentials document held in a Google Secret Manager secret."""
+    return _parse_document(read_secret_payload(name, env, ENV_SECRET), f"secret {name}")
+
+
+def read_secret_payload(name: str, env: Mapping[str, str], variable: str) -> str:
+    """The text of the Secret Manager secret ``name`` (set in ``variable``), read with ADC.
+
+    Errors name the secret and the variable, never the payload, which holds credentials.
+    """
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
     from google.auth.transport.requests import AuthorizedSession
 
     if not _SECRET_NAME.match(name):
         raise UsageError(
-            f"{ENV_SECRET}={name!r} is not a secret name like projects/P/secrets/S/versions/latest"
+            f"{variable}={name!r} is not a secret name like projects/P/secrets/S/versions/latest"
         )
     version = name if "/versions/" in name else f"{name}/versions/latest"
     endpoint = env.get(ENV_SECRET_MANAGER_ENDPOINT, SECRET_MANAGER_ENDPOINT).rstrip("/")
@@ -334,10 +342,10 @@ def _read_secret(name: str, env: Mapping[str, str]) -> dict[str, Any]:
         ) from None
     if response.status_code != 200:
         raise GeocolorError(
-            f"Secret Manager answered HTTP {response.status_code} for {name} (check {ENV_SECRET})"
+            f"Secret Manager answered HTTP {response.status_code} for {name} (check {variable})"
         )
     try:
-        payload = base64.b64decode(response.json()["payload"]["data"]).decode("utf-8")
+        payload: str = base64.b64decode(response.json()["payload"]["data"]).decode("utf-8")
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise GeocolorError(f"Secret Manager returned no readable payload for {name}") from None
-    return _parse_document(payload, f"secret {name}")
+    return payload

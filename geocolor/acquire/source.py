@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from geocolor.errors import UsageError
 from geocolor.plugins.manager import get_plugins
@@ -75,15 +75,30 @@ class DataSource(Protocol):
         ...
 
 
-def data_source(name: str) -> DataSource:
-    """The data source registered as ``name``; an unknown name is a usage error.
+@runtime_checkable
+class TargetedSource(Protocol):
+    """A source that serves many endpoints, chosen as ``NAME:TARGET`` (``stac:cdse``)."""
 
-    Sources come from the process-wide plugin set
+    def with_target(self, target: str) -> DataSource:
+        """The source bound to ``target`` (a preset name or a URL); bad ones are usage errors."""
+        ...
+
+
+def data_source(name: str) -> DataSource:
+    """The data source ``name`` selects; an unknown name is a usage error.
+
+    ``NAME:TARGET`` binds a :class:`TargetedSource` to one endpoint, e.g. ``stac:cdse``
+    or ``stac:https://example.org/stac``. Sources come from the process-wide plugin set
     (:func:`geocolor.plugins.manager.get_plugins`), like every other plugin kind.
     """
+    base, _, target = name.partition(":")
     sources = get_plugins().sources
-    if name not in sources:
+    if base not in sources:
         known = ", ".join(sources.names()) or "none"
         raise UsageError(f"unknown data source {name!r} (known: {known})")
-    source: DataSource = sources.get(name)
-    return source
+    source: DataSource = sources.get(base)
+    if not target:
+        return source
+    if not isinstance(source, TargetedSource):
+        raise UsageError(f"data source {base!r} takes no ':{target}' (use --source {base})")
+    return source.with_target(target)

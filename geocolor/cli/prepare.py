@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from geocolor.acquire.stac_item import open_s2_input
 from geocolor.config import load_config
 from geocolor.errors import GeocolorError
 from geocolor.geo.aoi import load_aoi
@@ -19,7 +20,6 @@ from geocolor.prepare.pipeline import (
 from geocolor.prepare.store import complete_pairs, open_store
 from geocolor.progress import progress
 from geocolor.s1.source import open_s1
-from geocolor.s2.product import open_s2
 
 
 @click.command("prepare")
@@ -28,14 +28,14 @@ from geocolor.s2.product import open_s2
     "s1_inputs",
     multiple=True,
     required=True,
-    help="S1 GRD SAFE/zip or processed dB GeoTIFF, glob or listing file (repeatable).",
+    help="S1 GRD SAFE/zip, processed dB GeoTIFF or STAC Item, glob or listing (repeatable).",
 )
 @click.option(
     "--s2",
     "s2_inputs",
     multiple=True,
     required=True,
-    help="S2 L2A SAFE/zip/band folder, glob or listing file (repeatable).",
+    help="S2 L2A SAFE/zip/band folder or STAC Item, glob or listing file (repeatable).",
 )
 @click.option("-o", "--output", required=True, help="Zarr store to create or extend.")
 @click.option("--aoi", default=None, help="lon/lat bbox minx,miny,maxx,maxy or a GeoJSON/WKT file.")
@@ -82,7 +82,7 @@ def prepare_command(
     config = load_config(PrepareConfig, config_path, {**options, "s1": {"speckle": speckle}})
     aoi = load_aoi(config.aoi) if config.aoi else None
     s1_products = [open_s1(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
-    s2_products = [open_s2(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
+    s2_products = [open_s2_input(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
     root = open_store(output, mode="a")
     check_store_settings(root, output, config)

@@ -1,5 +1,8 @@
 """Reading a folder (or list) of plain GeoTIFF/COG band files, as download services deliver.
 
+GDAL VRTs count as band files too: a STAC Item's remote band COGs are opened as VRTs
+carrying the Item's scaling in their metadata.
+
 There is no metadata file, so everything comes from the files themselves: the band from
 its name (``B02.tif``, ``B8A_20m.tif``, ``T29UNU_20221005T115411_B04_10m.tiff``,
 ``SCL.tif``), the resolution from its pixel size, the tile and sensing time from names
@@ -26,7 +29,7 @@ __all__ = ["read_band_files"]
 
 # a band token as a separate word of the file name
 _PLAIN_IMAGE = re.compile(r"(?:^|[_.\-])(B0[1-9]|B1[0-2]|B8A|SCL)(?:[_.\-]|$)", re.IGNORECASE)
-_PLAIN_SUFFIXES = (".tif", ".tiff")
+_PLAIN_SUFFIXES = (".tif", ".tiff", ".vrt")
 _TIME_IN_NAME = re.compile(r"(?:^|_)(\d{8}T\d{6})(?:_|$)")
 # the pre-04.00 convention most services deliver
 _DEFAULT_QUANTIFICATION = 10000.0

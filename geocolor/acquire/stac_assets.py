@@ -1,0 +1,154 @@
+"""Which assets of a STAC item geocolor reads, under the keys each catalogue publishes.
+
+- A whole SAFE product as a zip: the Copernicus Data Space's ``PRODUCT`` asset (an
+  OData ``$value`` URL, with the SAFE's S3 folder as its ``alternate``), or any asset
+  of type ``application/zip``. Its ``file:checksum`` (a multihash) is verified.
+- Sentinel-2 L2A band COGs: Planetary Computer names them by band (``B02`` … ``B12``,
+  ``B8A``, ``SCL``), Earth Search by colour (``blue``, ``red``, ``nir``, ``scl`` …,
+  with ``*-jp2`` twins that are skipped). Stored digital numbers become reflectance with
+  the asset's ``raster:bands`` scale and offset when given (Earth Search), else with the
+  L2A rule: baseline 04.00 onwards carries an offset of -1000 (Planetary Computer).
+- Sentinel-1 backscatter COGs, one per polarisation under ``vv``/``vh`` (Planetary
+  Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power). The same keys
+  of a GRD collection hold radar-geometry images that only the SAFE chain can use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from geocolor.errors import GeocolorError
+from geocolor.s2.product import BAND_ORDER, SCL
+
+# Earth Search v1 asset keys of the Sentinel-2 L2A bands
+_EARTH_SEARCH_BANDS = {
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "swir16": "B11",
+    "swir22": "B12",
+    "scl": SCL,
+}
+_POLARISATIONS = ("VV", "VH", "HH", "HV")
+_L2A_OFFSET_BASELINE = "04.00"
+_L2A_OFFSET = -1000.0
+_QUANTIFICATION = 10000.0
+
+
+@dataclass(frozen=True)
+class SafeAsset:
+    """A SAFE zip to download: where, its multihash checksum, whether it needs a login."""
+
+    href: str
+    checksum: str | None
+    needs_login: bool
+
+
+@dataclass(frozen=True)
+class BandAsset:
+    """A Sentinel-2 band COG and how its digital numbers become reflectance."""
+
+    href: str
+    offset: float
+    quantification: float
+
+
+def safe_asset(item: dict[str, Any]) -> SafeAsset | None:
+    """The item's whole-product zip, if it has one."""
+    assets = item.get("assets", {})
+    chosen = assets.get("PRODUCT")
+    if chosen is None:
+        zips = [asset for asset in assets.values() if asset.get("type") == "application/zip"]
+        chosen = zips[0] if zips else None
+    if chosen is None:
+        return None
+    href = _http_href(chosen)
+    if href is None:
+        return None
+    return SafeAsset(href, chosen.get("file:checksum"), bool(chosen.get("auth:refs")))
+
+
+def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
+    """The item's Sentinel-2 band COGs by band name (``B02``, ``SCL``)."""
+    baseline = str(item["properties"].get("s2:processing_baseline") or "00.00")
+    applied = item["properties"].get("earthsearch:boa_offset_applied")
+    default_offset = (
+        _L2A_OFFSET if baseline >= _L2A_OFFSET_BASELINE and applied is not True else 0.0
+    )
+    bands = {}
+    for key, asset in item.get("assets", {}).items():
+        band = _EARTH_SEARCH_BANDS.get(key) or (key if key in (*BAND_ORDER, SCL) else None)
+        href = _http_href(asset)
+        if band is None or href is None or not _is_geotiff(asset):
+            continue
+        scaling = (asset.get("raster:bands") or [{}])[0]
+        if band == SCL:
+            bands[band] = BandAsset(href, 0.0, 1.0)
+        elif "scale" in scaling:
+            scale = float(scaling["scale"])
+            offset = float(scaling.get("offset", 0.0))
+            bands[band] = BandAsset(href, offset / scale, 1.0 / scale)
+        else:
+            bands[band] = BandAsset(href, default_offset, _QUANTIFICATION)
+    return bands
+
+
+def s1_polarisation_assets(item: dict[str, Any]) -> dict[str, str]:
+    """The item's per-polarisation backscatter COGs by polarisation (``VV``, ``VH``)."""
+    found = {}
+    for key, asset in item.get("assets", {}).items():
+        href = _http_href(asset)
+        if key.upper() in _POLARISATIONS and href is not None and _is_geotiff(asset):
+            found[key.upper()] = href
+    return found
+
+
+def s1_measure(item: dict[str, Any]) -> str:
+    """``gamma0`` for radiometrically terrain-corrected items, else ``sigma0``."""
+    collection = str(item.get("collection") or "")
+    return "gamma0" if "rtc" in collection.lower() else "sigma0"
+
+
+def item_mission(item: dict[str, Any]) -> str:
+    """``S1`` or ``S2``, from the item's collection, platform or constellation."""
+    properties = item.get("properties", {})
+    names = " ".join(
+        str(value).lower()
+        for value in (
+            item.get("collection"),
+            properties.get("platform"),
+            properties.get("constellation"),
+        )
+        if value
+    )
+    if "sentinel-1" in names:
+        return "S1"
+    if "sentinel-2" in names:
+        return "S2"
+    raise GeocolorError(
+        f"STAC item {item.get('id')}: neither Sentinel-1 nor Sentinel-2 "
+        "(no sentinel-1/sentinel-2 collection, platform or constellation)"
+    )
+
+
+def _http_href(asset: dict[str, Any]) -> str | None:
+    """The asset's http(s) URL: its href, else its ``alternate`` https link."""
+    href = str(asset.get("href", ""))
+    if href.startswith(("http://", "https://")):
+        return href
+    alternate = (asset.get("alternate") or {}).get("https") or {}
+    other = str(alternate.get("href", ""))
+    return other if other.startswith(("http://", "https://")) else None
+
+
+def _is_geotiff(asset: dict[str, Any]) -> bool:
+    media = str(asset.get("type", ""))
+    return media.startswith("image/tiff") or str(asset.get("href", "")).endswith((".tif", ".tiff"))

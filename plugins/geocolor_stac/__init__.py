@@ -1,0 +1,1 @@
+"""Built-in data source and scene reader: STAC APIs and STAC Items."""
