@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import click
 import zarr
 
 from geocolor.config import load_config
 from geocolor.io.cluster import dask_client
 from geocolor.io.cog import write_cog
+from geocolor.io.scratch import scratch_folder
 from geocolor.prepare.store import hold
 from geocolor.s1.backscatter import S1Config, backscatter
 from geocolor.s1.safe import open_safe
@@ -57,7 +56,7 @@ def process_s1_command(
     product = open_safe(safe)
     with (
         dask_client(scheduler) as client,
-        tempfile.TemporaryDirectory(prefix="geocolor-scratch-") as scratch,
+        scratch_folder(output) as scratch,
     ):
         # a local cluster holds the radar image in a local scratch store before warping;
         # workers of a remote cluster cannot see it, so there the graph stays whole

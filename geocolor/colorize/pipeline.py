@@ -188,6 +188,7 @@ def colorize(
             config.resolution,
             scheduler,
             source=source,
+            beside=output,
         ) as reader:
             grid = reader.grid
             plan = plan_tiles(grid, loaded, config)
