@@ -8,6 +8,7 @@ import zarr
 from geocolor.config import load_config
 from geocolor.io.cluster import dask_client
 from geocolor.io.cog import write_cog
+from geocolor.io.outputs import check_output
 from geocolor.io.scratch import scratch_folder
 from geocolor.prepare.store import hold
 from geocolor.s1.backscatter import S1Config, backscatter
@@ -53,6 +54,7 @@ def process_s1_command(
     config = load_config(
         S1Config, config_path, {**options, "polarisations": split_list(polarisations)}
     )
+    check_output(output, [safe, config_path, config.grid], "file")
     product = open_safe(safe)
     with (
         dask_client(scheduler) as client,
