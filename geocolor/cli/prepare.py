@@ -13,6 +13,7 @@ from geocolor.prepare.pairing import expand_inputs, pair_products
 from geocolor.prepare.pipeline import (
     PairSummary,
     PrepareConfig,
+    check_inputs,
     check_store_settings,
     prepare_pair,
     summarise,
@@ -89,6 +90,7 @@ def prepare_command(
     s1_products = [open_s1(path) for path in s1_paths]
     s2_products = [open_s2(path) for path in s2_paths]
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
+    check_inputs(pairs, config, aoi)
     root = open_store(output, mode="a")
     check_store_settings(root, output, config)
     finished = set(complete_pairs(root))

@@ -24,6 +24,7 @@ from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import UsageError
+from geocolor.geo.aoi import require_area
 from geocolor.geo.crs import parse_crs, utm_crs_of
 from geocolor.geo.grid import Grid, crop_to_area, grid_covering, pixel_bounds
 from geocolor.io.cluster import dask_client
@@ -166,6 +167,8 @@ def output_grid(
     the AOI, in ``crs`` (else the scene's own, else the UTM zone of its centre) at
     ``resolution`` (else the scene's own, else the model's processing resolution).
     """
+    if aoi is not None:
+        require_area(aoi, "the AOI")
     native = source.native_grid()
     if native is not None and crs is None and resolution is None:
         return native if aoi is None else _crop(native, aoi, path)
