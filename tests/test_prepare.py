@@ -192,8 +192,9 @@ def test_unreadable_product_and_unwritable_store(
     assert str(broken) in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert prepare(scenes, blocker / "s.zarr", *TILE) == 1
-    assert "cannot open store" in capsys.readouterr().err
+    # refused before any work, as a usage error (tests/test_output_safety.py)
+    assert prepare(scenes, blocker / "s.zarr", *TILE) == 2
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_runs_on_an_existing_cluster(scenes: tuple[Path, Path], tmp_path: Path) -> None:

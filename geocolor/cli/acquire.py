@@ -25,6 +25,7 @@ from geocolor.acquire.source import DEFAULT_SOURCE, SourceConnection, data_sourc
 from geocolor.config import load_config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
+from geocolor.io.outputs import check_output
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -155,6 +156,7 @@ def fetch_command(
     config = load_config(
         FetchConfig, config_path, {**options, "s2_bands": bands, "service": service}
     )
+    check_output(output, [aoi, credentials, config_path], "folder")
     connection, area, result = _search(
         config.source, aoi, start, end, max_cloud, max_days, credentials, config.service
     )

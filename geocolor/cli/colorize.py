@@ -6,6 +6,7 @@ import click
 
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.config import load_config
+from geocolor.io.outputs import check_output
 from geocolor.progress import progress_bar
 
 
@@ -53,6 +54,7 @@ def colorize_command(
     (how the scene compares with the model's training input) on stderr.
     """
     config = load_config(ColorizeConfig, config_path, options)
+    check_output(output, [scene, model_uri, aoi, config_path], "file")
     with progress_bar(None, desc="colorizing", unit="tile") as bar:
 
         def advance(done: int, total: int) -> None:

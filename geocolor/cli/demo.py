@@ -12,6 +12,7 @@ from shapely.geometry import box, mapping
 from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.demo.s2 import write_synthetic_s2
+from geocolor.io.outputs import check_output
 from geocolor.s1.source import open_s1
 
 # A small scene the demo processes in seconds, and ESA's full IW GRDH size.
@@ -64,6 +65,7 @@ def demo_data_command(output: str, as_zip: bool, full_size: bool, seed: int) -> 
 
     Prints the products' paths, then the AOI's (``aoi.geojson``, the middle of the scene).
     """
+    check_output(output, [], "folder")
     s1, s2 = write_demo_pair(output, full_size=full_size, seed=seed, as_zip=as_zip)
     for path in (s1, s2, write_demo_aoi(s1, output)):
         click.echo(path)

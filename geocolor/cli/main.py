@@ -4,7 +4,8 @@ Core commands are defined in their own modules of :mod:`geocolor.cli`, each impo
 its command runs (:mod:`geocolor.cli.lazy`); plugins add theirs through
 ``geocolor_register_commands`` when a listing or a name that is not a core command needs them.
 Every :class:`~geocolor.errors.GeocolorError` becomes one line on stderr and an exit code; a
-traceback only with ``--debug``.
+traceback only with ``--debug``. SIGTERM and SIGHUP end a command through its cleanup
+(:mod:`geocolor.cli.signals`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 
 from geocolor import __version__
 from geocolor.cli.lazy import LazyCommand, LazyGroup
+from geocolor.cli.signals import Terminated, signals_as_exceptions
 from geocolor.errors import FAILURE, USAGE, GeocolorError
 from geocolor.plugins.manager import BUILTIN, get_plugins
 from geocolor.progress import set_quiet
@@ -140,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        result = build_cli().main(args=args, prog_name="geocolor", standalone_mode=False)
+        with signals_as_exceptions():
+            result = build_cli().main(args=args, prog_name="geocolor", standalone_mode=False)
     except GeocolorError as exc:
         if debug:
             raise
@@ -155,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("geocolor: interrupted", err=True)
         return 130
+    except Terminated as stopped:
+        click.echo(f"geocolor: terminated by {stopped}", err=True)
+        return stopped.exit_code
     except Exception as exc:
         if debug:
             raise

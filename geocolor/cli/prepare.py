@@ -9,10 +9,12 @@ from geocolor.config import load_config
 from geocolor.errors import GeocolorError
 from geocolor.geo.aoi import load_aoi
 from geocolor.io.cluster import dask_client
+from geocolor.io.outputs import check_output
 from geocolor.prepare.pairing import expand_inputs, pair_products
 from geocolor.prepare.pipeline import (
     PairSummary,
     PrepareConfig,
+    check_inputs,
     check_store_settings,
     prepare_pair,
     summarise,
@@ -81,9 +83,14 @@ def prepare_command(
     """
     config = load_config(PrepareConfig, config_path, {**options, "s1": {"speckle": speckle}})
     aoi = load_aoi(config.aoi) if config.aoi else None
-    s1_products = [open_s1(path) for path in expand_inputs(s1_inputs, "Sentinel-1")]
-    s2_products = [open_s2_input(path) for path in expand_inputs(s2_inputs, "Sentinel-2")]
+    s1_paths = expand_inputs(s1_inputs, "Sentinel-1")
+    s2_paths = expand_inputs(s2_inputs, "Sentinel-2")
+    inputs = [*s1_inputs, *s2_inputs, *s1_paths, *s2_paths, config.aoi, config_path]
+    check_output(output, inputs, "store")
+    s1_products = [open_s1(path) for path in s1_paths]
+    s2_products = [open_s2_input(path) for path in s2_paths]
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
+    check_inputs(pairs, config, aoi)
     root = open_store(output, mode="a")
     check_store_settings(root, output, config)
     finished = set(complete_pairs(root))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import click
 import zarr
 
 from geocolor.config import load_config
 from geocolor.io.cluster import dask_client
 from geocolor.io.cog import write_cog
+from geocolor.io.outputs import check_output
+from geocolor.io.scratch import scratch_folder
 from geocolor.prepare.store import hold
 from geocolor.s1.backscatter import S1Config, backscatter
 from geocolor.s1.safe import open_safe
@@ -54,10 +54,11 @@ def process_s1_command(
     config = load_config(
         S1Config, config_path, {**options, "polarisations": split_list(polarisations)}
     )
+    check_output(output, [safe, config_path, config.grid], "file")
     product = open_safe(safe)
     with (
         dask_client(scheduler) as client,
-        tempfile.TemporaryDirectory(prefix="geocolor-scratch-") as scratch,
+        scratch_folder(output) as scratch,
     ):
         # a local cluster holds the radar image in a local scratch store before warping;
         # workers of a remote cluster cannot see it, so there the graph stays whole

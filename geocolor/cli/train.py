@@ -10,6 +10,7 @@ import click
 import yaml
 
 from geocolor.config import load_config
+from geocolor.io.outputs import check_output
 from geocolor.models.model_registry import list_versions, promote
 from geocolor.prepare.tiling import Split
 from geocolor.train.evaluation import evaluate_model
@@ -81,6 +82,7 @@ def train_command(
     """
     overrides = {**options, "backend_options": _backend_options(backend_option, lr)}
     config = load_config(TrainConfig, config_path, overrides)
+    check_output(config.checkpoint_dir, [store, resume, config_path], "folder", "--checkpoint-dir")
     result = train(store, config, resume=resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return

@@ -167,12 +167,12 @@ def colorize(
         reads, or its verdict is ``drift`` and ``config.fail_on_drift`` is set.
     """
     config = config or ColorizeConfig()
+    region = load_aoi(aoi) if isinstance(aoi, str) else aoi  # before a model download
     loaded = (
         model
         if isinstance(model, LoadedModel)
         else load_model(model, resolve_device(config.device))
     )
-    region = load_aoi(aoi) if isinstance(aoi, str) else aoi
     rgb = rgb_channels(loaded)
     source = open_s1(scene)
     facts = facts_of_scene(source, loaded)
@@ -188,6 +188,7 @@ def colorize(
             config.resolution,
             scheduler,
             source=source,
+            beside=output,
         ) as reader:
             grid = reader.grid
             plan = plan_tiles(grid, loaded, config)

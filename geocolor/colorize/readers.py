@@ -6,19 +6,17 @@ backscatter raster (sigma0 dB, any CRS), or a plugin reader's scene. Either way
 ``colorize`` sees a :class:`SceneReader`: the output grid (the scene's own, clipped to
 the AOI, or ``crs``/``resolution``; UTM at the model's resolution for a scene in radar
 geometry) and a ``read(window)`` that returns the model's bands in dB with NaN where
-there is no data. The scene is computed onto that grid once, into a local scratch file
-(:mod:`geocolor.io.spill`), so overlapping tiles do not repeat the work and no whole
-scene is ever held in memory.
+there is no data. The scene is computed onto that grid once, into a scratch file beside
+the output (:mod:`geocolor.io.spill`, :mod:`geocolor.io.scratch`), so overlapping tiles
+do not repeat the work and no whole scene is ever held in memory.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,9 +24,11 @@ from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.errors import UsageError
+from geocolor.geo.aoi import require_area
 from geocolor.geo.crs import parse_crs, utm_crs_of
 from geocolor.geo.grid import Grid, crop_to_area, grid_covering, pixel_bounds
 from geocolor.io.cluster import dask_client
+from geocolor.io.scratch import scratch_folder
 from geocolor.io.spill import shares_disk, spill, spilled_lazily
 from geocolor.s1.backscatter import S1Config
 from geocolor.s1.raster import band_polarisation
@@ -107,6 +107,7 @@ def scene_reader(
     resolution: float | None = None,
     scheduler: str | None = None,
     source: S1Source | None = None,
+    beside: str | None = None,
 ) -> Iterator[SceneReader]:
     """The scene at ``path`` for colorizing on its grid clipped to ``aoi`` (lon/lat).
 
@@ -126,6 +127,9 @@ def scene_reader(
         Dask scheduler computing the scene (a local cluster when None).
     source
         The scene at ``path`` already opened, else it is opened here.
+    beside
+        The job's output, beside which the scratch file lies (see
+        :func:`~geocolor.io.scratch.scratch_folder`); None: the temporary folder.
     """
     source = source or open_s1(path)
     config = _s1_config(sar_bands, sar_processing)
@@ -133,9 +137,8 @@ def scene_reader(
     grid = output_grid(source, config, aoi, named_crs, resolution, path)
     with (
         dask_client(scheduler) as client,
-        tempfile.TemporaryDirectory(prefix="geocolor-scene-") as scratch,
+        scratch_folder(beside) as folder,
     ):
-        folder = Path(scratch)
         # a remote cluster's workers cannot see local scratch: there the graph stays
         # whole and only the finished blocks come back to this process
         hold = (
@@ -164,6 +167,8 @@ def output_grid(
     the AOI, in ``crs`` (else the scene's own, else the UTM zone of its centre) at
     ``resolution`` (else the scene's own, else the model's processing resolution).
     """
+    if aoi is not None:
+        require_area(aoi, "the AOI")
     native = source.native_grid()
     if native is not None and crs is None and resolution is None:
         return native if aoi is None else _crop(native, aoi, path)

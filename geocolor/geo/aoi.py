@@ -53,9 +53,25 @@ def load_aoi(aoi: str) -> BaseGeometry:
         raise UsageError(f"{aoi}: the AOI geometry is empty")
     if not geometry.is_valid:
         geometry = shapely.make_valid(geometry)
+    require_area(geometry, aoi)
     if crs is not None and crs != LONLAT:
         geometry = reproject_geometry(geometry, crs, LONLAT)
     return geometry
+
+
+def require_area(geometry: BaseGeometry, source: str) -> None:
+    """Refuse an AOI without area (a point, a line, a flat polygon).
+
+    Such an AOI holds no pixel: it would otherwise be reported as lying outside the
+    scene, or as smaller than a pixel, which it is not where it was meant to mark a
+    place. Growing it to a pixel would colorize or tile a single pixel, which no one
+    asks for, so the user is told to give an area.
+    """
+    if geometry.area == 0:
+        raise UsageError(
+            f"{source}: the AOI is a {geometry.geom_type} with no area; give a polygon "
+            "or a bbox minx,miny,maxx,maxy"
+        )
 
 
 def _parse_geojson(text: str, source: str) -> tuple[BaseGeometry, CRS | None]:

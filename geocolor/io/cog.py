@@ -1,15 +1,14 @@
 """Streaming a lazy (band, y, x) array into a Cloud-Optimised GeoTIFF.
 
 Blocks are computed on the Dask cluster and written, as they finish, into a tiled
-GeoTIFF in a temporary folder; GDAL's COG driver then adds overviews and lays the file
-out. The finished file is moved to its destination (local path or fsspec URL) in one
-step, so a failed run leaves nothing at the destination.
+GeoTIFF in a scratch folder beside the output (:mod:`geocolor.io.scratch`); GDAL's COG
+driver then adds overviews and lays the file out. The finished file is moved to its
+destination (local path or fsspec URL) in one step, so a failed run leaves nothing at
+the destination.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -26,6 +25,8 @@ from rasterio.windows import Window
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Georeference
 from geocolor.io.cluster import dask_client
+from geocolor.io.filesystems import is_remote
+from geocolor.io.scratch import scratch_folder
 from geocolor.progress import progress_bar
 
 # the staging file is written once and read once: tiled like the COG, compressed for speed
@@ -121,8 +122,7 @@ def cog_staging(
     gdal_env
         GDAL configuration while the staging file is written (e.g. an internal mask).
     """
-    workdir = Path(tempfile.mkdtemp(prefix="geocolor-cog-"))
-    try:
+    with scratch_folder(path) as workdir:
         staging = workdir / "staging.tif"
         with (
             rasterio.Env(**(gdal_env or {})),
@@ -132,8 +132,6 @@ def cog_staging(
         final = workdir / "final.tif"
         to_cog(staging, final, compress, overview_resampling)
         publish(final, path)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _write_blocks(image: da.Array, dst: Any, client: Client | None) -> None:
@@ -205,13 +203,26 @@ def to_cog(source: Path, target: Path, compress: str, resampling: str) -> None:
 
 
 def publish(local: Path, path: str) -> None:
-    """Move a finished file to ``path`` via a temporary name, so it appears whole."""
+    """Move a finished file to ``path`` so that it appears whole.
+
+    A local file is renamed into place (its scratch folder lies beside ``path``, on the
+    same disk); a remote one is uploaded under a temporary name first, removed again if
+    the upload fails or is interrupted.
+    """
     fs, target = fsspec.core.url_to_fs(path)
+    if not is_remote(path):
+        try:
+            local.replace(target)
+        except OSError as exc:
+            raise GeocolorError(f"{path}: cannot write output ({exc})") from None
+        return
     partial = f"{target}.partial"
     try:
         fs.put_file(str(local), partial)
         fs.mv(partial, target)
-    except OSError as exc:
+    except BaseException as exc:
         if fs.exists(partial):
             fs.rm(partial)
-        raise GeocolorError(f"{path}: cannot write output ({exc})") from None
+        if isinstance(exc, OSError):
+            raise GeocolorError(f"{path}: cannot write output ({exc})") from None
+        raise

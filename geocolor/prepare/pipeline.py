@@ -103,6 +103,39 @@ def shared_grid(pair: Pair, resolution: int, aoi: BaseGeometry | None) -> Grid |
     return crop_to_area(Grid(crs, transform, width, height), area)
 
 
+def plan_pair(
+    pair: Pair, config: PrepareConfig, aoi: BaseGeometry | None
+) -> tuple[Grid, TileLayout] | str:
+    """The pair's shared grid and its tiles, or why the pair is skipped."""
+    grid = shared_grid(pair, config.resolution, aoi)
+    if grid is None:
+        return "the S1 and S2 footprints (and AOI) do not overlap"
+    layout = TileLayout(
+        grid.height, grid.width, config.tile_size, config.stride or config.tile_size
+    )
+    if 0 in layout.grid_shape:
+        return f"the overlap ({grid.width} x {grid.height} px) holds no whole tile"
+    return grid, layout
+
+
+def check_inputs(pairs: Sequence[Pair], config: PrepareConfig, aoi: BaseGeometry | None) -> None:
+    """Refuse, before anything is written, a pair whose products lack what it needs.
+
+    Every pair that will be prepared has its lazy layers built (nothing is computed):
+    that reads each product's annotations and raster headers, so a missing
+    polarisation, band, SCL raster or calibration fails the run at once instead of
+    after earlier pairs, or this pair's Sentinel-1 image, were written to the store.
+    """
+    for pair in pairs:
+        plan = plan_pair(pair, config, aoi)
+        if isinstance(plan, str):
+            continue
+        grid, _ = plan
+        pair.s1.on_grid(config.s1, grid)
+        _s2_on_grid(pair, config, grid)
+        _mask_on_grid(pair, config, grid)
+
+
 def prepare_pair(
     pair: Pair,
     root: zarr.Group,
@@ -112,16 +145,11 @@ def prepare_pair(
 ) -> PairSummary:
     """Write one pair into the store and return what happened to its tiles."""
     summary = PairSummary(pair.pair_id)
-    grid = shared_grid(pair, config.resolution, aoi)
-    if grid is None:
-        summary.skipped = "the S1 and S2 footprints (and AOI) do not overlap"
+    plan = plan_pair(pair, config, aoi)
+    if isinstance(plan, str):
+        summary.skipped = plan
         return summary
-    layout = TileLayout(
-        grid.height, grid.width, config.tile_size, config.stride or config.tile_size
-    )
-    if 0 in layout.grid_shape:
-        summary.skipped = f"the overlap ({grid.width} x {grid.height} px) holds no whole tile"
-        return summary
+    grid, layout = plan
 
     group = begin_pair(root, pair.pair_id)
     s1 = pair.s1.on_grid(config.s1, grid, hold=lambda image: hold(image, group, SCRATCH, client))
