@@ -28,8 +28,11 @@ def offline_validator() -> JsonSchemaSTACValidator:
     return validator
 
 
-def validate(stac_object: pystac.STACObject) -> list[str]:
+def validate(stac_object: pystac.STACObject | dict[str, Any]) -> list[str]:
     """Validate against core and every extension schema it names; the schemas used.
+
+    A STAC object, or its JSON as read: a document whose relative links pystac cannot
+    follow (one in a bucket) is validated as it is.
 
     Raises
     ------
@@ -38,6 +41,9 @@ def validate(stac_object: pystac.STACObject) -> list[str]:
     """
     validator = offline_validator()
     known = set(validator.schema_cache)
-    used = stac_object.validate(validator=validator)
+    if isinstance(stac_object, dict):
+        used = pystac.validation.validate_dict(stac_object, validator=validator)
+    else:
+        used = stac_object.validate(validator=validator)
     assert set(validator.schema_cache) == known, "a schema was fetched: vendor it"
     return used
