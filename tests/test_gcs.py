@@ -16,6 +16,7 @@ from pathlib import Path
 import fsspec
 import mlflow
 import numpy as np
+import pystac
 import pytest
 import torch
 from rasterio.crs import CRS
@@ -31,6 +32,7 @@ from geocolor.prepare.store import complete_pairs, open_store, read_tile, read_t
 from geocolor.prepare.tiling import Split
 from geocolor.s1.safe import open_safe
 from tests.servers import mlflow_server
+from tests.stac_validation import validate
 from tests.test_train import tracking_template
 
 pytestmark = pytest.mark.slow
@@ -120,7 +122,9 @@ def centre_box(s1: str, half: float = 0.01) -> tuple[float, float, float, float]
     return centre.x - half, centre.y - half, centre.x + half, centre.y + half
 
 
-def test_prepare_reads_globbed_zips_and_writes_the_store_to_the_bucket(store: str) -> None:
+def test_prepare_reads_globbed_zips_and_writes_the_store_to_the_bucket(
+    store: str, products: tuple[str, str]
+) -> None:
     root = open_store(store, "r")
     (pair,) = complete_pairs(root)
     tiles = read_tiles(root)
@@ -128,7 +132,20 @@ def test_prepare_reads_globbed_zips_and_writes_the_store_to_the_bucket(store: st
     s1, s2 = read_tile(root, pair, int(tiles.row[0]), int(tiles.col[0]), 64)
     assert np.isfinite(s1).mean() >= 0.9 and -35 < np.nanmedian(s1) < 5
     assert np.isfinite(s2).mean() >= 0.9 and 0 < np.nanmedian(s2) < 0.5
-    assert fsspec.filesystem("gs").isfile(f"{store}/pairs/{pair}/s1/zarr.json")
+    fs = fsspec.filesystem("gs")
+    assert fs.isfile(f"{store}/pairs/{pair}/s1/zarr.json")
+    # its STAC catalogue lies beside it in the bucket
+    collection = json.loads(fs.cat_file(f"{store}.stac/collection.json"))
+    assert [link["href"] for link in collection["links"] if link["rel"] == "item"] == [
+        f"./items/{pair}.json"
+    ]
+    document = json.loads(fs.cat_file(f"{store}.stac/items/{pair}.json"))
+    validate(document)
+    item = pystac.Item.from_dict(document)
+    sources = {
+        link.get_href(transform_href=False) for link in item.get_links(pystac.RelType.DERIVED_FROM)
+    }
+    assert sources == set(products)
 
 
 def test_train_checkpoints_and_logs_the_model_into_the_bucket(gcs_bucket: str, model: str) -> None:
@@ -167,6 +184,14 @@ def test_colorize_a_zip_in_the_bucket_into_the_bucket(
     assert crs.to_epsg() in range(32601, 32761)
     assert mask.mean() > 0.5
     assert tags["model_version"] == "1"
+    with fsspec.open(f"{gcs_bucket}/out/colour.json", "rt") as stream:
+        document = json.load(stream)
+    validate(document)
+    item = pystac.Item.from_dict(document)
+    assert item.assets["visual"].href == "./colour.tif"
+    assert item.properties["proj:code"] == f"EPSG:{crs.to_epsg()}"
+    (source,) = item.get_links(pystac.RelType.DERIVED_FROM)
+    assert source.href == s1
 
 
 @pytest.mark.usefixtures("model")

@@ -10,6 +10,7 @@ from geocolor.errors import GeocolorError
 from geocolor.geo.aoi import load_aoi
 from geocolor.io.cluster import dask_client
 from geocolor.io.outputs import check_output
+from geocolor.prepare.catalog import write_catalog
 from geocolor.prepare.pairing import expand_inputs, pair_products
 from geocolor.prepare.pipeline import (
     PairSummary,
@@ -79,6 +80,9 @@ def prepare_command(
 ) -> None:
     """Pair Sentinel-1 and Sentinel-2 scenes and write co-registered training tiles.
 
+    The store's STAC Collection, with an Item per complete pair, is kept beside it in
+    OUTPUT.stac/ (collection.json, items/PAIR.json) as pairs complete.
+
     Exits with code 1 when no tile at all is in the store at the end, saying why.
     """
     config = load_config(PrepareConfig, config_path, {**options, "s1": {"speckle": speckle}})
@@ -89,6 +93,10 @@ def prepare_command(
     check_output(output, inputs, "store")
     s1_products = [open_s1(path) for path in s1_paths]
     s2_products = [open_s2_input(path) for path in s2_paths]
+    locations = {
+        **{s1.info.product_id: path for s1, path in zip(s1_products, s1_paths, strict=True)},
+        **{s2.info.product_id: path for s2, path in zip(s2_products, s2_paths, strict=True)},
+    }
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
     check_inputs(pairs, config, aoi)
     root = open_store(output, mode="a")
@@ -100,7 +108,12 @@ def prepare_command(
             if pair.pair_id in finished:
                 summaries.append(PairSummary(pair.pair_id, skipped="already complete"))
                 continue
-            summaries.append(prepare_pair(pair, root, config, aoi, client))
+            summary = prepare_pair(pair, root, config, aoi, client, locations)
+            summaries.append(summary)
+            if not summary.skipped:
+                write_catalog(output, root, [pair.pair_id])
+    # the whole catalogue once more: it also lists pairs completed by a killed run
+    write_catalog(output, root)
     for line in summarise(summaries, unpaired):
         click.echo(line)
     if not complete_pairs(root) or not _tiles_in_store(summaries, finished):

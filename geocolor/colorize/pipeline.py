@@ -54,6 +54,7 @@ from geocolor.colorize.drift_check import (
 )
 from geocolor.colorize.mosaic import blend
 from geocolor.colorize.readers import SceneReader, scene_reader
+from geocolor.colorize.stac_item import write_item
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
@@ -158,7 +159,9 @@ def colorize(
         What was written, with the scene's drift report (None when the model has no
         drift reference); the report is also in the COG's tags ``drift_verdict`` and
         ``drift_summary``, in the sidecar ``OUTPUT.drift.json`` and, when monitoring is
-        on, in a run of the ``geocolor-monitoring`` experiment.
+        on, in a run of the ``geocolor-monitoring`` experiment. The COG's STAC Item is
+        written beside it last (``OUT.tif`` -> ``OUT.json``), so an Item always
+        describes a whole COG; a scene of unknown acquisition time gets none.
 
     Raises
     ------
@@ -215,8 +218,9 @@ def colorize(
     except DriftError as refused:
         monitored(refused.report, None)
         raise
-    if report is not None:
-        write_sidecar(output, report)
+    sidecar = write_sidecar(output, report) if report is not None else None
+    bands = tuple(loaded.normalisation.optical_bands[index] for index in rgb)
+    write_item(output, grid, tags, source, bands, sidecar)
     monitored(report, output)
     return ColorizeResult(
         path=output,

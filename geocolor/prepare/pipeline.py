@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,8 +142,14 @@ def prepare_pair(
     config: PrepareConfig,
     aoi: BaseGeometry | None,
     client: Client,
+    locations: Mapping[str, str],
 ) -> PairSummary:
-    """Write one pair into the store and return what happened to its tiles."""
+    """Write one pair into the store and return what happened to its tiles.
+
+    ``locations`` maps product ids to the paths or URLs they were read from, which
+    the pair records beside the products' acquisition times (its STAC Item's links
+    and dates, :mod:`geocolor.prepare.catalog`).
+    """
     summary = PairSummary(pair.pair_id)
     plan = plan_pair(pair, config, aoi)
     if isinstance(plan, str):
@@ -153,11 +159,20 @@ def prepare_pair(
 
     group = begin_pair(root, pair.pair_id)
     s1 = pair.s1.on_grid(config.s1, grid, hold=lambda image: hold(image, group, SCRATCH, client))
+    s1_id, s2_id, sensed = (
+        pair.s1.info.product_id,
+        pair.s2.info.product_id,
+        pair.s2.info.sensing_time,
+    )
     attrs = {
-        "s1_product": pair.s1.info.product_id,
+        "s1_product": s1_id,
+        "s1_input": locations.get(s1_id),
+        "s1_start_time": pair.s1.info.start_time.isoformat(),
         # mission, mode, IPF, incidence...: the drift reference's facts
         "s1_acquisition": acquisition_facts(pair.s1),
-        "s2_product": pair.s2.info.product_id,
+        "s2_product": s2_id,
+        "s2_input": locations.get(s2_id),
+        "s2_sensing_time": sensed.isoformat() if sensed else None,
         "crs": grid.crs.to_wkt(),
         "transform": list(grid.transform)[:6],
         "width": grid.width,
