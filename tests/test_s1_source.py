@@ -113,6 +113,7 @@ def test_a_third_party_reader_is_chosen_by_can_open_and_colorized_through(
     assert [entry.name for entry in readers.in_registration_order()] == [
         "grd-safe",
         "backscatter-raster",
+        "stac-item",
         "fake-scene",
     ]
     assert open_s1(str(scene)).info.product_id == "FAKE_20240501"
