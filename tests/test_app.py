@@ -6,14 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import streamlit as st
 from shapely.geometry import box, mapping
 from streamlit.testing.v1 import AppTest
 
 from geocolor.app import page as app_page
+from geocolor.app.drift_badge import DRIFT_WARNING, NO_REFERENCE, badge_html
+from geocolor.models.drift import DriftReference, SarHistograms
+from geocolor.models.drift_facts import SarFacts
 from geocolor.s1.source import open_s1
-from tests.scene_factory import tiny_registry, write_scene
+from tests.model_factory import log_tiny_model
+from tests.scene_factory import BANDS, tiny_registry, write_scene
 
 TIMEOUT = 60
 
@@ -37,6 +42,15 @@ class FakeMap:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with tiny_registry(tmp_path_factory.mktemp("mlflow")) as uri:
         yield uri
+
+
+@pytest.fixture(scope="module")
+def drifting_model(registry: str) -> str:
+    """A model whose training input was 17 dB brighter than the test scene: always drift."""
+    bright = SarHistograms.empty(BANDS)
+    bright.add(np.stack([np.full((8, 8), 5.0), np.full((8, 8), -2.0)]))
+    log_tiny_model(registry, name="drifting", drift_reference=DriftReference(bright, SarFacts()))
+    return "drifting"
 
 
 @pytest.fixture
@@ -101,9 +115,31 @@ def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: P
     labels = [button.label for button in app.get("download_button")]
     assert labels == ["Download colorized COG", "Download AOI (GeoJSON)"]
     assert not app.button  # done: nothing to colorize again
+    # the tiny model carries no drift reference: a grey badge, no warning
+    assert [badge for badge in _texts(app, "markdown") if "geocolor-drift" in badge] == [
+        badge_html(NO_REFERENCE)
+    ]
+    assert not app.warning
 
     app.slider[0].set_value(0.3).run()
     assert '"opacity": 0.3' in fake_map.html
+
+
+def test_a_drifting_scene_shows_a_red_badge_and_a_warning(
+    fake_map: FakeMap, drifting_model: str, scenes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEOCOLOR_MODEL_NAME", drifting_model)
+    app = _opened()
+    west, south, east, north = open_s1(str(scenes / "scene.tif")).footprint().bounds
+    fake_map.draw(box(west + 0.002, south + 0.002, east - 0.002, north - 0.002))
+    app.run()
+    app.button[0].click().run()
+    assert not app.exception and not app.error, (app.exception, _texts(app, "error"))
+    [badge] = [text for text in _texts(app, "markdown") if "geocolor-drift" in text]
+    assert 'data-verdict="drift"' in badge and "input drift: drift</span>" in badge
+    assert 'title="drift: worst band VV sigma0 dB (PSI ' in badge
+    [warning] = _texts(app, "warning")
+    assert warning.startswith(DRIFT_WARNING) and "worst band VV sigma0 dB" in warning
 
 
 def test_aoi_outside_the_scene_is_refused(fake_map: FakeMap) -> None:

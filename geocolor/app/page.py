@@ -17,6 +17,7 @@ from typing import ParamSpec, TypeVar
 import streamlit as st
 from shapely.geometry.base import BaseGeometry
 
+from geocolor.app.drift_badge import badge_html, drift_warning
 from geocolor.app.logic import (
     ModelSummary,
     aoi_from_bbox,
@@ -30,7 +31,14 @@ from geocolor.app.logic import (
     scene_label,
 )
 from geocolor.app.map import ResultLayers, build_map, drawn_feature, show_map
-from geocolor.app.results import RESULTS_ROUTE, ResultFiles, bounds_of, make_result, result_key
+from geocolor.app.results import (
+    RESULTS_ROUTE,
+    ResultFiles,
+    bounds_of,
+    drift_status,
+    make_result,
+    result_key,
+)
 from geocolor.app.settings import AppSettings, load_settings
 from geocolor.app.uploads import UploadLimits, accept_upload
 from geocolor.colorize.pipeline import ColorizeConfig
@@ -196,12 +204,24 @@ def _colorize_step(
         st.rerun()
     if bounds_of(files) is not None:
         st.session_state["result"] = files
+        _drift_step(files)
         st.download_button(
             "Download colorized COG",
             files.cog.read_bytes,
             file_name=f"{Path(scene_label(scene)).stem}_colorized.tif",
             mime="image/tiff",
         )
+
+
+def _drift_step(files: ResultFiles) -> None:
+    """The verdict's badge (details on hover), and a warning when the scene drifted."""
+    status = _show_error(drift_status, files)
+    if status is None:
+        return
+    st.markdown(badge_html(status), unsafe_allow_html=True)
+    warning = drift_warning(status)
+    if warning:
+        st.warning(warning)
 
 
 def _result_layers(files: ResultFiles) -> ResultLayers | None:

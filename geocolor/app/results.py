@@ -2,7 +2,8 @@
 
 Each result lives in a folder named by a hash of everything that determines it (scene,
 model version, AOI, settings), so a rerun or a second visitor asking for the same thing
-reuses it. Beside the COG sit two small PNG renditions on one Web-Mercator grid — the
+reuses it, drift verdict included (the report ``colorize`` writes beside the COG).
+Beside the COG sit two small PNG renditions on one Web-Mercator grid — the
 colour and the SAR it came from — that Leaflet lays over the basemap by URL, so the
 page never carries the image inline.
 """
@@ -29,11 +30,14 @@ from shapely.geometry.base import BaseGeometry
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from geocolor.app.drift_badge import NO_REFERENCE, DriftStatus
 from geocolor.app.settings import load_settings
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.colorize.readers import scene_reader
+from geocolor.errors import GeocolorError, one_line
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
 from geocolor.models.logged import LoadedModel
+from geocolor.models.monitoring import SIDECAR_SUFFIX
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 #: URL path under which the app server serves the results folder.
@@ -76,6 +80,11 @@ class ResultFiles:
         return self.folder / "sar.png"
 
     @property
+    def drift_report(self) -> Path:
+        """The drift report ``colorize`` writes beside the COG (none without a reference)."""
+        return self.cog.with_name(self.cog.name + SIDECAR_SUFFIX)
+
+    @property
     def overlay(self) -> Path:
         """JSON with the PNGs' lon/lat bounds; written last, so it marks a finished result."""
         return self.folder / "overlay.json"
@@ -95,6 +104,17 @@ def bounds_of(files: ResultFiles) -> tuple[tuple[float, float], tuple[float, flo
         return None
     (south, west), (north, east) = json.loads(files.overlay.read_text())["bounds"]
     return (south, west), (north, east)
+
+
+def drift_status(files: ResultFiles) -> DriftStatus:
+    """A finished result's drift verdict, from the report beside its COG."""
+    if not files.drift_report.is_file():
+        return NO_REFERENCE
+    try:
+        report = json.loads(files.drift_report.read_text())
+    except (OSError, ValueError) as exc:
+        raise GeocolorError(f"the result's drift report cannot be read ({one_line(exc)})") from None
+    return DriftStatus.from_report(report)
 
 
 def make_result(

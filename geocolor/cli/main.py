@@ -55,6 +55,10 @@ CORE_COMMANDS = {
     "models": LazyCommand(
         "geocolor.cli.train:models_group", "Registered models: list versions, move aliases."
     ),
+    "monitor": LazyCommand(
+        "geocolor.cli.monitor:monitor_command",
+        "List a model's recent colorizations: time, scene, drift verdict and scores.",
+    ),
     "prepare": LazyCommand(
         "geocolor.cli.prepare:prepare_command",
         "Pair Sentinel-1 and Sentinel-2 scenes and write co-registered training tiles.",

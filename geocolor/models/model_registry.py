@@ -32,6 +32,23 @@ class VersionInfo:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RegistryUri:
+    """The parts of ``models:/NAME/VERSION`` (``alias`` None) or ``models:/NAME@ALIAS``."""
+
+    name: str
+    version: str | None
+    alias: str | None
+
+
+def parse_registry_uri(uri: str) -> RegistryUri | None:
+    """The parts of a registry URI, read without asking the registry; None for others."""
+    match = _MODELS_URI.match(uri)
+    if match is None:
+        return None
+    return RegistryUri(match["name"], match["version"], match["alias"])
+
+
 def version_info(uri: str) -> VersionInfo | None:
     """Where a ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` URI points; None for others.
 
@@ -39,15 +56,14 @@ def version_info(uri: str) -> VersionInfo | None:
     mix two versions when the alias moves meanwhile. Raises ``MlflowException`` when the
     registry holds no such version or alias.
     """
-    match = _MODELS_URI.match(uri)
-    if match is None:
+    parts = parse_registry_uri(uri)
+    if parts is None:
         return None
     client = mlflow.MlflowClient()
-    name = match["name"]
-    if match["alias"]:
-        found = client.get_model_version_by_alias(name, match["alias"])
+    if parts.version is None:
+        found = client.get_model_version_by_alias(parts.name, str(parts.alias))
     else:
-        found = client.get_model_version(name, match["version"])
+        found = client.get_model_version(parts.name, parts.version)
     return _as_info(found)
 
 

@@ -44,6 +44,8 @@ WASSERSTEIN_PREFIX = "wasserstein."
 REPORT_ARTIFACT = "drift_report.json"
 #: The verdict of a colorization whose model carries no drift reference.
 UNKNOWN = "unknown"
+#: How every reader draws a verdict (the app's badge, ``geocolor monitor --plot``).
+VERDICT_COLOURS = {"ok": "#2e7d32", "warn": "#f0a000", "drift": "#c62828", UNKNOWN: "#757575"}
 #: Appended to an output's path for the drift report written beside it.
 SIDECAR_SUFFIX = ".drift.json"
 
