@@ -208,14 +208,17 @@ def test_app_command_runs_streamlit_on_the_server_module(
 
     ran: list[tuple[list[str], dict[str, str]]] = []
 
-    class Done:
-        returncode = 0
+    class Finished:
+        def __init__(self, command: list[str], env: dict[str, str]) -> None:
+            ran.append((command, env))
 
-    def run(command: list[str], env: dict[str, str], check: bool) -> Done:
-        ran.append((command, env))
-        return Done()
+        def wait(self) -> int:
+            return 0
 
-    monkeypatch.setattr("geocolor.cli.app.subprocess.run", run)
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr("geocolor.cli.app.subprocess.Popen", Finished)
     config = tmp_path / "app.yaml"
     config.write_text(f"workdir: {tmp_path / 'work'}\nmax_upload_mb: 7\n")
     monkeypatch.delenv("GEOCOLOR_MAX_UPLOAD_MB", raising=False)

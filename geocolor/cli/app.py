@@ -66,5 +66,24 @@ def app_command(port: int, host: str, config_file: str | None) -> int:
         environ[CONFIG_VARIABLE] = str(Path(config_file).resolve())
     settings = load_settings(environ)  # a bad setting fails here, on one line
     settings.results.mkdir(parents=True, exist_ok=True)
-    command = streamlit_command(port, host, settings.max_upload_mb)
-    return subprocess.run(command, env=environ, check=False).returncode
+    server = subprocess.Popen(streamlit_command(port, host, settings.max_upload_mb), env=environ)
+    try:
+        return server.wait()
+    finally:
+        stop_child(server)
+
+
+def stop_child(process: subprocess.Popen[bytes], grace_s: float = 10) -> None:
+    """Stop Streamlit with ``geocolor app``, however that ends (Ctrl-C, SIGTERM, an error).
+
+    Without this a stopped ``geocolor app`` leaves its server running, orphaned, on the
+    port. SIGTERM first, so Streamlit closes its sessions; SIGKILL if it lingers.
+    """
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
