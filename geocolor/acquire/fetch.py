@@ -24,7 +24,6 @@ import hashlib
 import itertools
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,8 +44,8 @@ from sentinelhub.download.models import DownloadRequest
 from sentinelhub.geometry import BBox
 from shapely.geometry.base import BaseGeometry
 
-from geocolor import __version__
 from geocolor.acquire.catalog import S1_COLLECTION, S2_COLLECTION, Acquisition
+from geocolor.acquire.fetched_files import output_profile, provenance_tags, staged_acquisition
 from geocolor.acquire.sentinelhub_session import Connection, ServiceSettings, service_errors
 from geocolor.acquire.source import DEFAULT_SOURCE
 from geocolor.config import Config
@@ -62,7 +61,6 @@ POLARISATIONS = ("VV", "VH")
 # the Process API's S1 backscatter coefficients; gamma0 is terrain-flattened
 _BACK_COEFFICIENTS = {"sigma0": "SIGMA0_ELLIPSOID", "gamma0": "GAMMA0_TERRAIN"}
 _TIME_MARGIN = timedelta(minutes=1)
-_BLOCK = 256
 
 
 class FetchConfig(Config):
@@ -195,39 +193,27 @@ def _fetch_one(
     if target.exists():
         _check_same_run(target, recipe, run_key)
         return target
-    tags = {
-        "geocolor_version": __version__,
-        "source": f"Sentinel Hub Process API at {connection.credentials.base_url}",
-        "input_products": ",".join(product.product_id for product in acquisition.products),
-        "acquisition_times": ",".join(product.time.isoformat() for product in acquisition.products),
-        "request": json.dumps(
-            {
-                "input": recipe.input_data,
-                "evalscript": recipe.evalscript,
-                "crs": grid.crs.to_string(),
-                "transform": list(grid.transform)[:6],
-                "width": grid.width,
-                "height": grid.height,
-                "requests": len(windows),
-            },
-            sort_keys=True,
-        ),
-        "request_key": run_key,
-    }
-    staging = folder / f".{acquisition.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    tags = provenance_tags(
+        f"Sentinel Hub Process API at {connection.credentials.base_url}", acquisition, run_key
+    )
+    tags["request"] = json.dumps(
+        {
+            "input": recipe.input_data,
+            "evalscript": recipe.evalscript,
+            "crs": grid.crs.to_string(),
+            "transform": list(grid.transform)[:6],
+            "width": grid.width,
+            "height": grid.height,
+            "requests": len(windows),
+        },
+        sort_keys=True,
+    )
+    single_file = recipe.outputs[0].file_name if recipe.single_file else None
+    with staged_acquisition(folder, acquisition.name, target, single_file) as staging:
         answers = _answers(
             connection, recipe, windows, requests, cache, config.threads, acquisition.name
         )
         _write_outputs(staging, recipe, grid, tags, answers)
-        if recipe.single_file:
-            (staging / recipe.outputs[0].file_name).replace(target)
-        else:
-            staging.replace(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -431,27 +417,6 @@ def _decode(content: bytes, window: Window, recipe: _Recipe, source: object) -> 
 
 def _profile(grid: Grid, output: _OutputFile) -> dict[str, Any]:
     return output_profile(grid, len(output.bands), output.dtype, output.nodata)
-
-
-def output_profile(grid: Grid, count: int, dtype: str, nodata: float) -> dict[str, Any]:
-    """How every fetched GeoTIFF is stored: tiled, DEFLATE with a predictor, on ``grid``."""
-    floating = np.issubdtype(np.dtype(dtype), np.floating)
-    return {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": count,
-        "dtype": dtype,
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": _BLOCK,
-        "blockysize": _BLOCK,
-        "compress": "DEFLATE",
-        "predictor": 3 if floating else 2,
-        "bigtiff": "IF_SAFER",
-    }
 
 
 def _check_same_run(target: Path, recipe: _Recipe, run_key: str) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,10 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from geocolor import __version__
 from geocolor.acquire.catalog import Acquisition
 from geocolor.acquire.download import download
-from geocolor.acquire.fetch import FetchConfig, aoi_grid, output_profile, request_windows
+from geocolor.acquire.fetch import FetchConfig, aoi_grid, request_windows
+from geocolor.acquire.fetched_files import output_profile, provenance_tags, staged_acquisition
 from geocolor.acquire.stac_assets import (
     BandAsset,
     s1_measure,
@@ -188,28 +187,14 @@ def _write_windows(
     if target.exists():
         _check_same_run(target if single else target / layers[0].file_name, target, run_key)
         return target
-    tags = {
-        "geocolor_version": __version__,
-        "source": source,
-        "input_products": ",".join(product.product_id for product in acquisition.products),
-        "acquisition_times": ",".join(product.time.isoformat() for product in acquisition.products),
-        "request_key": run_key,
-    }
+    tags = provenance_tags(source, acquisition, run_key)
     if not single:
         tags |= {"BOA_ADD_OFFSET": "0", "BOA_QUANTIFICATION_VALUE": f"{_QUANTIFICATION:g}"}
-    staging = folder / f".{acquisition.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    single_file = layers[0].file_name if single else None
+    with staged_acquisition(folder, acquisition.name, target, single_file) as staging:
         files = [layers] if single else [[layer] for layer in layers]
         for group in files:
             _write_file(staging / group[0].file_name, group, grid, config, tags, acquisition.name)
-        if single:
-            (staging / layers[0].file_name).replace(target)
-        else:
-            staging.replace(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
