@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -30,6 +30,8 @@ import numpy as np
 from affine import Affine
 from rasterio.io import MemoryFile
 from shapely.geometry import box, mapping, shape
+
+from tests.servers import serving
 
 CATALOG_SEARCH = "/api/v1/catalog/1.0.0/search"
 PROCESS = "/api/v1/process"
@@ -152,20 +154,8 @@ def _feature(
 @contextmanager
 def running(state: FakeSentinelHub) -> Iterator[FakeSentinelHub]:
     """Serve ``state`` on 127.0.0.1 at a free port while the block runs."""
-    handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with serving(_Handler, state):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +78,26 @@ def mlflow_server(database: Path, artifacts: str) -> Iterator[str]:
         yield url
     finally:
         stop(server)
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], state: Any) -> Iterator[Any]:
+    """Serve ``handler`` (its ``state`` attribute set to ``state``) on 127.0.0.1 at a free port.
+
+    ``state.base_url`` is set to the server's URL; the server and its thread are stopped
+    when the block ends.
+    """
+    bound = type("Handler", (handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
+    server.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
