@@ -57,3 +57,18 @@ output "github_variables" {
     APP_PUBLIC                     = tostring(var.app_public)
   }
 }
+
+output "vertex_service_account" {
+  description = "Identity of Vertex AI training jobs (GEOCOLOR_VERTEX_SERVICE_ACCOUNT)."
+  value       = google_service_account.vertex.email
+}
+
+output "vertex_staging" {
+  description = "Folder of Vertex AI jobs' configs and outputs (GEOCOLOR_VERTEX_STAGING)."
+  value       = "gs://${google_storage_bucket.data.name}/vertex"
+}
+
+output "vertex_network" {
+  description = "Network Vertex AI jobs are peered into to reach MLflow (GEOCOLOR_VERTEX_NETWORK)."
+  value       = "projects/${data.google_project.current.number}/global/networks/${google_compute_network.main.name}"
+}

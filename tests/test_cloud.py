@@ -14,13 +14,12 @@ from click.testing import CliRunner
 
 from geocolor.cli.main import build_cli
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.train.accelerator import Accelerator, parse_accelerator
 from geocolor.train.gce_vm import (
     CONFIG_IN_CONTAINER,
     CREDENTIALS_ON_HOST,
     SCRIPT_DELIMITER,
-    Accelerator,
     TrainJob,
-    parse_accelerator,
     run_train,
     startup_script,
 )

@@ -272,6 +272,32 @@ def test_service_accounts_get_few_project_wide_roles(config: dict[str, Any]) -> 
     ]
 
 
+def test_vertex_jobs_and_their_submitters_get_only_what_training_needs(
+    config: dict[str, Any],
+) -> None:
+    resources_ = config["resource"]
+    assert value(resources_["google_project_service.aiplatform"], "service") == (
+        "aiplatform.googleapis.com"
+    )
+    vertex_grants = {
+        (address, role)
+        for address, role, member in iam_grants(config)
+        if member == "${google_service_account.vertex.member}"
+    }
+    assert {role for _, role in vertex_grants} == {
+        "roles/storage.objectViewer",
+        "roles/secretmanager.secretAccessor",
+    }
+    custom = resources_["google_project_iam_custom_role.vertex_training"]
+    assert all(
+        permission.startswith("aiplatform.customJobs.")
+        for permission in value(custom, "permissions")
+    )
+    agent = resources_["google_artifact_registry_repository_iam_member.vertex_pulls_images"]
+    assert value(agent, "role") == "roles/artifactregistry.reader"
+    assert value(agent, "member") == "${local.vertex_code_agent}"
+
+
 def test_training_vms_may_delete_only_training_vms(config: dict[str, Any]) -> None:
     grant = config["resource"]["google_project_iam_member.training_deletes_training_vms"]
     (condition,) = blocks(grant, "condition")
@@ -394,8 +420,15 @@ def test_mlflow_port_is_open_to_training_vms_and_the_app_only(config: dict[str, 
         "google_compute_firewall.iap",
         "google_compute_firewall.mlflow_from_training",
         "google_compute_firewall.mlflow_from_app",
+        "google_compute_firewall.mlflow_from_vertex",
     }
     assert value(opened["google_compute_firewall.iap"], "source_ranges") == ["35.235.240.0/20"]
+    vertex = opened["google_compute_firewall.mlflow_from_vertex"]
+    private_services = "google_compute_global_address.private_services"
+    assert value(vertex, "source_ranges") == [
+        f"${{{private_services}.address}}/${{{private_services}.prefix_length}}"
+    ]
+    assert value(vertex, "target_service_accounts") == ["${google_service_account.mlflow.email}"]
     training = opened["google_compute_firewall.mlflow_from_training"]
     assert value(training, "source_service_accounts") == [
         "${google_service_account.training.email}"
@@ -426,11 +459,13 @@ def test_clients_get_mlflow_credentials_only_as_files(config: dict[str, Any]) ->
     assert readers >= {
         (f'{credentials}["training"].id}}', "${google_service_account.training.member}"),
         (f'{credentials}["app"].id}}', "${google_service_account.app.member}"),
+        (f'{credentials}["training"].id}}', "${google_service_account.vertex.member}"),
     }
     members = {member for secret, member in readers if secret.startswith(credentials)}
     assert members == {
         "${google_service_account.training.member}",
         "${google_service_account.app.member}",
+        "${google_service_account.vertex.member}",
     }
     output = value(config["output"]["github_variables"], "value")
     assert "MLFLOW_CREDENTIALS_SECRET" in output

@@ -18,8 +18,8 @@ import pydantic
 import requests
 import yaml
 
-from geocolor.acquire.sentinelhub_session import read_secret_payload
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.io.secrets import read_secret_payload
 
 CDSE_TOKEN_URL = (
     "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"

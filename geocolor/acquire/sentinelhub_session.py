@@ -12,11 +12,8 @@ line or error message can show them; errors name the *setting* to fix, never its
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +34,7 @@ from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsExcepti
 
 from geocolor.config import Config
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.io.secrets import read_secret_payload
 
 CDSE_BASE_URL = "https://sh.dataspace.copernicus.eu"
 CDSE_TOKEN_URL = (
@@ -54,8 +52,6 @@ ENV_BASE_URL = "GEOCOLOR_SH_BASE_URL"
 ENV_TOKEN_URL = "GEOCOLOR_SH_TOKEN_URL"
 ENV_CONFIG = "GEOCOLOR_SH_CONFIG"
 ENV_SECRET = "GEOCOLOR_SH_SECRET"
-ENV_SECRET_MANAGER_ENDPOINT = "GEOCOLOR_SECRET_MANAGER_ENDPOINT"
-SECRET_MANAGER_ENDPOINT = "https://secretmanager.googleapis.com"
 
 _FIELDS_BY_ENV = {
     "client_id": ENV_CLIENT_ID,
@@ -66,7 +62,6 @@ _FIELDS_BY_ENV = {
 # Fields whose value may come from a file named by the variable plus this suffix.
 _FILE_SUFFIX = "_FILE"
 _FILE_FIELDS = ("client_id", "client_secret")
-_SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+(?:/versions/[^/]+)?$")
 # requests_oauthlib logs token requests' bodies (the client secret) and the tokens
 # themselves at DEBUG level
 _OAUTH_LOGGER = "requests_oauthlib.oauth2_session"
@@ -307,45 +302,3 @@ def _parse_document(text: str, source: str) -> dict[str, Any]:
 def _read_secret(name: str, env: Mapping[str, str]) -> dict[str, Any]:
     """The credentials document held in a Google Secret Manager secret."""
     return _parse_document(read_secret_payload(name, env, ENV_SECRET), f"secret {name}")
-
-
-def read_secret_payload(name: str, env: Mapping[str, str], variable: str) -> str:
-    """The text of the Secret Manager secret ``name`` (set in ``variable``), read with ADC.
-
-    Errors name the secret and the variable, never the payload, which holds credentials.
-    """
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
-    from google.auth.transport.requests import AuthorizedSession
-
-    if not _SECRET_NAME.match(name):
-        raise UsageError(
-            f"{variable}={name!r} is not a secret name like projects/P/secrets/S/versions/latest"
-        )
-    version = name if "/versions/" in name else f"{name}/versions/latest"
-    endpoint = env.get(ENV_SECRET_MANAGER_ENDPOINT, SECRET_MANAGER_ENDPOINT).rstrip("/")
-    try:
-        google_credentials, _ = google.auth.default(
-            scopes=["https://www.googleapis.com/auth/cloud-platform"]
-        )
-        # google-auth leaves AuthorizedSession's constructor unannotated
-        with AuthorizedSession(google_credentials) as session:
-            response = session.get(f"{endpoint}/v1/{version}:access", timeout=60)
-    except DefaultCredentialsError:
-        raise GeocolorError(
-            f"no Google credentials to read the secret {name} "
-            "(run 'gcloud auth application-default login' or set GOOGLE_APPLICATION_CREDENTIALS)"
-        ) from None
-    except (GoogleAuthError, requests.RequestException) as exc:
-        raise GeocolorError(
-            f"cannot reach Secret Manager for {name} ({type(exc).__name__})"
-        ) from None
-    if response.status_code != 200:
-        raise GeocolorError(
-            f"Secret Manager answered HTTP {response.status_code} for {name} (check {variable})"
-        )
-    try:
-        payload: str = base64.b64decode(response.json()["payload"]["data"]).decode("utf-8")
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise GeocolorError(f"Secret Manager returned no readable payload for {name}") from None
-    return payload

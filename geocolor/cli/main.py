@@ -21,6 +21,7 @@ from geocolor import __version__
 from geocolor.cli.lazy import LazyCommand, LazyGroup
 from geocolor.cli.signals import Terminated, signals_as_exceptions
 from geocolor.errors import FAILURE, USAGE, GeocolorError
+from geocolor.io.secrets import sign_in_to_mlflow_from_secret
 from geocolor.plugins.manager import BUILTIN, get_plugins
 from geocolor.progress import set_quiet
 
@@ -110,6 +111,7 @@ def cli(verbose: int, quiet: bool, debug: bool) -> None:
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         logging.getLogger("distributed").setLevel(logging.ERROR)
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    sign_in_to_mlflow_from_secret(os.environ)
 
 
 @cli.command("plugins")

@@ -21,10 +21,10 @@ from datetime import datetime
 from pathlib import Path
 
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.train.accelerator import Accelerator
 
 DEFAULT_TEMPLATE = "geocolor-train"
 INSTANCE_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
-ACCELERATOR = re.compile(r"(?P<type>[a-z0-9-]+)(?::(?P<count>[1-9][0-9]?))?")
 CONFIG_ON_HOST = "/var/lib/geocolor/train.yaml"
 CONFIG_IN_CONTAINER = "/config/train.yaml"
 CONFIG_DELIMITER = "GEOCOLOR_CONFIG"
@@ -37,22 +37,6 @@ IMAGE_UID = 10001
 SCRIPT_DELIMITER = "GEOCOLOR_STARTUP"
 GPU_WAIT_TRIES = 60
 GPU_WAIT_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """GPUs attached to the VM, as Compute Engine names them (``nvidia-l4``)."""
-
-    type: str
-    count: int = 1
-
-
-def parse_accelerator(text: str) -> Accelerator:
-    """Read ``TYPE`` or ``TYPE:COUNT`` (``nvidia-l4:2``) as given to ``--gpu``."""
-    match = ACCELERATOR.fullmatch(text)
-    if match is None:
-        raise UsageError(f"--gpu {text!r}: expected TYPE or TYPE:COUNT, e.g. nvidia-l4:2")
-    return Accelerator(match["type"], int(match["count"] or 1))
 
 
 @dataclass(frozen=True)
