@@ -15,7 +15,7 @@ from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.demo.s2 import write_synthetic_s2
 from geocolor.errors import GeocolorError, TileReadError
 from geocolor.prepare.catalog import catalog_folder
-from geocolor.prepare.store import complete_pairs, open_store, read_tiles
+from geocolor.prepare.store import complete_pairs, group_array, open_store, read_tiles
 from geocolor.train.dataset import read_sample
 
 LAYOUT = SceneLayout(lines=300, samples=400)
@@ -111,7 +111,7 @@ def test_half_blanked_tile_disagrees_with_its_valid_fraction(
     root = open_store(str(store), "r+")
     tiles = read_tiles(root)
     row, col = int(tiles.row[-1]), int(tiles.col[-1])
-    root[f"pairs/{pair}/s2"][:, row : row + TILE // 2, col : col + TILE] = np.nan
+    group_array(root, f"pairs/{pair}/s2")[:, row : row + TILE // 2, col : col + TILE] = np.nan
     code, lines = check(capsys, store)
     assert code == 1
     assert f"tile {int(tiles.tile_id[-1])} (row {row}, col {col}) is" in lines[0]
