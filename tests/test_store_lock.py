@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from geocolor.cli import main
@@ -183,3 +184,15 @@ def test_lock_is_released_when_prepare_is_terminated(
     assert not lock.exists()
     if (store / "zarr.json").exists():
         assert complete_pairs(open_store(str(store), "r")) == []
+
+
+def test_lock_on_a_bucket_is_created_only_if_absent(gcs_bucket: str) -> None:
+    store = f"{gcs_bucket}/locked.zarr"
+    fs = fsspec.filesystem("gs")
+    with store_lock(store) as me:
+        assert json.loads(fs.cat(lock_path(store)))["token"] == me.token
+        with pytest.raises(GeocolorError, match=f"PID {me.pid}"), store_lock(store):
+            pass
+        assert json.loads(fs.cat(lock_path(store)))["token"] == me.token  # not replaced
+    fs.invalidate_cache()
+    assert not fs.exists(lock_path(store))
