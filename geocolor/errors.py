@@ -41,3 +41,17 @@ def one_line(exc: BaseException) -> str:
     :class:`GeocolorError` quoting one must stay a single line.
     """
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class TileReadError(GeocolorError):
+    """A chunk of a stored array cannot be read (corrupt, truncated, unreadable).
+
+    The message names the array and the chunk's key; ``geocolor store check`` finds
+    every such chunk of a store. DataLoader workers hand their exceptions back as a
+    formatted traceback, which torch passes to the type's constructor: only the
+    message's own last line is kept, so the error still reads as one line.
+    """
+
+    def __init__(self, message: str) -> None:
+        _, marker, own = message.rpartition(f"{type(self).__name__}: ")
+        super().__init__(own.strip().splitlines()[-1] if marker and own.strip() else message)

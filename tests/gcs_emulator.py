@@ -13,7 +13,9 @@ emulator is taught what gcsfs expects of real GCS:
   carriage return (one compressed Zarr chunk in 256). Such bodies are rewritten with
   CRLF delimiters before it parses them;
 - ``objects.move``, which gcsfs renames with and would otherwise retry for half a
-  minute before falling back to copying.
+  minute before falling back to copying;
+- the ``ifGenerationMatch=0`` precondition of an upload (create only if absent, which
+  gcsfs sends for ``xb`` mode and the store lock relies on): 412 when the object exists.
 
 gcsfs's experimental zonal/hierarchical-bucket layer is switched off: it asks a gRPC
 control API the emulator lacks, waiting a minute on every call.
@@ -33,6 +35,7 @@ import fsspec
 import pytest
 from gcp_storage_emulator import server as emulator
 from gcp_storage_emulator import settings
+from gcp_storage_emulator.exceptions import NotFound
 from gcp_storage_emulator.handlers import objects
 
 from tests.servers import free_port, stop, wait_until_up
@@ -78,6 +81,29 @@ def _move(request: Any, response: Any, storage: Any) -> None:
         objects.delete(request, response, storage)
 
 
+def _insert_if_absent(request: Any, response: Any, storage: Any, *args: Any, **kw: Any) -> Any:
+    """``objects.insert`` honouring ``ifGenerationMatch=0``: refuse to replace an object."""
+    if request.query.get("ifGenerationMatch") == ["0"]:
+        names = request.query.get("name")
+        if names is None and isinstance(request.data, dict):
+            names = [request.data.get("meta", {}).get("name")]
+        try:
+            storage.get_file_obj(request.params["bucket_name"], (names or [None])[0])
+        except NotFound:
+            pass
+        else:
+            response.status = HTTPStatus.PRECONDITION_FAILED
+            return None
+    return _INSERT(request, response, storage, *args, **kw)
+
+
+_INSERT = objects.insert
+
+
+def _checked(handler: Callable[..., Any]) -> Callable[..., Any]:
+    return _insert_if_absent if handler is _INSERT else handler
+
+
 class _RoomyHTTPServer(http.server.HTTPServer):
     request_queue_size = 256
 
@@ -90,7 +116,11 @@ def serve(port: int) -> None:
         r"/moveTo/o/(?P<dest_object_id>.*[^/]+)$",
         {emulator.POST: _move},
     )
-    emulator.HANDLERS = (move_route, *emulator.HANDLERS)
+    emulator.HANDLERS = tuple(
+        (route, {verb: _checked(handler) for verb, handler in handlers.items()})
+        for route, handlers in (move_route, *emulator.HANDLERS)
+    )
+    objects.insert = _insert_if_absent  # also looked up by name for uploads off the routes
     emulator.server.HTTPServer = _RoomyHTTPServer  # type: ignore[misc]
     emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET).run()
 

@@ -72,6 +72,9 @@ CORE_COMMANDS = {
         "geocolor.cli.acquire:search_command",
         "Find Sentinel-1 GRD (IW, VV+VH) and Sentinel-2 L2A scenes and suggest pairs.",
     ),
+    "store": LazyCommand(
+        "geocolor.cli.store:store_group", "Inspect and repair a prepared training store."
+    ),
     "train": LazyCommand(
         "geocolor.cli.train:train_command",
         "Train a model on a prepared STORE, log it to MLflow and register it.",

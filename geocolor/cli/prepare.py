@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import click
+import zarr
+from shapely.geometry.base import BaseGeometry
 
 from geocolor.acquire.stac_item import open_s2_input
 from geocolor.config import load_config
 from geocolor.errors import GeocolorError
 from geocolor.geo.aoi import load_aoi
 from geocolor.io.cluster import dask_client
+from geocolor.io.locks import STALE_AFTER, store_lock
 from geocolor.io.outputs import check_output
 from geocolor.prepare.catalog import write_catalog
-from geocolor.prepare.pairing import expand_inputs, pair_products
+from geocolor.prepare.pairing import Pair, expand_inputs, pair_products
 from geocolor.prepare.pipeline import (
     PairSummary,
     PrepareConfig,
@@ -69,6 +72,23 @@ from geocolor.s1.source import open_s1
     "--correct-shift/--no-correct-shift", default=None, help="Apply the estimated S1 shift (off)."
 )
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
+@click.option(
+    "--wait-lock",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Wait this long for another run writing the store (0: fail at once).",
+)
+@click.option(
+    "--break-lock", is_flag=True, help="Remove the store's lock first: its run is known dead."
+)
+@click.option(
+    "--stale-lock-age",
+    type=click.FloatRange(min=0),
+    default=STALE_AFTER,
+    metavar="SECONDS",
+    help="Age after which a lock held from another host is stale (86400).",
+)
 def prepare_command(
     s1_inputs: tuple[str, ...],
     s2_inputs: tuple[str, ...],
@@ -76,12 +96,19 @@ def prepare_command(
     config_path: str | None,
     scheduler: str | None,
     speckle: str | None,
+    wait_lock: float,
+    break_lock: bool,
+    stale_lock_age: float,
     **options: object,
 ) -> None:
     """Pair Sentinel-1 and Sentinel-2 scenes and write co-registered training tiles.
 
     The store's STAC Collection, with an Item per complete pair, is kept beside it in
     OUTPUT.stac/ (collection.json, items/PAIR.json) as pairs complete.
+
+    One run writes a store at a time: it holds OUTPUT.lock (PID, host, start time)
+    while it runs. Another run fails at once naming the holder, or waits with
+    --wait-lock; a lock left by a dead run is taken over with a warning.
 
     Exits with code 1 when no tile at all is in the store at the end, saying why.
     """
@@ -99,9 +126,31 @@ def prepare_command(
     }
     pairs, unpaired = pair_products(s1_products, s2_products, config.max_days)
     check_inputs(pairs, config, aoi)
-    root = open_store(output, mode="a")
+    with store_lock(output, wait=wait_lock, break_lock=break_lock, stale_after=stale_lock_age):
+        root = open_store(output, mode="a")
+        finished = set(complete_pairs(root))
+        summaries = _prepare_pairs(
+            output, root, pairs, finished, (config, aoi), scheduler, locations
+        )
+    for line in summarise(summaries, unpaired):
+        click.echo(line)
+    if not complete_pairs(root) or not _tiles_in_store(summaries, finished):
+        raise GeocolorError(f"0 tiles, because {_why_nothing(summaries, unpaired)}")
+    click.echo(output)
+
+
+def _prepare_pairs(
+    output: str,
+    root: zarr.Group,
+    pairs: list[Pair],
+    finished: set[str],
+    settings: tuple[PrepareConfig, BaseGeometry | None],
+    scheduler: str | None,
+    locations: dict[str, str],
+) -> list[PairSummary]:
+    """Write the pairs not ``finished`` into the store (under its lock) and its catalogue."""
+    config, aoi = settings
     check_store_settings(root, output, config)
-    finished = set(complete_pairs(root))
     summaries = []
     with dask_client(scheduler) as client:
         for pair in progress(pairs, total=len(pairs), desc="pairs", unit="pair"):
@@ -114,11 +163,7 @@ def prepare_command(
                 write_catalog(output, root, [pair.pair_id])
     # the whole catalogue once more: it also lists pairs completed by a killed run
     write_catalog(output, root)
-    for line in summarise(summaries, unpaired):
-        click.echo(line)
-    if not complete_pairs(root) or not _tiles_in_store(summaries, finished):
-        raise GeocolorError(f"0 tiles, because {_why_nothing(summaries, unpaired)}")
-    click.echo(output)
+    return summaries
 
 
 def _tiles_in_store(summaries: list[PairSummary], finished: set[str]) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 import fsspec
 
 from geocolor.io.filesystems import is_remote
+from geocolor.io.processes import host_name, process_alive
 
 log = logging.getLogger("geocolor.io.scratch")
 
@@ -73,7 +73,7 @@ def sweep_stale(home: Path) -> list[Path]:
 
 def owner_tag(pid: int) -> str:
     """The part of a scratch folder's name that says whose it is (the random part follows)."""
-    return f"{MARK}-{_host()}-{pid}-"
+    return f"{MARK}-{host_name()}-{pid}-"
 
 
 def _home(beside: str | None) -> tuple[Path, str]:
@@ -83,11 +83,6 @@ def _home(beside: str | None) -> tuple[Path, str]:
         if output.parent.is_dir():
             return output.parent, f".{output.name}."
     return Path(tempfile.gettempdir()), ""
-
-
-def _host() -> str:
-    """This host's name, without the dashes that separate the owner's fields."""
-    return socket.gethostname().replace("-", "_") or "localhost"
 
 
 def _owner(name: str) -> tuple[str, int] | None:
@@ -106,14 +101,4 @@ def _stale(folder: Path, host: str, pid: int) -> bool:
         return False  # its owner removed it meanwhile
     if age > STALE_AFTER:
         return True
-    return host == _host() and not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
+    return host == host_name() and not process_alive(pid)

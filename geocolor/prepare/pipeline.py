@@ -4,7 +4,9 @@ Per pair: the Sentinel-2 grid restricted to the overlap (and the AOI) is the sha
 grid; the Sentinel-1 chain warps onto it; a residual shift is estimated and optionally
 corrected; both modalities stream into the store chunk by chunk; tile statistics are
 then read back from the store (cheap) to keep, drop and split tiles. A pair is marked
-complete last, so an interrupted run is resumed by running it again.
+complete last, once its arrays are read back and hold what its tile index says
+(:mod:`geocolor.prepare.store_check`), so an interrupted run is resumed by running it
+again and a pair is never trusted with arrays that do not match its index.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geocolor import __version__
 from geocolor.config import Config
-from geocolor.errors import UsageError
+from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.grid import Grid, crop_to_area
 from geocolor.prepare.coregister import estimate_shift_tiled
 from geocolor.prepare.pairing import Pair
@@ -40,6 +42,7 @@ from geocolor.prepare.store import (
     write_tile_arrays,
     write_tiles,
 )
+from geocolor.prepare.store_check import pair_problems
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
 from geocolor.s1.backscatter import S1Config
 from geocolor.s1.facts import acquisition_facts
@@ -203,6 +206,9 @@ def prepare_pair(
 
     table, dropped = _tile_table(group, grid, layout, config, pair.pair_id)
     write_tiles(group, table)
+    problems = pair_problems(group, config.tile_size)
+    if problems:
+        raise GeocolorError(f"{pair.pair_id}: not marked complete: {problems[0]}")
     summary.kept = len(table)
     summary.dropped = dropped
     finish_pair(

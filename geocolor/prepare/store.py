@@ -16,6 +16,7 @@ run interrupted mid-pair leaves it incomplete and the next run redoes it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -29,7 +30,7 @@ from zarr.codecs import BloscCodec
 from zarr.types import AnyArray
 
 from geocolor import __version__
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, TileReadError, one_line
 from geocolor.prepare.tiling import Split
 from geocolor.progress import progress_bar
 
@@ -211,14 +212,19 @@ def read_tiles(root: zarr.Group) -> TileTable:
     for name in complete_pairs(root):
         tiles = root[f"{PAIRS}/{name}/{TILES}"]
         assert isinstance(tiles, zarr.Group)
-        count = 0
-        for column in parts:
-            if column == "pair":
-                continue
-            values = np.asarray(group_array(tiles, column)[:])
+        columns = {
+            column: read_window(group_array(tiles, column), (slice(None),))
+            for column in parts
+            if column != "pair"
+        }
+        counts = {values.size for values in columns.values()}
+        if len(counts) != 1:
+            raise GeocolorError(
+                f"{node_path(tiles)}: tile index columns of different lengths {sorted(counts)}"
+            )
+        for column, values in columns.items():
             parts[column].append(values)
-            count = values.size
-        parts["pair"].append(np.full(count, name, dtype=object))
+        parts["pair"].append(np.full(counts.pop(), name, dtype=object))
     if not parts["row"]:
         raise GeocolorError("the store holds no complete pair: run `geocolor prepare` first")
     return TileTable(**{column: np.concatenate(values) for column, values in parts.items()})
@@ -228,17 +234,62 @@ def read_tile(
     root: zarr.Group, pair: str, row: int, col: int, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The S1 and S2 arrays of one tile: (bands, size, size) each."""
-    window = (slice(None), slice(row, row + size), slice(col, col + size))
-    s1 = group_array(root, f"{PAIRS}/{pair}/s1")[window]
-    s2 = group_array(root, f"{PAIRS}/{pair}/s2")[window]
-    return np.asarray(s1), np.asarray(s2)
+    window = tile_window(row, col, size)
+    s1 = read_window(group_array(root, f"{PAIRS}/{pair}/s1"), window)
+    s2 = read_window(group_array(root, f"{PAIRS}/{pair}/s2"), window)
+    return s1, s2
+
+
+def tile_window(row: int, col: int, size: int) -> tuple[slice, slice, slice]:
+    """The (band, rows, cols) selection of the tile at ``row``, ``col``."""
+    return (slice(None), slice(row, row + size), slice(col, col + size))
+
+
+def read_window(array: AnyArray, window: tuple[slice, ...]) -> np.ndarray:
+    """``array[window]``, or a :class:`TileReadError` naming the array and the bad chunk.
+
+    Codecs fail with bare messages (``Zstd decompression error``); the failing chunk
+    is found by reading the window's chunks one by one, only once a read has failed.
+    """
+    try:
+        return np.asarray(array[window])
+    except Exception as exc:  # codecs and stores raise RuntimeError, ValueError, OSError...
+        raise _chunk_error(array, window, exc) from None
+
+
+def _chunk_error(array: AnyArray, window: tuple[slice, ...], exc: Exception) -> TileReadError:
+    spans = [
+        range(start // chunk, max(start // chunk + 1, -(-stop // chunk)))
+        for (start, stop, _), chunk in zip(
+            (part.indices(extent) for part, extent in zip(window, array.shape, strict=True)),
+            array.chunks,
+            strict=True,
+        )
+    ]
+    bad, reason = None, one_line(exc)
+    for coords in itertools.product(*spans):
+        try:
+            array.blocks[coords]
+        except Exception as chunk_exc:  # the same failure, now tied to one chunk
+            bad, reason = coords, one_line(chunk_exc)
+            break
+    key = "?" if bad is None else array.metadata.encode_chunk_key(bad)
+    return TileReadError(f"{node_path(array)}: chunk {key} cannot be read ({reason})")
+
+
+def node_path(node: zarr.Group | AnyArray) -> str:
+    """Where a group or array of the store lies, as its user wrote the store's path."""
+    return str(node.store_path).removeprefix("file://")
 
 
 def group_array(group: zarr.Group, name: str) -> AnyArray:
     """The array ``name`` under ``group`` (an error if the store has something else)."""
-    node = group[name]
+    try:
+        node = group[name]
+    except KeyError:
+        raise GeocolorError(f"{node_path(group)}/{name}: missing from the store") from None
     if not isinstance(node, zarr.Array):
-        raise GeocolorError(f"{group.store_path}/{name}: expected an array in the store")
+        raise GeocolorError(f"{node_path(group)}/{name}: expected an array in the store")
     return node
 
 

@@ -33,7 +33,9 @@ from geocolor.prepare.store import (
     group_array,
     open_store,
     read_tile,
+    read_window,
     store_tile_size,
+    tile_window,
 )
 
 log = logging.getLogger("geocolor.train.dataset")
@@ -89,8 +91,8 @@ def read_sample(
         where any band is NaN or the SCL mask flags the pixel.
     """
     sar, optical = read_tile(root, pair, row, col, size)
-    masked = group_array(root, f"{PAIRS}/{pair}/mask")[:, row : row + size, col : col + size]
-    valid = np.isfinite(sar).all(0) & np.isfinite(optical).all(0) & (np.asarray(masked)[0] == 0)
+    masked = read_window(group_array(root, f"{PAIRS}/{pair}/mask"), tile_window(row, col, size))
+    valid = np.isfinite(sar).all(0) & np.isfinite(optical).all(0) & (masked[0] == 0)
     return sar, optical, valid
 
 
