@@ -72,6 +72,10 @@ CORE_COMMANDS = {
         "geocolor.cli.acquire:search_command",
         "Find Sentinel-1 GRD (IW, VV+VH) and Sentinel-2 L2A scenes and suggest pairs.",
     ),
+    "tune": LazyCommand(
+        "geocolor.cli.tune:tune_command",
+        "Search hyper-parameters of a backend on STORE; register the best trial's model.",
+    ),
     "train": LazyCommand(
         "geocolor.cli.train:train_command",
         "Train a model on a prepared STORE, log it to MLflow and register it.",
