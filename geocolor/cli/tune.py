@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 import mlflow
 
 from geocolor.config import load_config
+from geocolor.io.secrets import ENV_OPTUNA_STORAGE_SECRET, read_secret_payload
 from geocolor.plugins.manager import get_plugins
 from geocolor.train.loop import backend_config
 from geocolor.train.run_config import TrainConfig
 from geocolor.train.tune import Study, default_storage, run_study
-from geocolor.train.tune_space import read_space
-
-DEFAULT_SPACE = "pipelines/tune.yaml"
+from geocolor.train.tune_space import DEFAULT_SPACE, read_space
 
 
 @click.command("tune", context_settings={"show_default": True})
@@ -30,7 +31,8 @@ DEFAULT_SPACE = "pipelines/tune.yaml"
     envvar="GEOCOLOR_OPTUNA_STORAGE",
     show_envvar=True,
     default=None,
-    help="Optuna storage URL shared by workers (default: optuna.db beside MLflow's sqlite db).",
+    help="Optuna storage URL shared by workers (default: optuna.db beside MLflow's sqlite "
+    f"db, or the URL in the secret named by {ENV_OPTUNA_STORAGE_SECRET}).",
 )
 @click.option("--epochs", type=int, default=None, help="Epochs per trial (the config's).")
 @click.option("--seed", type=int, default=None, help="Sampler seed (one per worker).")
@@ -65,7 +67,7 @@ def tune_command(
         base=config,
         space=space,
         name=study_name,
-        storage=storage or default_storage(mlflow.get_tracking_uri()),
+        storage=storage or storage_from_secret() or default_storage(mlflow.get_tracking_uri()),
         trials=trials,
         timeout=timeout,
         seed=seed,
@@ -82,3 +84,11 @@ def tune_command(
         verdict = "moved to" if result.promoted else "not moved to"
         click.echo(f"alias {promote_if_better} {verdict} version {result.model_version}")
     click.echo(f"models:/{config.model_name}/{result.model_version}")
+
+
+def storage_from_secret() -> str | None:
+    """The storage URL in the secret a cloud tune worker is given, if any."""
+    name = os.environ.get(ENV_OPTUNA_STORAGE_SECRET)
+    if not name:
+        return None
+    return read_secret_payload(name, os.environ, ENV_OPTUNA_STORAGE_SECRET).strip()

@@ -24,6 +24,7 @@ from geocolor.config import Config, read_yaml
 from geocolor.errors import UsageError
 from geocolor.train.run_config import TrainConfig
 
+DEFAULT_SPACE = "pipelines/tune.yaml"
 #: Settings of ``geocolor train`` a study may vary; the rest are the backend's options.
 TRAIN_KEYS = frozenset({"batch_size", "tile_size", "steps_per_epoch"})
 
