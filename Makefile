@@ -57,7 +57,7 @@ test: lint $(CHECKOV) $(BROWSER_LIBS)
 # app's CPU torch comes from PyTorch's own index, the rest from PyPI.
 lock: $(UV)
 	$(LOCK) --python-version 3.11 docker/requirements-mlflow.in -o docker/requirements-mlflow.lock
-	$(LOCK) --python-version 3.12 setup.cfg docker/requirements-build.in \
+	$(LOCK) --python-version 3.12 setup.cfg docker/requirements-build.in docker/requirements-train.in \
 		-o docker/requirements-train.lock
 	$(LOCK) --python-version 3.11 setup.cfg docker/requirements-app.in \
 		--excludes docker/app-excludes.txt -o docker/requirements-app.lock

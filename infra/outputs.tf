@@ -72,3 +72,8 @@ output "vertex_network" {
   description = "Network Vertex AI jobs are peered into to reach MLflow (GEOCOLOR_VERTEX_NETWORK)."
   value       = "projects/${data.google_project.current.number}/global/networks/${google_compute_network.main.name}"
 }
+
+output "optuna_storage_secret" {
+  description = "Secret Manager secret of the Optuna storage URL `geocolor cloud tune` workers share (GEOCOLOR_OPTUNA_STORAGE_SECRET)."
+  value       = google_secret_manager_secret.optuna_storage.id
+}

@@ -89,3 +89,41 @@ resource "google_service_account_iam_member" "team_acts_as_vertex" {
   role               = "roles/iam.serviceAccountUser"
   member             = each.value
 }
+
+# `geocolor cloud tune`: the workers of a study share an Optuna storage, a database of
+# its own on the MLflow Cloud SQL instance (private address, TLS only). Its URL, password
+# included, is a secret the Vertex jobs read themselves (GEOCOLOR_OPTUNA_STORAGE_SECRET).
+resource "random_password" "optuna_db" {
+  length  = 32
+  special = false
+}
+
+resource "google_sql_database" "optuna" {
+  name     = "optuna"
+  instance = google_sql_database_instance.mlflow.name
+}
+
+resource "google_sql_user" "optuna" {
+  name     = "optuna"
+  instance = google_sql_database_instance.mlflow.name
+  password = random_password.optuna_db.result
+}
+
+resource "google_secret_manager_secret" "optuna_storage" {
+  secret_id = "${var.name}-optuna-storage"
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "optuna_storage" {
+  secret      = google_secret_manager_secret.optuna_storage.id
+  secret_data = "postgresql+psycopg2://optuna:${random_password.optuna_db.result}@${google_sql_database_instance.mlflow.private_ip_address}:5432/optuna?sslmode=require"
+}
+
+resource "google_secret_manager_secret_iam_member" "vertex_reads_optuna_storage" {
+  secret_id = google_secret_manager_secret.optuna_storage.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.vertex.member
+}

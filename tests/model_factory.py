@@ -9,7 +9,7 @@ from __future__ import annotations
 import mlflow
 
 from geocolor.models.drift import DriftReference
-from geocolor.models.logged import ModelSpec, log_generator
+from geocolor.models.logged import ModelSpec, log_generator, register_generator
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
 
@@ -52,8 +52,8 @@ def log_tiny_model(
     )
     with mlflow.start_run():
         mlflow.log_metric("val_psnr", 12.5)
-        version = log_generator(generator, spec, name, {"backend": backend})
+        version = register_generator(log_generator(generator, spec), name, {"backend": backend})
     if alias is None:
-        return f"models:/{name}/{version.version}"
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version.version))
+        return f"models:/{name}/{version}"
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
     return f"models:/{name}@{alias}"

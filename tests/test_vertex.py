@@ -22,6 +22,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform_v1.types import AcceleratorType, CustomJob
 
 from geocolor.cli.main import build_cli, main
+from geocolor.cli.tune import storage_from_secret
 from geocolor.errors import GeocolorError
 from geocolor.io.secrets import sign_in_to_mlflow_from_secret
 from tests.servers import serving
@@ -174,7 +175,7 @@ def test_submission_uploads_the_config_and_creates_the_job(
     config_uri = args[args.index("--config") + 1]
     with fsspec.open(config_uri, "r") as handle:
         assert handle.read() == "epochs: 3\n"
-    assert "projects/demo/locations/europe-west4/customJobs/42 is training" in result.output
+    assert "projects/demo/locations/europe-west4/customJobs/42 submitted" in result.output
 
 
 def test_a_refused_submission_is_one_line(
@@ -209,3 +210,57 @@ def test_the_job_signs_in_to_mlflow_with_the_secret(apis: FakeGoogleApis) -> Non
     with pytest.raises(GeocolorError, match="not an MLflow credentials file") as error:
         sign_in_to_mlflow_from_secret(dict(settings))
     assert "s3cret" not in str(error.value)
+
+
+TUNE = [
+    *("cloud", "tune", STORE, "--study", "lr-search", "--workers", "2", "--trials", "3"),
+    *("--storage-secret", "projects/demo/secrets/geocolor-optuna-storage"),
+    *VERTEX[VERTEX.index("--project") :],
+]
+
+
+def test_cloud_tune_submits_one_job_per_worker_sharing_the_study(
+    apis: FakeGoogleApis, gcs_bucket: str
+) -> None:
+    staging = f"{gcs_bucket}/vertex"
+    dry = _run([*TUNE, "--staging", staging, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    printed = [CustomJob.from_json(json.dumps(job)) for job in json.loads(dry.output)]
+    result = _run([*TUNE, "--staging", staging, "--vertex-endpoint", apis.base_url])
+    assert result.exit_code == 0, result.output
+    sent = [CustomJob.from_json(json.dumps(job)) for job in apis.jobs]
+    assert [job.display_name for job in sent] == [job.display_name for job in printed]
+    assert len(sent) == 2
+    space_uri = f"{staging}/geocolor-train-20261205-120000/tune.yaml"
+    for seed, job in enumerate(sent):
+        container = job.job_spec.worker_pool_specs[0].container_spec
+        assert list(container.args) == [
+            *("tune", STORE, "--study", "lr-search", "--space", space_uri),
+            *("--trials", "3", "--seed", str(seed)),
+        ]
+        env = {variable.name: variable.value for variable in container.env}
+        assert env["GEOCOLOR_OPTUNA_STORAGE_SECRET"] == (
+            "projects/demo/secrets/geocolor-optuna-storage"
+        )
+    with fsspec.open(space_uri, "r") as handle:
+        assert "lr:" in handle.read()
+
+
+def test_a_tune_worker_gets_one_gpu(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [*TUNE, "--staging", "gs://b/v", "--gpu", "nvidia-l4:2", "--dry-run"]
+    assert main(args) == 2
+    assert "ask for more --workers instead" in capsys.readouterr().err
+
+
+def test_a_tune_worker_reads_the_storage_url_from_its_secret(
+    apis: FakeGoogleApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql://optuna:pw@10.1.0.3:5432/optuna?sslmode=require"
+    apis.secrets["projects/demo/secrets/geocolor-optuna-storage"] = url + "\n"
+    monkeypatch.setenv("GEOCOLOR_SECRET_MANAGER_ENDPOINT", apis.base_url)
+    monkeypatch.setenv(
+        "GEOCOLOR_OPTUNA_STORAGE_SECRET", "projects/demo/secrets/geocolor-optuna-storage"
+    )
+    assert storage_from_secret() == url
+    monkeypatch.delenv("GEOCOLOR_OPTUNA_STORAGE_SECRET")
+    assert storage_from_secret() is None

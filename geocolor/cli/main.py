@@ -79,6 +79,10 @@ CORE_COMMANDS = {
         "geocolor.cli.train:train_command",
         "Train a model on a prepared STORE, log it to MLflow and register it.",
     ),
+    "tune": LazyCommand(
+        "geocolor.cli.tune:tune_command",
+        "Search hyper-parameters of a backend on STORE; register the best trial's model.",
+    ),
 }
 
 

@@ -63,6 +63,8 @@ def read_secret_payload(name: str, env: Mapping[str, str], variable: str) -> str
 
 
 ENV_MLFLOW_SIGN_IN_SECRET = "GEOCOLOR_MLFLOW_SIGN_IN_SECRET"
+#: Secret holding the Optuna storage URL (with its password) that tune workers share.
+ENV_OPTUNA_STORAGE_SECRET = "GEOCOLOR_OPTUNA_STORAGE_SECRET"
 _MLFLOW_CREDENTIAL_KEYS = {
     "mlflow_tracking_username": "MLFLOW_TRACKING_USERNAME",
     "mlflow_tracking_password": "MLFLOW_TRACKING_PASSWORD",

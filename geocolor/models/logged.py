@@ -28,7 +28,6 @@ import numpy as np
 import pydantic
 import torch
 import yaml
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
@@ -195,10 +194,8 @@ def signature(spec: ModelSpec) -> ModelSignature:
     )
 
 
-def log_generator(
-    generator: nn.Module, spec: ModelSpec, model_name: str, tags: Mapping[str, str]
-) -> ModelVersion:
-    """Log ``generator`` in the active run and register it as a new version of ``model_name``.
+def log_generator(generator: nn.Module, spec: ModelSpec) -> str:
+    """Log ``generator`` in the active run; returns the logged model's URI.
 
     The model carries geocolor's code and names its dependencies, not geocolor itself
     (see :mod:`~geocolor.models.model_code`).
@@ -218,7 +215,12 @@ def log_generator(
                 pip_requirements=pip_requirements(),
                 code_paths=code_paths(Path(folder)),
             )
-    return mlflow.register_model(info.model_uri, model_name, tags=dict(tags))
+    return str(info.model_uri)
+
+
+def register_generator(model_uri: str, model_name: str, tags: Mapping[str, str]) -> str:
+    """Register a logged generator as a new version of ``model_name``; returns the version."""
+    return str(mlflow.register_model(model_uri, model_name, tags=dict(tags)).version)
 
 
 def load_model(

@@ -10,9 +10,9 @@ and writes checkpoints; the others train and wait for it at each epoch's end.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -28,7 +28,7 @@ from geocolor.config import Config
 from geocolor.errors import UsageError
 from geocolor.models.backend import Backend, Trainer
 from geocolor.models.layers import calibrate_frozen_statistics
-from geocolor.models.logged import ModelSpec, load_model, log_generator
+from geocolor.models.logged import ModelSpec, load_model, log_generator, register_generator
 from geocolor.models.model_code import git_commit
 from geocolor.models.model_registry import alias_holder, experiment_id, promote
 from geocolor.models.normalisation import Normalisation
@@ -61,8 +61,29 @@ GRID_ROWS = 4
 
 
 @dataclass(frozen=True)
+class RunHooks:
+    """How a caller such as ``geocolor tune`` shapes a run.
+
+    Parameters
+    ----------
+    run_name, tags
+        Name and tags of a new MLflow run (a study's trials are child runs).
+    on_epoch
+        Called on the main process after each epoch's validation with the run id, the
+        epoch and its validation metrics; raising stops the run there (pruning).
+    register
+        Register the generator as a new model version; a study registers only its best.
+    """
+
+    run_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    on_epoch: Callable[[str, int, Mapping[str, float]], None] | None = None
+    register: bool = True
+
+
+@dataclass(frozen=True)
 class TrainResult:
-    """What a training run produced."""
+    """What a training run produced (``model_version`` is "" when not registered)."""
 
     run_id: str
     model_name: str
@@ -70,6 +91,7 @@ class TrainResult:
     metrics: dict[str, float]
     checkpoint: str
     promoted: bool
+    logged_model: str
 
     @property
     def model_uri(self) -> str:
@@ -94,6 +116,7 @@ def train(
     config: TrainConfig,
     resume: str | None = None,
     backends: Registry[Any] | None = None,
+    hooks: RunHooks | None = None,
 ) -> TrainResult:
     """Train ``config.backend`` on the store, log it to MLflow and register the generator.
 
@@ -108,6 +131,9 @@ def train(
         it, in the same MLflow run (``epochs`` may be raised to train longer).
     backends
         Registry to find the backend in (default: the loaded plugins').
+    hooks
+        Name, tags, per-epoch callback and registration of the run (default: a plain
+        run, registered).
 
     Returns
     -------
@@ -132,7 +158,7 @@ def train(
             seed=config.seed,
         )
     with placement(config.device) as where:
-        run = _Run(config, backend, options, store, normalisation, where, registry)
+        run = _Run(config, backend, options, store, normalisation, where, registry, hooks)
         return run.execute(train_tiles, val_tiles, checkpoint)
 
 
@@ -148,8 +174,10 @@ class _Run:
         normalisation: Normalisation,
         where: Placement,
         registry: Registry[Any],
+        hooks: RunHooks | None = None,
     ) -> None:
         self.config = config
+        self.hooks = hooks or RunHooks()
         self.backend = backend
         self.options = options
         self.store = store
@@ -206,6 +234,8 @@ class _Run:
                     metrics = self._validate(trainer.generator, val_set, epoch)
                     state = self._checkpoint_state(trainer, epoch, step, run_id)
                     save_checkpoint(self._checkpoint_path(run_id), state)
+                    if self.hooks.on_epoch is not None:
+                        self.hooks.on_epoch(run_id, epoch, metrics)
                 if where.world_size > 1:
                     dist.barrier()
             result = (
@@ -221,7 +251,12 @@ class _Run:
             yield ""
             return
         experiment = None if run_id else experiment_id(self.config.experiment)
-        with mlflow.start_run(run_id=run_id, experiment_id=experiment) as run:
+        # name and tags belong to a new run; a resumed one keeps its own
+        name = None if run_id else self.hooks.run_name
+        tags = None if run_id else dict(self.hooks.tags)
+        with mlflow.start_run(
+            run_id=run_id, experiment_id=experiment, run_name=name, tags=tags
+        ) as run:
             yield run.info.run_id
 
     def _log_start(self, run_id: str, train_count: int, val_count: int) -> None:
@@ -350,44 +385,23 @@ class _Run:
             "data_fingerprint": self.store.fingerprint,
             "git_commit": git_commit(),
         }
-        version = log_generator(generator, spec, config.model_name, tags)
-        promoted = False
-        if config.promote_if_better:
-            promoted = self._promote_if_better(str(version.version), metrics)
+        logged = log_generator(generator, spec)
+        version, promoted = "", False
+        if self.hooks.register:
+            version = register_generator(logged, config.model_name, tags)
+            if config.promote_if_better:
+                promoted = promote_if_better(
+                    config, self.store, version, metrics, self.where.device, self.registry
+                )
         return TrainResult(
             run_id=run_id,
             model_name=config.model_name,
-            model_version=str(version.version),
+            model_version=version,
             metrics=metrics,
             checkpoint=self._checkpoint_path(run_id),
             promoted=promoted,
+            logged_model=logged,
         )
-
-    def _promote_if_better(self, version: str, metrics: Mapping[str, float]) -> bool:
-        """Move the alias to ``version`` if it beats the current holder on the val split."""
-        config = self.config
-        alias, name = config.promote_if_better, config.model_name
-        assert alias is not None
-        holder = alias_holder(name, alias)
-        if holder is not None:
-            holder_model = load_model(
-                f"models:/{name}/{holder.version}", self.where.device, self.registry
-            )
-            incumbent = evaluate_on_store(
-                holder_model,
-                self.store,
-                Split.VAL,
-                config.val_max_tiles,
-                config.batch_size,
-                config.num_workers,
-            )[config.metric]
-            mlflow.log_metric(f"incumbent_val_{config.metric}", incumbent)
-            if not is_better(config.metric, metrics[config.metric], incumbent):
-                mlflow.set_tag("promotion", f"kept {alias} on version {holder.version}")
-                return False
-        promote(name, version, alias)
-        mlflow.set_tag("promotion", f"{alias} moved to version {version}")
-        return True
 
     def _shared(self, result: TrainResult | None) -> TrainResult:
         """Rank 0's result on every rank."""
@@ -397,3 +411,37 @@ class _Run:
             result = box[0]
         assert result is not None
         return result
+
+
+def promote_if_better(
+    config: TrainConfig,
+    store: StoreData,
+    version: str,
+    metrics: Mapping[str, float],
+    device: torch.device,
+    registry: Registry[Any],
+) -> bool:
+    """Move ``config.promote_if_better`` to ``version`` if it beats the holder on val.
+
+    Logs the incumbent's score and the decision in the active run.
+    """
+    alias, name = config.promote_if_better, config.model_name
+    assert alias is not None
+    holder = alias_holder(name, alias)
+    if holder is not None:
+        holder_model = load_model(f"models:/{name}/{holder.version}", device, registry)
+        incumbent = evaluate_on_store(
+            holder_model,
+            store,
+            Split.VAL,
+            config.val_max_tiles,
+            config.batch_size,
+            config.num_workers,
+        )[config.metric]
+        mlflow.log_metric(f"incumbent_val_{config.metric}", incumbent)
+        if not is_better(config.metric, metrics[config.metric], incumbent):
+            mlflow.set_tag("promotion", f"kept {alias} on version {holder.version}")
+            return False
+    promote(name, version, alias)
+    mlflow.set_tag("promotion", f"{alias} moved to version {version}")
+    return True

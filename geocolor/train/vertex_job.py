@@ -1,10 +1,10 @@
-"""GPU training as a Vertex AI CustomJob: the managed alternative to a self-deleting VM.
+"""GPU jobs as Vertex AI CustomJobs: the managed alternative to a self-deleting VM.
 
-Vertex provisions the machine, pulls the training image, runs ``geocolor train`` once
-and releases everything when it ends, with retries, quotas and logs handled by the
-service. The job is described with the client library's own request types
-(``google.cloud.aiplatform_v1``), so ``--dry-run`` prints exactly the message that
-:func:`submit` sends, and the JSON parses back into a ``CustomJob``.
+Vertex provisions the machine, pulls the training image, runs one ``geocolor`` command
+(``train``, or a ``tune`` worker) and releases everything when it ends, with retries,
+quotas and logs handled by the service. Jobs are described with the client library's
+own request types (``google.cloud.aiplatform_v1``), so ``--dry-run`` prints exactly
+the messages that :func:`submit` sends, and the JSON parses back into ``CustomJob``.
 
 The job reaches MLflow as the training VM does: over the VPC (the job is peered into
 the network through the private services range that Cloud SQL already uses), signed in
@@ -15,27 +15,27 @@ with the training credentials, which the container reads from Secret Manager its
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.io.secrets import ENV_MLFLOW_SIGN_IN_SECRET
 from geocolor.train.accelerator import Accelerator
 
 if TYPE_CHECKING:
     from google.cloud.aiplatform_v1.types import AcceleratorType, CustomJob
 
 DEFAULT_MACHINE_TYPE = "g2-standard-8"
-CONFIG_NAME = "train.yaml"
 _DISPLAY_NAME = re.compile(r"[A-Za-z0-9][-_.A-Za-z0-9]{0,127}")
 _DURATION = re.compile(r"(?P<value>[1-9][0-9]*)(?P<unit>[smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
-class VertexTrainJob:
-    """One training run as a Vertex AI CustomJob.
+class VertexJob:
+    """One ``geocolor`` command run as a Vertex AI CustomJob.
 
     Parameters
     ----------
@@ -45,26 +45,19 @@ class VertexTrainJob:
         Where the job runs; the region must offer the machine and GPU.
     image
         Training image in Artifact Registry, ideally pinned by commit SHA.
-    store
-        Prepared Zarr store in the data bucket (``gs://…``).
-    mlflow_uri
-        The team's tracking server as the peered job reaches it (its private address).
+    arguments
+        The ``geocolor`` command line the image's entrypoint runs (``train STORE …``).
     service_account
         Identity the job runs as (``infra/`` makes one with only what training needs).
     staging
-        ``gs://`` folder for the job's outputs and the training config it reads.
+        ``gs://`` folder under which the job's outputs go (``STAGING/NAME``).
+    environment
+        Variables of the container: addresses and secret *names*, never secret values.
     network
         VPC the job is peered into (``projects/NUMBER/global/networks/NAME``), so it
         reaches MLflow's private address; None for an MLflow reachable without it.
-    mlflow_credentials_secret
-        Secret Manager secret holding the MLflow credentials file; None for a server
-        without authentication.
-    has_config
-        Whether a pipeline YAML travels with the run (uploaded to ``staging``).
-    train_args
-        Further ``geocolor train`` options, passed through unchanged.
     machine_type, accelerator
-        The worker's machine and GPUs.
+        The worker's machine and GPUs; several GPUs run the command under torchrun.
     max_run_duration
         Vertex cancels the job after this long (``24h``).
     """
@@ -73,14 +66,11 @@ class VertexTrainJob:
     project: str
     region: str
     image: str
-    store: str
-    mlflow_uri: str
+    arguments: tuple[str, ...]
     service_account: str
     staging: str
+    environment: Mapping[str, str] = field(default_factory=dict)
     network: str | None = None
-    mlflow_credentials_secret: str | None = None
-    has_config: bool = False
-    train_args: tuple[str, ...] = ()
     machine_type: str = DEFAULT_MACHINE_TYPE
     accelerator: Accelerator | None = None
     max_run_duration: str = "24h"
@@ -91,12 +81,7 @@ class VertexTrainJob:
                 f"--name {self.display_name!r}: a job name is letters, digits, '-', '_' "
                 "and '.', at most 128 characters"
             )
-        for option, path in (("STORE", self.store), ("--staging", self.staging)):
-            if not path.startswith("gs://"):
-                raise UsageError(
-                    f"{option} {path}: a Vertex AI job reads and writes Cloud Storage, "
-                    "so it must be a gs:// path"
-                )
+        require_gs(self.staging, "--staging")
         timeout_seconds(self.max_run_duration)
         require_client_library()
         if self.accelerator is not None:
@@ -109,13 +94,22 @@ class VertexTrainJob:
 
     @property
     def output_folder(self) -> str:
-        """The job's own folder under ``staging``: its outputs and its config."""
-        return f"{self.staging.rstrip('/')}/{self.display_name}"
+        """The job's own folder under ``staging``."""
+        return staged(self.staging, self.display_name)
 
-    @property
-    def config_uri(self) -> str:
-        """Where the pipeline YAML is uploaded for the job to read."""
-        return f"{self.output_folder}/{CONFIG_NAME}"
+
+def staged(staging: str, *names: str) -> str:
+    """A path under the ``gs://`` staging folder."""
+    return "/".join([staging.rstrip("/"), *names])
+
+
+def require_gs(path: str, option: str) -> None:
+    """Refuse a path a Vertex AI job could not reach."""
+    if not path.startswith("gs://"):
+        raise UsageError(
+            f"{option} {path}: a Vertex AI job reads and writes Cloud Storage, "
+            "so it must be a gs:// path"
+        )
 
 
 def require_client_library() -> None:
@@ -151,33 +145,21 @@ def accelerator_type(accelerator: Accelerator) -> AcceleratorType:
     return found
 
 
-def train_arguments(job: VertexTrainJob) -> tuple[list[str], list[str]]:
-    """The container's command override and arguments: ``geocolor train`` on the store.
+def custom_job(job: VertexJob) -> CustomJob:
+    """The CustomJob message :func:`submit` sends (and ``--dry-run`` prints).
 
-    Several GPUs train under torchrun (DDP), as on a VM; one GPU keeps the image's
-    ``geocolor`` entrypoint.
+    One GPU keeps the image's ``geocolor`` entrypoint; several run the command under
+    torchrun (DDP), as on a VM.
     """
+    from google.cloud.aiplatform_v1 import types
+
     gpus = job.accelerator.count if job.accelerator else 1
     command: list[str] = []
-    args = ["train", job.store]
+    args = list(job.arguments)
     if gpus > 1:
         command = ["torchrun"]
         args = [f"--nproc-per-node={gpus}", "-m", "geocolor.cli", *args]
-    if job.has_config:
-        args += ["--config", job.config_uri]
-    return command, args + list(job.train_args)
-
-
-def custom_job(job: VertexTrainJob) -> CustomJob:
-    """The CustomJob message :func:`submit` sends (and ``--dry-run`` prints)."""
-    from google.cloud.aiplatform_v1 import types
-
-    command, args = train_arguments(job)
-    env = [types.EnvVar(name="MLFLOW_TRACKING_URI", value=job.mlflow_uri)]
-    if job.mlflow_credentials_secret is not None:
-        env.append(
-            types.EnvVar(name=ENV_MLFLOW_SIGN_IN_SECRET, value=job.mlflow_credentials_secret)
-        )
+    env = [types.EnvVar(name=name, value=value) for name, value in job.environment.items()]
     machine = types.MachineSpec(machine_type=job.machine_type)
     if job.accelerator is not None:
         machine.accelerator_type = accelerator_type(job.accelerator)
@@ -207,16 +189,20 @@ def custom_job(job: VertexTrainJob) -> CustomJob:
     )
 
 
-def custom_job_json(job: VertexTrainJob) -> str:
-    """The job as the REST API's JSON (``--dry-run``)."""
+def custom_jobs_json(jobs: Sequence[VertexJob]) -> str:
+    """The jobs as the REST API's JSON (``--dry-run``): one object, or a list of them."""
     from google.cloud.aiplatform_v1.types import CustomJob
 
-    return str(CustomJob.to_json(custom_job(job), indent=2)) + "\n"
+    documents = [json.loads(CustomJob.to_json(custom_job(job))) for job in jobs]
+    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
 
 
-def submit(job: VertexTrainJob, config_text: str | None, endpoint: str | None = None) -> str:
-    """Upload the config, create the job; returns the job's resource name.
+def submit(
+    jobs: Sequence[VertexJob], uploads: Mapping[str, str], endpoint: str | None = None
+) -> list[str]:
+    """Upload the files the jobs read, then create the jobs; returns their resource names.
 
+    ``uploads`` maps ``gs://`` paths to their text (configs, search spaces).
     ``endpoint`` overrides the regional API host (``REGION-aiplatform.googleapis.com``);
     an ``http://`` endpoint is a local stand-in for tests.
     """
@@ -226,11 +212,9 @@ def submit(job: VertexTrainJob, config_text: str | None, endpoint: str | None = 
     from google.auth.exceptions import DefaultCredentialsError
     from google.cloud.aiplatform_v1 import JobServiceClient
 
-    if job.has_config != (config_text is not None):
-        raise ValueError("config_text must be given exactly when the job has a config")
-    if config_text is not None:
-        with fsspec.open(job.config_uri, "w", encoding="utf-8") as handle:
-            handle.write(config_text)
+    for path, text in uploads.items():
+        with fsspec.open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
     try:
         credentials, _ = google.auth.default(
             scopes=["https://www.googleapis.com/auth/cloud-platform"]
@@ -240,15 +224,18 @@ def submit(job: VertexTrainJob, config_text: str | None, endpoint: str | None = 
             "no Google credentials to submit the Vertex AI job "
             "(run 'gcloud auth application-default login')"
         ) from None
-    client = JobServiceClient(
-        credentials=credentials,
-        transport="rest",
-        client_options={"api_endpoint": endpoint or f"{job.region}-aiplatform.googleapis.com"},
-    )
-    try:
-        created = client.create_custom_job(parent=job.parent, custom_job=custom_job(job))
-    except GoogleAPICallError as exc:
-        raise GeocolorError(
-            f"Vertex AI refused the job {job.display_name} in {job.parent}: {exc.message}"
-        ) from None
-    return str(created.name)
+    names = []
+    for job in jobs:
+        client = JobServiceClient(
+            credentials=credentials,
+            transport="rest",
+            client_options={"api_endpoint": endpoint or f"{job.region}-aiplatform.googleapis.com"},
+        )
+        try:
+            created = client.create_custom_job(parent=job.parent, custom_job=custom_job(job))
+        except GoogleAPICallError as exc:
+            raise GeocolorError(
+                f"Vertex AI refused the job {job.display_name} in {job.parent}: {exc.message}"
+            ) from None
+        names.append(str(created.name))
+    return names
