@@ -14,6 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from geocolor.app import page as app_page
 from geocolor.app.drift_badge import DRIFT_WARNING, NO_REFERENCE, badge_html
+from geocolor.app.job_panel import WATCHED
+from geocolor.app.jobs import JOBS
 from geocolor.models.drift import DriftReference, SarHistograms
 from geocolor.models.drift_facts import SarFacts
 from geocolor.s1.source import open_s1
@@ -88,6 +90,14 @@ def _texts(app: AppTest, kind: str) -> list[str]:
     return [element.value for element in getattr(app, kind)]
 
 
+def _finish_jobs(app: AppTest) -> None:
+    """Wait for the colorizations the session follows, then rerun the page as its poll does."""
+    for key in app.session_state[WATCHED]:
+        job = JOBS.get(key)
+        assert job is not None and job.wait(TIMEOUT)
+    app.run()
+
+
 def test_opens_with_scene_and_model(fake_map: FakeMap, scenes: Path) -> None:
     app = _opened()
     assert app.selectbox[0].value == str(scenes / "scene.tif")
@@ -106,6 +116,7 @@ def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: P
     assert [button.label for button in app.get("download_button")] == ["Download AOI (GeoJSON)"]
 
     app.button[0].click().run()
+    _finish_jobs(app)
     assert not app.exception and not app.error, (app.exception, _texts(app, "error"))
     results = list((tmp_path / "work" / "results").glob("*/colorized.tif"))
     assert len(results) == 1
@@ -134,6 +145,7 @@ def test_a_drifting_scene_shows_a_red_badge_and_a_warning(
     fake_map.draw(box(west + 0.002, south + 0.002, east - 0.002, north - 0.002))
     app.run()
     app.button[0].click().run()
+    _finish_jobs(app)
     assert not app.exception and not app.error, (app.exception, _texts(app, "error"))
     [badge] = [text for text in _texts(app, "markdown") if "geocolor-drift" in text]
     assert 'data-verdict="drift"' in badge and "input drift: drift</span>" in badge

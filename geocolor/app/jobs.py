@@ -27,7 +27,7 @@ State = Literal["running", "done", "failed", "cancelled"]
 Report = Callable[[int, int], None]
 
 
-class JobCancelled(Exception):
+class JobCancelledError(Exception):
     """Raised inside a job's work, at its next progress report, once the job is cancelled."""
 
 
@@ -77,9 +77,9 @@ class Job:
         self._thread.start()
 
     def report(self, done: int, total: int) -> None:
-        """Record progress; raises :class:`JobCancelled` once :meth:`cancel` was called."""
+        """Record progress; raises :class:`JobCancelledError` once :meth:`cancel` was called."""
         if self._cancel.is_set():
-            raise JobCancelled(self.key)
+            raise JobCancelledError(self.key)
         with self._lock:
             self._status = JobStatus("running", done, total)
 
@@ -102,7 +102,7 @@ class Job:
     def _run(self, work: Callable[[Report], None], cleanup: Callable[[], None]) -> None:
         try:
             work(self.report)
-        except JobCancelled:
+        except JobCancelledError:
             self._end(cleanup, "cancelled", None)
         except GeocolorError as exc:
             self._end(cleanup, "failed", str(exc))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import stat
 import tempfile
@@ -119,7 +118,7 @@ def accept_upload(name: str, data: IO[bytes], folder: Path, limits: UploadLimits
         else:
             raise GeocolorError(f"{name}: neither a GeoTIFF nor a zipped Sentinel-1 SAFE product")
         with contextlib.suppress(OSError):  # fails when another session stored them meanwhile
-            os.rename(staged, home)
+            staged.rename(home)
         accepted = _accepted(home)
         if accepted is None:
             raise GeocolorError(f"{name}: the upload could not be stored")

@@ -9,6 +9,7 @@ upload being received) are neither counted nor removed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -20,10 +21,8 @@ log = logging.getLogger("geocolor.app.workdir")
 
 def touch(folder: Path) -> None:
     """Mark ``folder`` as just used."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.utime(folder)
-    except FileNotFoundError:
-        pass
 
 
 def tree_size(path: Path) -> int:
@@ -72,7 +71,9 @@ def evict(roots: Iterable[Path], cap_bytes: int, keep: Collection[Path] = ()) ->
             break
         if entry in kept:
             continue
-        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(
+            missing_ok=True
+        )
         log.info("work folder over its cap: removed %s", entry.name)
         removed.append(entry)
         total -= size
