@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from geocolor.app import page as app_page
 from geocolor.app.drift_badge import DRIFT_WARNING, NO_REFERENCE, badge_html
 from geocolor.app.job_panel import WATCHED
 from geocolor.app.jobs import JOBS
+from geocolor.app.results import make_result
 from geocolor.models.drift import DriftReference, SarHistograms
 from geocolor.models.drift_facts import SarFacts
 from geocolor.s1.source import open_s1
@@ -152,6 +155,87 @@ def test_a_drifting_scene_shows_a_red_badge_and_a_warning(
     assert 'title="drift: worst band VV sigma0 dB (PSI ' in badge
     [warning] = _texts(app, "warning")
     assert warning.startswith(DRIFT_WARNING) and "worst band VV sigma0 dB" in warning
+
+
+@pytest.fixture
+def gated_jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Colorizations that report 1 of 4 tiles, then wait for the event before working."""
+    gate = threading.Event()
+    started: list[str] = []
+
+    def gated(*args: Any, **kwargs: Any) -> Any:
+        files, progress = args[0], args[5]
+        started.append(files.key)
+        while not gate.wait(0.02):
+            progress(1, 4)
+        return make_result(*args, **kwargs)
+
+    monkeypatch.setattr("geocolor.app.job_panel.make_result", gated)
+    yield gate
+    gate.set()  # no job outlives its test
+    for key in started:
+        job = JOBS.get(key)
+        if job is not None:
+            job.cancel()
+            job.wait(TIMEOUT)
+
+
+def _watched(app: AppTest) -> list[str]:
+    return list(app.session_state[WATCHED])
+
+
+def test_changing_the_alias_during_a_job_never_drops_it(
+    fake_map: FakeMap, registry: str, gated_jobs: threading.Event, tmp_path: Path, scenes: Path
+) -> None:
+    log_tiny_model(registry, alias="next")  # a second version, so another result
+    app = _opened()
+    west, south, east, north = open_s1(str(scenes / "scene.tif")).footprint().bounds
+    fake_map.draw(box(west + 0.002, south + 0.002, east - 0.002, north - 0.002))
+    app.run()
+    app.button[0].click().run()
+    [first] = _watched(app)
+    deadline = time.monotonic() + TIMEOUT
+    while JOBS.get(first).status.done != 1 and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    app.run()
+    assert [bar.value for bar in app.get("progress")] == [25]
+    assert [button.label for button in app.button] == ["Cancel"]
+    other = _opened()  # a second browser session asking for the same result joins the job
+    other.run()
+    assert [button.label for button in other.button] == ["Cancel"]
+    assert _watched(other) == [first]
+
+    # another alias: the first job goes on, and says so, beside the new Colorize button
+    [alias] = [box_ for box_ in app.selectbox if box_.label == "Alias"]
+    alias.set_value("next").run()
+    [info] = [text for text in _texts(app, "info") if "background" in text]
+    assert info.startswith("The colorization of scene.tif with geocolor v1 goes on")
+    assert "1 of 4 tiles" in info
+    assert [button.label for button in app.button] == ["Colorize", "Cancel it"]
+
+    app.button[1].click().run()  # cancel the first job from the new settings
+    assert JOBS.get(first).wait(TIMEOUT)  # type: ignore[union-attr]
+    app.run()
+    [warning] = _texts(app, "warning")
+    assert warning == (
+        "The colorization of scene.tif with geocolor v1 was cancelled after 1 of 4 tiles; "
+        "its partial output was removed."
+    )
+    assert not (tmp_path / "work" / "results" / first).exists()
+
+    # a job left running while the alias changes finishes, and says so
+    app.button[0].click().run()
+    [second] = [key for key in _watched(app) if key != first]
+    [alias] = [box_ for box_ in app.selectbox if box_.label == "Alias"]
+    alias.set_value("prod-candidate").run()
+    gated_jobs.set()
+    assert JOBS.get(second).wait(TIMEOUT)  # type: ignore[union-attr]
+    app.run()
+    assert (
+        "The colorization of scene.tif with geocolor v2 finished; pick its settings to see it."
+        in _texts(app, "success")
+    )
+    assert (tmp_path / "work" / "results" / second / "colorized.tif").is_file()
 
 
 def test_aoi_outside_the_scene_is_refused(fake_map: FakeMap) -> None:
