@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rasterio
 import streamlit as st
 from shapely.geometry import box, mapping
 from streamlit.testing.v1 import AppTest
@@ -123,6 +124,8 @@ def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: P
     assert not app.exception and not app.error, (app.exception, _texts(app, "error"))
     results = list((tmp_path / "work" / "results").glob("*/colorized.tif"))
     assert len(results) == 1
+    with rasterio.open(results[0]) as cog:
+        assert cog.tags()["input"] == "scene.tif"  # the file's name, not the server's folder
     key = results[0].parent.name
     assert f'"/geocolor-results/{key}/colour.png"' in fake_map.html
     assert f'"/geocolor-results/{key}/sar.png"' in fake_map.html
@@ -273,6 +276,38 @@ def test_bad_upload_is_a_message(fake_map: FakeMap) -> None:
     assert _texts(app, "error") == [
         "notes.tif: neither a GeoTIFF nor a zipped Sentinel-1 SAFE product"
     ]
+
+
+def test_messages_name_files_not_server_folders(fake_map: FakeMap, scenes: Path) -> None:
+    (scenes / "broken.tif").write_bytes(b"II*\x00 not really a tiff")
+    app = _opened()
+    [scene] = [box_ for box_ in app.selectbox if box_.label == "Scene"]
+    scene.set_value(str(scenes / "broken.tif")).run()
+    [error] = _texts(app, "error")
+    assert error.startswith("broken.tif") and str(scenes) not in error
+
+
+def test_upload_cap_is_shown_in_mib(fake_map: FakeMap) -> None:
+    app = _opened()
+    app.radio[0].set_value("Upload").run()
+    assert app.file_uploader[0].label.endswith("(up to 2048 MiB)")
+    assert "Uploads larger than 2048 MiB are refused." in _texts(app, "caption")
+
+
+def test_an_empty_registry_is_explained_in_the_main_area(
+    fake_map: FakeMap, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("GEOCOLOR_MLFLOW_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    start = tmp_path / "started-here"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    app = _opened()
+    database = tmp_path / "work" / "mlflow.db"
+    [warning] = [element.value for element in app.main.warning]
+    assert warning.startswith(f"No model is registered in MLflow at sqlite:///{database} yet")
+    assert database.is_file() and not list(start.iterdir())  # no mlflow.db where it started
+    assert not app.button
 
 
 def test_bad_settings_are_a_message(fake_map: FakeMap, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from geocolor.app.logic import (
     aoi_geojson,
     check_aoi,
     connect_tracking,
+    hide_server_paths,
     list_scenes,
     model_summary,
     registered_models,
@@ -78,10 +79,32 @@ def test_list_scenes(tmp_path: Path) -> None:
     for name in ("b.tif", "a.zip", "c.TIFF", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "S1A_X.SAFE").mkdir()
+    # optical products beside the radar ones are not offered (they fail as "not a SAFE")
+    (tmp_path / "S2B_MSIL2A_X.SAFE").mkdir()
+    (tmp_path / "S2A_MSIL2A_Y.zip").write_bytes(b"x")
     names = [Path(path).name for path in list_scenes(str(tmp_path))]
     assert names == ["S1A_X.SAFE", "a.zip", "b.tif", "c.TIFF"]
     with pytest.raises(GeocolorError, match="cannot list scenes"):
         list_scenes(str(tmp_path / "missing"))
+
+
+def test_server_folders_are_cut_to_file_names() -> None:
+    message = (
+        "/srv/work/uploads/0a1b/S1A_X.SAFE: bad calibration in "
+        "'/srv/work/uploads/0a1b/S1A_X.SAFE/annotation/calibration/c.xml' (see /srv/work)"
+    )
+    shown = hide_server_paths(message, ["/srv/work", "/data/scenes/"])
+    assert shown == "S1A_X.SAFE: bad calibration in 'c.xml' (see a server folder)"
+    assert hide_server_paths("/data/scenes/b.tif: unreadable", ["/data/scenes/"]) == (
+        "b.tif: unreadable"
+    )
+    assert "/srv" not in shown
+
+
+def test_default_tracking_uri_lives_in_the_work_folder(tmp_path: Path) -> None:
+    settings = load_settings({"GEOCOLOR_WORKDIR": str(tmp_path)})
+    assert settings.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
+    assert load_settings({"MLFLOW_TRACKING_URI": "http://mine"}).tracking_uri == "http://mine"
 
 
 def test_model_summary(tracking: str) -> None:

@@ -27,9 +27,8 @@ from geocolor.geo.aoi import load_aoi
 from geocolor.models.model_registry import ModelRow, VersionInfo, alias_holder, list_versions
 
 SCENE_SUFFIXES = (".tif", ".tiff", ".zip", ".safe")
-# products are named by mission (ESA's convention): S1A_..., S1B_...; S2 ones are not scenes
-_S1_PRODUCT = re.compile(r"^S1[A-D]_", re.IGNORECASE)
-_PRODUCT_SUFFIXES = (".zip", ".safe")
+# Sentinel products are named by mission (S1A_..., S2B_..., S5P_...): only S1 are scenes
+_OTHER_MISSION = re.compile(r"^S[2-9][A-Z]?_", re.IGNORECASE)
 
 # an unreachable tracking server must answer the page in seconds, not after retries
 _MLFLOW_HTTP_DEFAULTS = {
@@ -41,8 +40,8 @@ _MLFLOW_HTTP_DEFAULTS = {
 def list_scenes(location: str) -> list[str]:
     """Scenes directly inside a folder or URL prefix: GeoTIFFs, and Sentinel-1 SAFEs or zips.
 
-    Products of other missions (Sentinel-2 SAFEs beside the radar ones) are left out by
-    their names, which would otherwise be offered and then fail as "not a SAFE".
+    Products of other Sentinel missions (Sentinel-2 SAFEs beside the radar ones) are
+    left out by their names: offered, they would fail as "not a SAFE".
     """
     try:
         fs, root = fsspec.core.url_to_fs(location)
@@ -57,11 +56,9 @@ def list_scenes(location: str) -> list[str]:
 
 
 def is_scene_name(path: str) -> bool:
-    """Whether ``path`` is named like a scene: a GeoTIFF, or a Sentinel-1 SAFE or zip."""
+    """Whether ``path`` is named like a scene, and not like another mission's product."""
     name = scene_label(path)
-    if not name.lower().endswith(SCENE_SUFFIXES):
-        return False
-    return not name.lower().endswith(_PRODUCT_SUFFIXES) or bool(_S1_PRODUCT.match(name))
+    return name.lower().endswith(SCENE_SUFFIXES) and not _OTHER_MISSION.match(name)
 
 
 def scene_label(path: str) -> str:
