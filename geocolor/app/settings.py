@@ -60,7 +60,7 @@ class AppSettings(Config):
     scenes: str | None = None
     max_upload_mb: int = pydantic.Field(default=2048, gt=0)
     workdir: Path = Path(tempfile.gettempdir()) / "geocolor-app"
-    max_workdir_mb: int = pydantic.Field(default=20480, gt=0)
+    max_workdir_mb: int = pydantic.Field(default=10240, gt=0)
 
     @property
     def tracking_uri(self) -> str:
