@@ -21,7 +21,7 @@ import streamlit as st
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.app.jobs import JOBS, Job, JobStatus, Report
-from geocolor.app.logic import scene_label
+from geocolor.app.logic import hide_server_paths, scene_label
 from geocolor.app.results import ResultFiles, make_result
 from geocolor.app.settings import AppSettings
 from geocolor.app.workdir import evict, touch
@@ -30,6 +30,8 @@ from geocolor.models.logged import LoadedModel
 
 #: Session-state key of the job keys this session started or watched, oldest first.
 WATCHED = "watched_jobs"
+#: Session-state key of the server's folders, which messages must not show.
+SERVER_FOLDERS = "server_folders"
 #: Seconds between two looks at a running job.
 POLL_SECONDS = 1.0
 
@@ -70,6 +72,12 @@ def make_room(settings: AppSettings, scene: Path) -> None:
     """Bring the work folder under its cap, keeping ``scene`` and what running jobs hold."""
     keep = JOBS.held() | _upload_entry(scene, settings.uploads)
     evict(_roots(settings), settings.max_workdir_mb << 20, keep)
+
+
+def public(text: str) -> str:
+    """``text`` as a user may read it: files by name, the server's folders hidden."""
+    folders = [folder for folder in st.session_state.get(SERVER_FOLDERS, []) if folder]
+    return hide_server_paths(text, folders)
 
 
 def watch(key: str) -> None:
@@ -150,7 +158,7 @@ def _ended(job: Job, status: JobStatus) -> None:
             f"{status.done} of {status.total} tiles; its partial output was removed."
         )
     else:
-        st.error(f"The colorization of {job.label} failed: {status.error}")
+        st.error(public(f"The colorization of {job.label} failed: {status.error}"))
 
 
 def _progress_text(status: JobStatus) -> str:

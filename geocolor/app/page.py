@@ -18,7 +18,15 @@ import streamlit as st
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.app.drift_badge import badge_html, drift_warning
-from geocolor.app.job_panel import current_job, make_room, other_jobs, seen, start_colorization
+from geocolor.app.job_panel import (
+    SERVER_FOLDERS,
+    current_job,
+    make_room,
+    other_jobs,
+    public,
+    seen,
+    start_colorization,
+)
 from geocolor.app.logic import (
     ModelSummary,
     aoi_from_bbox,
@@ -27,7 +35,6 @@ from geocolor.app.logic import (
     check_aoi,
     connect_tracking,
     empty_registry_message,
-    hide_server_paths,
     list_scenes,
     model_summary,
     registered_models,
@@ -72,7 +79,7 @@ def main() -> None:
         _page()
     except Exception as exc:
         log.exception("the app failed")
-        st.error(f"internal error: {type(exc).__name__}: {exc}")
+        st.error(public(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def _page() -> None:
@@ -81,7 +88,7 @@ def _page() -> None:
     except GeocolorError as exc:
         st.error(str(exc))
         return
-    st.session_state["server_folders"] = [str(settings.workdir), settings.scenes or ""]
+    st.session_state[SERVER_FOLDERS] = [str(settings.workdir), settings.scenes or ""]
     settings.workdir.mkdir(parents=True, exist_ok=True)
     connect_tracking(settings.tracking_uri)
     with st.sidebar:
@@ -250,8 +257,7 @@ def _show_error(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     try:
         return function(*args, **kwargs)
     except GeocolorError as exc:
-        folders = [folder for folder in st.session_state.get("server_folders", []) if folder]
-        st.error(hide_server_paths(str(exc), folders))
+        st.error(public(str(exc)))
         return None
 
 
