@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import rasterio
 from click.testing import CliRunner
 from shapely.geometry import Point, box
 
+from geocolor.app.jobs import JobRegistry, Report
 from geocolor.app.logic import (
     aoi_from_bbox,
     aoi_from_drawing,
@@ -207,6 +209,25 @@ def test_make_result_renders_and_reuses(
 
     monkeypatch.setattr("geocolor.app.results.colorize", refuse)
     assert make_result(files, scene, model, aoi, config) == (south_west, north_east)
+
+
+def test_a_cancelled_colorization_leaves_nothing(tmp_path: Path, tracking: str, scene: str) -> None:
+    model = load_model("models:/geocolor/1")
+    files = ResultFiles(tmp_path / "results" / "key")
+    config = ColorizeConfig(tile_size=128, batch_size=1, monitor=False)
+    jobs = JobRegistry()
+
+    def work(report: Report) -> None:
+        def cancel_at_the_first_tile(done: int, total: int) -> None:
+            jobs.get("key").cancel()  # type: ignore[union-attr]
+            report(done, total)
+
+        make_result(files, scene, model, None, config, cancel_at_the_first_tile)
+
+    job = jobs.start("key", "scene.tif", work, lambda: shutil.rmtree(files.folder))
+    assert job.wait(60)
+    assert job.status.state == "cancelled" and job.status.done == 0
+    assert list((tmp_path / "results").iterdir()) == []
 
 
 def test_make_result_outside_the_scene_is_refused(
