@@ -310,6 +310,18 @@ def test_an_empty_registry_is_explained_in_the_main_area(
     assert not app.button
 
 
+def test_identical_uploads_are_kept_once(fake_map: FakeMap, scenes: Path, tmp_path: Path) -> None:
+    app = _opened()
+    app.radio[0].set_value("Upload").run()
+    scene = (scenes / "scene.tif").read_bytes()
+    app.file_uploader[0].upload("first.tif", scene).run()
+    app.file_uploader[0].upload("again.tif", scene).run()
+    app.file_uploader[0].upload("notes.tif", b"hello").run()  # refused: leaves nothing
+    assert not app.exception
+    [kept] = (tmp_path / "work" / "uploads").iterdir()
+    assert [path.name for path in kept.iterdir()] == ["first.tif"]
+
+
 def test_bad_settings_are_a_message(fake_map: FakeMap, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEOCOLOR_MAX_UPLOAD_MB", "many")
     app = _opened()

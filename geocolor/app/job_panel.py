@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ POLL_SECONDS = 1.0
 
 # a loaded model is shared by the sessions using it, and colorize sets its norm
 # statistics per scene: two jobs on one model take turns
-_MODEL_LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_MODEL_LOCKS: dict[str, threading.Lock] = {}
 
 
 def start_colorization(
@@ -55,7 +54,7 @@ def start_colorization(
     holds = {files.folder} | _upload_entry(Path(scene), settings.uploads)
 
     def work(report: Report) -> None:
-        with _turn(_MODEL_LOCKS[model.uri], report):
+        with _turn(_MODEL_LOCKS.setdefault(model.uri, threading.Lock()), report):
             evict(_roots(settings), settings.max_workdir_mb << 20, JOBS.held())
             make_result(files, scene, model, aoi, config, report, input_name=scene_label(scene))
         touch(files.folder)
