@@ -55,7 +55,11 @@ def drifting_model(registry: str) -> str:
     """A model whose training input was 17 dB brighter than the test scene: always drift."""
     bright = SarHistograms.empty(BANDS)
     bright.add(np.stack([np.full((8, 8), 5.0), np.full((8, 8), -2.0)]))
-    log_tiny_model(registry, name="drifting", drift_reference=DriftReference(bright, SarFacts()))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(Path(registry.removeprefix("sqlite:///")).parent)  # artifacts: ./mlruns
+        log_tiny_model(
+            registry, name="drifting", drift_reference=DriftReference(bright, SarFacts())
+        )
     return "drifting"
 
 
@@ -188,8 +192,14 @@ def _watched(app: AppTest) -> list[str]:
 
 
 def test_changing_the_alias_during_a_job_never_drops_it(
-    fake_map: FakeMap, registry: str, gated_jobs: threading.Event, tmp_path: Path, scenes: Path
+    fake_map: FakeMap,
+    registry: str,
+    gated_jobs: threading.Event,
+    tmp_path: Path,
+    scenes: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the model's artifacts go to ./mlruns
     log_tiny_model(registry, alias="next")  # a second version, so another result
     app = _opened()
     west, south, east, north = open_s1(str(scenes / "scene.tif")).footprint().bounds
