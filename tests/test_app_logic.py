@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +14,14 @@ import rasterio
 from click.testing import CliRunner
 from shapely.geometry import Point, box
 
+from geocolor.app.jobs import JobRegistry, Report
 from geocolor.app.logic import (
     aoi_from_bbox,
     aoi_from_drawing,
     aoi_geojson,
     check_aoi,
     connect_tracking,
+    hide_server_paths,
     list_scenes,
     model_summary,
     registered_models,
@@ -78,10 +81,32 @@ def test_list_scenes(tmp_path: Path) -> None:
     for name in ("b.tif", "a.zip", "c.TIFF", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "S1A_X.SAFE").mkdir()
+    # optical products beside the radar ones are not offered (they fail as "not a SAFE")
+    (tmp_path / "S2B_MSIL2A_X.SAFE").mkdir()
+    (tmp_path / "S2A_MSIL2A_Y.zip").write_bytes(b"x")
     names = [Path(path).name for path in list_scenes(str(tmp_path))]
     assert names == ["S1A_X.SAFE", "a.zip", "b.tif", "c.TIFF"]
     with pytest.raises(GeocolorError, match="cannot list scenes"):
         list_scenes(str(tmp_path / "missing"))
+
+
+def test_server_folders_are_cut_to_file_names() -> None:
+    message = (
+        "/srv/work/uploads/0a1b/S1A_X.SAFE: bad calibration in "
+        "'/srv/work/uploads/0a1b/S1A_X.SAFE/annotation/calibration/c.xml' (see /srv/work)"
+    )
+    shown = hide_server_paths(message, ["/srv/work", "/data/scenes/"])
+    assert shown == "S1A_X.SAFE: bad calibration in 'c.xml' (see a server folder)"
+    assert hide_server_paths("/data/scenes/b.tif: unreadable", ["/data/scenes/"]) == (
+        "b.tif: unreadable"
+    )
+    assert "/srv" not in shown
+
+
+def test_default_tracking_uri_lives_in_the_work_folder(tmp_path: Path) -> None:
+    settings = load_settings({"GEOCOLOR_WORKDIR": str(tmp_path)})
+    assert settings.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
+    assert load_settings({"MLFLOW_TRACKING_URI": "http://mine"}).tracking_uri == "http://mine"
 
 
 def test_model_summary(tracking: str) -> None:
@@ -184,6 +209,25 @@ def test_make_result_renders_and_reuses(
 
     monkeypatch.setattr("geocolor.app.results.colorize", refuse)
     assert make_result(files, scene, model, aoi, config) == (south_west, north_east)
+
+
+def test_a_cancelled_colorization_leaves_nothing(tmp_path: Path, tracking: str, scene: str) -> None:
+    model = load_model("models:/geocolor/1")
+    files = ResultFiles(tmp_path / "results" / "key")
+    config = ColorizeConfig(tile_size=128, batch_size=1, monitor=False)
+    jobs = JobRegistry()
+
+    def work(report: Report) -> None:
+        def cancel_at_the_first_tile(done: int, total: int) -> None:
+            jobs.get("key").cancel()  # type: ignore[union-attr]
+            report(done, total)
+
+        make_result(files, scene, model, None, config, cancel_at_the_first_tile)
+
+    job = jobs.start("key", "scene.tif", work, lambda: shutil.rmtree(files.folder))
+    assert job.wait(60)
+    assert job.status.state == "cancelled" and job.status.done == 0
+    assert list((tmp_path / "results").iterdir()) == []
 
 
 def test_make_result_outside_the_scene_is_refused(

@@ -1,9 +1,13 @@
-"""``geocolor app`` takes its Streamlit server down with it, however it is stopped."""
+"""``geocolor app`` takes its Streamlit server down with it, however it is stopped.
+
+Within 5 s of the signal its port is free for the next server.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +30,17 @@ def children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def port_free(port: int) -> bool:
+    """Whether a new server could listen on ``port`` now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+    return True
 
 
 def alive(pid: int) -> bool:
@@ -53,7 +68,12 @@ def test_stopping_geocolor_app_stops_streamlit(tmp_path: Path, signum: int) -> N
     try:
         wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", app)
         (server,) = children(app.pid)
+        assert not port_free(port)
         app.send_signal(signum)
+        sent = time.monotonic()
+        while not port_free(port) and time.monotonic() < sent + 5:
+            time.sleep(0.05)
+        assert port_free(port), "the app's port was still taken 5 s after the signal"
         app.wait(timeout=30)
         deadline = time.monotonic() + 15
         while alive(server) and time.monotonic() < deadline:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -46,14 +48,26 @@ def _leftovers(folder: Path) -> list[Path]:
 def test_geotiff_is_kept_under_a_clean_name(tmp_path: Path) -> None:
     scene = write_scene(tmp_path / "scene.tif", size=32).read_bytes()
     saved = accept_upload("../../evil name.tif", io.BytesIO(scene), tmp_path / "up", LIMITS)
-    assert saved == tmp_path / "up" / "evil_name.tif"
+    assert saved == tmp_path / "up" / hashlib.sha256(scene).hexdigest()[:24] / "evil_name.tif"
     assert saved.read_bytes() == scene
-    assert _leftovers(tmp_path / "up") == [saved]
+    assert sorted(_leftovers(tmp_path / "up")) == [saved.parent, saved]
+
+
+def test_identical_uploads_are_kept_once(tmp_path: Path, safe_zip: bytes) -> None:
+    first = accept_upload("scene.zip", io.BytesIO(safe_zip), tmp_path / "up", LIMITS)
+    os.utime(first.parent, ns=(0, 0))
+    again = accept_upload("copy of scene.zip", io.BytesIO(safe_zip), tmp_path / "up", LIMITS)
+    assert again == first
+    assert len(list((tmp_path / "up").iterdir())) == 1  # no scratch left either
+    assert first.parent.stat().st_mtime_ns > 0  # the reuse counts as a use for the cap
+    scene = write_scene(tmp_path / "scene.tif", size=32).read_bytes()
+    other = accept_upload("scene.tif", io.BytesIO(scene), tmp_path / "up", LIMITS)
+    assert other.parent != first.parent
 
 
 def test_safe_zip_is_extracted_to_its_folder(tmp_path: Path, safe_zip: bytes) -> None:
     saved = accept_upload("scene.zip", io.BytesIO(safe_zip), tmp_path / "up", LIMITS)
-    assert saved.parent == tmp_path / "up" and saved.name.endswith(".SAFE")
+    assert saved.parent.parent == tmp_path / "up" and saved.name.endswith(".SAFE")
     assert (saved / "manifest.safe").is_file()
     assert len(list((saved / "measurement").glob("*.tiff"))) == 2
 
@@ -76,6 +90,7 @@ def test_harmful_or_wrong_zips_are_refused(
     with pytest.raises(GeocolorError, match=message) as caught:
         accept_upload("upload.zip", _zip(entries, links), tmp_path / "up", LIMITS)
     assert str(caught.value).startswith("upload.zip: ")
+    assert str(tmp_path) not in str(caught.value)  # names, never the server's folders
     assert _leftovers(tmp_path / "up") == []
     assert not (tmp_path / "escape").exists()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from geocolor.geo.aoi import load_aoi
 from geocolor.models.model_registry import ModelRow, VersionInfo, alias_holder, list_versions
 
 SCENE_SUFFIXES = (".tif", ".tiff", ".zip", ".safe")
+# Sentinel products are named by mission (S1A_..., S2B_..., S5P_...): only S1 are scenes
+_OTHER_MISSION = re.compile(r"^S[2-9][A-Z]?_", re.IGNORECASE)
 
 # an unreachable tracking server must answer the page in seconds, not after retries
 _MLFLOW_HTTP_DEFAULTS = {
@@ -35,19 +38,27 @@ _MLFLOW_HTTP_DEFAULTS = {
 
 
 def list_scenes(location: str) -> list[str]:
-    """Scenes (GeoTIFFs, SAFE folders and zips) directly inside a folder or URL prefix."""
+    """Scenes directly inside a folder or URL prefix: GeoTIFFs, and Sentinel-1 SAFEs or zips.
+
+    Products of other Sentinel missions (Sentinel-2 SAFEs beside the radar ones) are
+    left out by their names: offered, they would fail as "not a SAFE".
+    """
     try:
         fs, root = fsspec.core.url_to_fs(location)
         entries = fs.ls(root, detail=False)
     except (OSError, ValueError, ImportError) as exc:
         raise GeocolorError(f"{location}: cannot list scenes ({one_line(exc)})") from None
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    names = sorted(
-        entry.rstrip("/") for entry in entries if entry.rstrip("/").lower().endswith(SCENE_SUFFIXES)
-    )
+    names = sorted(entry.rstrip("/") for entry in entries if is_scene_name(entry))
     if protocol in ("file", "local"):
         return names
     return [fs.unstrip_protocol(name) for name in names]
+
+
+def is_scene_name(path: str) -> bool:
+    """Whether ``path`` is named like a scene, and not like another mission's product."""
+    name = scene_label(path)
+    return name.lower().endswith(SCENE_SUFFIXES) and not _OTHER_MISSION.match(name)
 
 
 def scene_label(path: str) -> str:
@@ -55,15 +66,36 @@ def scene_label(path: str) -> str:
     return posixpath.basename(path.rstrip("/"))
 
 
-def connect_tracking(uri: str | None) -> None:
-    """Point MLflow at ``uri`` (its own default when None), failing fast if unreachable."""
+def connect_tracking(uri: str) -> None:
+    """Point MLflow at ``uri``, failing fast if it is unreachable."""
     for name, value in _MLFLOW_HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    if uri:
-        mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(uri)
 
 
-def registered_models(tracking_uri: str | None) -> dict[str, dict[str, str]]:
+def empty_registry_message(tracking_uri: str) -> str:
+    """What the page says when the tracking server holds no registered model yet."""
+    return (
+        f"No model is registered in MLflow at {tracking_uri} yet, so there is nothing to "
+        "colorize with. Train one (`geocolor train`) and register it with an alias "
+        "(`geocolor models promote`), or point the app at another tracking server "
+        "(GEOCOLOR_MLFLOW_URI)."
+    )
+
+
+def hide_server_paths(text: str, folders: Iterable[str | os.PathLike[str]]) -> str:
+    """``text`` with every path under one of the server's ``folders`` cut to its file name.
+
+    Users see the product or file they picked, never where the server keeps it.
+    """
+    for folder in folders:
+        prefix = re.escape(str(folder).rstrip("/"))
+        text = re.sub(prefix + r"(?:/[^\s'\"()\[\],;:]*)?/([^/\s'\"()\[\],;:]+)", r"\1", text)
+        text = re.sub(prefix + r"/?", "a server folder", text)
+    return text
+
+
+def registered_models(tracking_uri: str) -> dict[str, dict[str, str]]:
     """Registered model name -> {alias: version}, as the tracking server lists them."""
     try:
         found = mlflow.MlflowClient().search_registered_models()
@@ -89,7 +121,7 @@ class ModelSummary:
         return f"models:/{self.info.name}/{self.info.version}"
 
 
-def model_summary(name: str, alias: str, tracking_uri: str | None) -> ModelSummary:
+def model_summary(name: str, alias: str, tracking_uri: str) -> ModelSummary:
     """The version of ``name`` holding ``alias``, its backend and its run's metrics.
 
     Raises
@@ -108,9 +140,8 @@ def model_summary(name: str, alias: str, tracking_uri: str | None) -> ModelSumma
     return ModelSummary(holder, holder.tags.get("backend", "unknown"), metrics)
 
 
-def _unreachable(tracking_uri: str | None, exc: BaseException) -> GeocolorError:
-    where = tracking_uri or mlflow.get_tracking_uri()
-    return GeocolorError(f"MLflow at {where} cannot be reached ({one_line(exc)[:200]})")
+def _unreachable(tracking_uri: str, exc: BaseException) -> GeocolorError:
+    return GeocolorError(f"MLflow at {tracking_uri} cannot be reached ({one_line(exc)[:200]})")
 
 
 def aoi_from_bbox(text: str) -> BaseGeometry:

@@ -18,6 +18,15 @@ import streamlit as st
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.app.drift_badge import badge_html, drift_warning
+from geocolor.app.job_panel import (
+    SERVER_FOLDERS,
+    current_job,
+    make_room,
+    other_jobs,
+    public,
+    seen,
+    start_colorization,
+)
 from geocolor.app.logic import (
     ModelSummary,
     aoi_from_bbox,
@@ -25,6 +34,7 @@ from geocolor.app.logic import (
     aoi_geojson,
     check_aoi,
     connect_tracking,
+    empty_registry_message,
     list_scenes,
     model_summary,
     registered_models,
@@ -36,7 +46,6 @@ from geocolor.app.results import (
     ResultFiles,
     bounds_of,
     drift_status,
-    make_result,
     result_key,
 )
 from geocolor.app.settings import AppSettings, load_settings
@@ -70,7 +79,7 @@ def main() -> None:
         _page()
     except Exception as exc:
         log.exception("the app failed")
-        st.error(f"internal error: {type(exc).__name__}: {exc}")
+        st.error(public(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def _page() -> None:
@@ -79,11 +88,15 @@ def _page() -> None:
     except GeocolorError as exc:
         st.error(str(exc))
         return
-    connect_tracking(settings.mlflow_uri)
+    st.session_state[SERVER_FOLDERS] = [str(settings.workdir), settings.scenes or ""]
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    connect_tracking(settings.tracking_uri)
     with st.sidebar:
         scene = _scene_step(settings)
         model = _model_step(settings)
         bbox = st.text_input("AOI bbox (lon/lat)", placeholder="minx,miny,maxx,maxy")
+    if st.session_state.get("registry_empty"):
+        st.warning(empty_registry_message(settings.tracking_uri))
     _set_aoi("bbox", bbox, aoi_from_bbox)
     footprint = _show_error(_footprint, scene) if scene else None
     files = st.session_state.get("result")
@@ -93,8 +106,8 @@ def _page() -> None:
     if drawing and _set_aoi("drawing", json.dumps(drawing, sort_keys=True), _drawn_aoi):
         st.rerun()  # so the map shows the new AOI at once
     aoi = _checked_aoi(footprint, scene)
-    if scene and model and aoi is not None:
-        _colorize_step(settings, scene, model, aoi)
+    key = _colorize_step(settings, scene, model, aoi) if scene and model and aoi else None
+    other_jobs(key)
     if aoi is not None:
         st.download_button(
             "Download AOI (GeoJSON)",
@@ -111,35 +124,40 @@ def _scene_step(settings: AppSettings) -> str | None:
     if source == "Scene folder" and settings.scenes:
         scenes = _show_error(list_scenes, settings.scenes) or []
         if not scenes:
-            st.info(f"No scenes in {settings.scenes}.")
+            st.info("No Sentinel-1 scenes in the scene folder.")
             return None
         return st.selectbox("Scene", scenes, format_func=scene_label)
     upload = st.file_uploader(
         f"Processed S1 GeoTIFF/COG or GRD SAFE zip (up to {settings.max_upload_mb} MiB)",
         type=["tif", "tiff", "zip"],
     )
+    st.caption(f"Uploads larger than {settings.max_upload_mb} MiB are refused.")
     if upload is None:
         return None
     done = st.session_state.setdefault("uploads", {})
-    if upload.file_id not in done:
+    path = done.get(upload.file_id)
+    if upload.file_id not in done or (path is not None and not path.exists()):  # or evicted
         limits = UploadLimits.from_megabytes(settings.max_upload_mb)
-        folder = settings.uploads / upload.file_id
+        upload.seek(0)
         with st.spinner("Checking the upload…"):
-            done[upload.file_id] = _show_error(accept_upload, upload.name, upload, folder, limits)
-    path = done[upload.file_id]
+            path = _show_error(accept_upload, upload.name, upload, settings.uploads, limits)
+        done[upload.file_id] = path
+        if path is not None:
+            make_room(settings, path)
     return str(path) if path else None
 
 
 def _model_step(settings: AppSettings) -> ModelSummary | None:
     st.header("Model")
-    models = _show_error(registered_models, settings.mlflow_uri)
-    if models is None:
+    models = _show_error(registered_models, settings.tracking_uri)
+    st.session_state["registry_empty"] = models == {}
+    if not models:
         return None
     names = sorted(set(models) | {settings.model_name})
     name = st.selectbox("Registered model", names, index=names.index(settings.model_name))
     aliases = sorted(set(models.get(name, {})) | {settings.model_alias})
     alias = st.selectbox("Alias", aliases, index=aliases.index(settings.model_alias))
-    summary = _show_error(model_summary, name, alias, settings.mlflow_uri)
+    summary = _show_error(model_summary, name, alias, settings.tracking_uri)
     if summary is not None:
         st.markdown(f"**Version** {summary.info.version} · **backend** {summary.backend}")
         if summary.metrics:
@@ -185,25 +203,22 @@ def _checked_aoi(footprint: BaseGeometry | None, scene: str | None) -> BaseGeome
 
 def _colorize_step(
     settings: AppSettings, scene: str, summary: ModelSummary, aoi: BaseGeometry
-) -> None:
+) -> str:
+    """Start, follow or show the result of colorizing ``scene`` in ``aoi``; its key."""
     config = ColorizeConfig()
     files = ResultFiles(settings.results / result_key(scene, summary.uri, aoi, config))
-    if bounds_of(files) is None and st.button("Colorize", type="primary"):
+    status = current_job(files.key) if bounds_of(files) is None else None
+    running = status is not None and status.state == "running"
+    if bounds_of(files) is None and not running and st.button("Colorize", type="primary"):
         model = _show_error(_load, summary.uri)
-        if model is None:
-            return
-        bar = st.progress(0.0, text="Colorizing…")
-
-        def advance(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{done} of {total} tiles")
-
-        if _show_error(make_result, files, scene, model, aoi, config, advance) is None:
-            return
-        bar.empty()
-        st.session_state["result"] = files
-        st.rerun()
+        if model is not None:
+            start_colorization(settings, files, scene, model, aoi, config)
+            st.rerun()
     if bounds_of(files) is not None:
-        st.session_state["result"] = files
+        seen(files.key)
+        if st.session_state.get("result") != files:
+            st.session_state["result"] = files
+            st.rerun()  # the map above was drawn without it
         _drift_step(files)
         st.download_button(
             "Download colorized COG",
@@ -211,6 +226,7 @@ def _colorize_step(
             file_name=f"{Path(scene_label(scene)).stem}_colorized.tif",
             mime="image/tiff",
         )
+    return files.key
 
 
 def _drift_step(files: ResultFiles) -> None:
@@ -234,11 +250,14 @@ def _result_layers(files: ResultFiles) -> ResultLayers | None:
 
 
 def _show_error(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
-    """``function(*args)``, or None after showing its GeocolorError as a message."""
+    """``function(*args)``, or None after showing its GeocolorError as a message.
+
+    The message names files, never the server's folders they lie in.
+    """
     try:
         return function(*args, **kwargs)
     except GeocolorError as exc:
-        st.error(str(exc))
+        st.error(public(str(exc)))
         return None
 
 

@@ -124,13 +124,25 @@ def make_result(
     aoi: BaseGeometry | None,
     config: ColorizeConfig,
     progress: Callable[[int, int], None] | None = None,
+    input_name: str | None = None,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Colorize into ``files`` unless already done, render both PNGs; their bounds."""
+    """Colorize into ``files`` unless already done, render both PNGs; their bounds.
+
+    ``input_name`` names the scene in the COG's tags (see :func:`colorize`).
+    """
     done = bounds_of(files)
     if done is not None:
         return done
     files.folder.mkdir(parents=True, exist_ok=True)
-    colorize(scene, model, str(files.cog), aoi=aoi, config=config, progress=progress)
+    colorize(
+        scene,
+        model,
+        str(files.cog),
+        aoi=aoi,
+        config=config,
+        progress=progress,
+        input_name=input_name,
+    )
     grid = preview_grid(files.cog)
     write_png(files.colour, colour_rgba(files.cog, grid))
     write_png(files.sar, sar_rgba(scene, model, aoi, grid))

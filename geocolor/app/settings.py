@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "scenes": ("GEOCOLOR_SCENES",),
     "max_upload_mb": ("GEOCOLOR_MAX_UPLOAD_MB",),
     "workdir": ("GEOCOLOR_WORKDIR",),
+    "max_workdir_mb": ("GEOCOLOR_MAX_WORKDIR_MB",),
 }
 
 
@@ -37,7 +38,8 @@ class AppSettings(Config):
     Attributes
     ----------
     mlflow_uri
-        Tracking server; ``None`` keeps MLflow's own default (a local ``mlflow.db``).
+        Tracking server; ``None`` for a SQLite ``mlflow.db`` in ``workdir`` (never one
+        in whatever folder the app happens to start in).
     model_name, model_alias
         The registered model and alias selected when the app opens.
     scenes
@@ -47,6 +49,9 @@ class AppSettings(Config):
         Largest upload accepted, in MiB; extracted archives may be four times larger.
     workdir
         Scratch folder for uploads and results (results are kept and reused).
+    max_workdir_mb
+        Most MiB the uploads and results may fill together; past it the least recently
+        used go, never those of a running job.
     """
 
     mlflow_uri: str | None = None
@@ -55,6 +60,12 @@ class AppSettings(Config):
     scenes: str | None = None
     max_upload_mb: int = pydantic.Field(default=2048, gt=0)
     workdir: Path = Path(tempfile.gettempdir()) / "geocolor-app"
+    max_workdir_mb: int = pydantic.Field(default=10240, gt=0)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The tracking server the app reads models from."""
+        return self.mlflow_uri or f"sqlite:///{self.workdir / 'mlflow.db'}"
 
     @property
     def results(self) -> Path:

@@ -5,22 +5,29 @@ own choosing, must start like a GeoTIFF or a zip, and a zip must be a single Sen
 SAFE folder whose entries cannot escape the destination (no absolute paths, no ``..``,
 no links) and cannot blow up on extraction (caps on the total size, on the compression
 ratio and on the bytes actually written, whatever the headers claim).
+
+Each accepted upload gets a folder named by a hash of its bytes, so the same file
+uploaded again (by anyone, under any name) is recognised and reused instead of kept
+twice. The folder appears in one rename once the upload is accepted: a refused upload
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
-import shutil
 import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 import rasterio
 from rasterio.errors import RasterioError
 
+from geocolor.app.workdir import touch
 from geocolor.errors import GeocolorError
 from geocolor.s1.source import open_s1
 
@@ -29,6 +36,8 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _ZIP_MAGIC = b"PK\x03\x04"
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _SAFE_FOLDER = re.compile(r"^[^/]+\.SAFE$", re.IGNORECASE)
+#: Hex digits of the content hash naming an upload's folder.
+HASH_CHARACTERS = 24
 
 
 @dataclass(frozen=True)
@@ -70,10 +79,11 @@ def safe_filename(name: str) -> str:
 
 
 def accept_upload(name: str, data: IO[bytes], folder: Path, limits: UploadLimits) -> Path:
-    """Save an uploaded scene into ``folder`` and return the path to colorize.
+    """Save an uploaded scene under ``folder`` and return the path to colorize.
 
     A GeoTIFF is kept as it is; a SAFE zip is extracted and its ``.SAFE`` folder
-    returned. Nothing is left in ``folder`` when the upload is refused.
+    returned. Either lands in ``folder/<content hash>/``; bytes already accepted once
+    return the earlier copy. Nothing is left in ``folder`` when the upload is refused.
 
     Raises
     ------
@@ -84,36 +94,59 @@ def accept_upload(name: str, data: IO[bytes], folder: Path, limits: UploadLimits
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".upload-") as scratch:
         saved = Path(scratch) / filename
-        size = _write_capped(
-            data, saved, limits.max_bytes, f"{name}: larger than the {_mib(limits.max_bytes)} limit"
-        )
+        digest = hashlib.sha256()
+        too_large = f"{name}: larger than the {_mib(limits.max_bytes)} limit"
+        size = _write_capped(data, saved, limits.max_bytes, too_large, digest)
         if size == 0:
             raise GeocolorError(f"{name}: the upload is empty")
+        home = folder / digest.hexdigest()[:HASH_CHARACTERS]
+        earlier = _accepted(home)
+        if earlier is not None:
+            touch(home)
+            return earlier
         with saved.open("rb") as handle:
             magic = handle.read(4)
+        staged = Path(scratch) / "accepted"
         if magic in _TIFF_MAGIC:
             check_geotiff(saved, name)
-            target = folder / filename
-            saved.replace(target)
-            return target
-        if magic == _ZIP_MAGIC:
+            staged.mkdir()
+            saved.replace(staged / filename)
+        elif magic == _ZIP_MAGIC:
             extracted = extract_safe(saved, Path(scratch) / "extracted", limits, name)
-            target = folder / extracted.name
-            if target.exists():
-                shutil.rmtree(target)
-            extracted.replace(target)
-            return target
-    raise GeocolorError(f"{name}: neither a GeoTIFF nor a zipped Sentinel-1 SAFE product")
+            staged.mkdir()
+            extracted.replace(staged / extracted.name)
+        else:
+            raise GeocolorError(f"{name}: neither a GeoTIFF nor a zipped Sentinel-1 SAFE product")
+        with contextlib.suppress(OSError):  # fails when another session stored them meanwhile
+            staged.rename(home)
+        accepted = _accepted(home)
+        if accepted is None:
+            raise GeocolorError(f"{name}: the upload could not be stored")
+        return accepted
 
 
-def _write_capped(data: IO[bytes], target: Path, max_bytes: int, too_large: str) -> int:
-    """Copy ``data`` to ``target``, failing with ``too_large`` past ``max_bytes``; the size."""
+def _accepted(home: Path) -> Path | None:
+    """The scene in an upload's folder, None when there is no such folder."""
+    if not home.is_dir():
+        return None
+    return next(iter(sorted(home.iterdir())), None)
+
+
+def _write_capped(
+    data: IO[bytes], target: Path, max_bytes: int, too_large: str, digest: Any = None
+) -> int:
+    """Copy ``data`` to ``target``, failing with ``too_large`` past ``max_bytes``; the size.
+
+    ``digest`` (a hashlib object), when given, is fed the bytes on the way.
+    """
     written = 0
     with target.open("wb") as out:
         while chunk := data.read(_CHUNK):
             written += len(chunk)
             if written > max_bytes:
                 raise GeocolorError(too_large)
+            if digest is not None:
+                digest.update(chunk)
             out.write(chunk)
     return written
 
@@ -193,7 +226,9 @@ def extract_safe(path: Path, destination: Path, limits: UploadLimits, name: str)
     try:
         open_s1(safe)
     except GeocolorError as exc:
-        raise GeocolorError(f"{name}: not a valid Sentinel-1 SAFE product ({exc})") from None
+        # the message names files by their place in the archive, not on the server
+        reason = str(exc).replace(f"{destination}/", "")
+        raise GeocolorError(f"{name}: not a valid Sentinel-1 SAFE product ({reason})") from None
     return safe
 
 

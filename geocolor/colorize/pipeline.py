@@ -130,6 +130,7 @@ def colorize(
     config: ColorizeConfig | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    input_name: str | None = None,
 ) -> ColorizeResult:
     """Colorize ``scene`` (clipped to ``aoi``) with ``model`` into the COG ``output``.
 
@@ -151,7 +152,12 @@ def colorize(
     scheduler
         Dask scheduler that computes the scene onto its grid (a local cluster when None).
     progress
-        Called with (tiles done, tiles in all).
+        Called with (tiles done, tiles in all); an exception it raises stops the work
+        and leaves no output.
+    input_name
+        How the COG's ``input`` tag, its STAC Item and the monitoring run name the
+        scene; ``scene`` itself when None. A server (the app) passes the file's name,
+        so its folders are not written into what users download.
 
     Returns
     -------
@@ -179,7 +185,7 @@ def colorize(
     rgb = rgb_channels(loaded)
     source = open_s1(scene)
     facts = facts_of_scene(source, loaded)
-    monitored = _monitoring(loaded, scene, config)
+    monitored = _monitoring(loaded, input_name or scene, config)
     try:
         check_facts(loaded, facts, config.drift, config.fail_on_drift)
         with scene_reader(
@@ -198,7 +204,9 @@ def colorize(
             report = assess(loaded, reader, facts, config.drift, config.fail_on_drift)
             prepare_norm(loaded, reader, config, plan)
             tags = {
-                **_tags(scene, loaded, reader, region, config, plan.tile, plan.overlap),
+                **_tags(
+                    input_name or scene, loaded, reader, region, config, plan.tile, plan.overlap
+                ),
                 **drift_tags(report),
             }
             with _colour_cog(output, grid, tags, config.compress) as dst:
