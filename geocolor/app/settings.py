@@ -28,7 +28,12 @@ ENVIRONMENT = {
     "scenes": ("GEOCOLOR_SCENES",),
     "max_upload_mb": ("GEOCOLOR_MAX_UPLOAD_MB",),
     "workdir": ("GEOCOLOR_WORKDIR",),
+    "basemap_url": ("GEOCOLOR_BASEMAP_URL",),
+    "basemap_attribution": ("GEOCOLOR_BASEMAP_ATTRIBUTION",),
 }
+
+#: The base map unless settings name another: OpenStreetMap's standard tiles.
+OPENSTREETMAP = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
 class AppSettings(Config):
@@ -47,6 +52,10 @@ class AppSettings(Config):
         Largest upload accepted, in MiB; extracted archives may be four times larger.
     workdir
         Scratch folder for uploads and results (results are kept and reused).
+    basemap_url, basemap_attribution
+        XYZ tile URL template of the base map and the credit shown for it; ``none``
+        for a plain background (a network without the tile server still shows the
+        scene, the AOI and the results).
     """
 
     mlflow_uri: str | None = None
@@ -55,6 +64,13 @@ class AppSettings(Config):
     scenes: str | None = None
     max_upload_mb: int = pydantic.Field(default=2048, gt=0)
     workdir: Path = Path(tempfile.gettempdir()) / "geocolor-app"
+    basemap_url: str | None = OPENSTREETMAP
+    basemap_attribution: str = "&copy; OpenStreetMap contributors"
+
+    @pydantic.field_validator("basemap_url")
+    @classmethod
+    def _none_is_no_basemap(cls, url: str | None) -> str | None:
+        return None if url is None or url.strip().lower() in ("", "none") else url
 
     @property
     def results(self) -> Path:
