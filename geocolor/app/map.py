@@ -62,7 +62,8 @@ class SwipeControl(MacroElement):
     """leaflet-side-by-side between two tile layers, removed with its feature group.
 
     Added to the feature group holding ``right``; when streamlit-folium swaps the group
-    out, the control goes with it and the layers are unclipped.
+    out, the control goes with it and the layers are unclipped. Its script comes with
+    the base map (see :func:`build_map`).
     """
 
     _template = Template(
@@ -82,7 +83,6 @@ class SwipeControl(MacroElement):
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "SwipeControl"
         self.map, self.left, self.right = fmap, left, right
-        use_local(self, SWIPE_JS, SWIPE_CSS)
 
 
 def build_map(footprint: BaseGeometry | None, basemap: Basemap | None) -> folium.Map:
@@ -92,7 +92,8 @@ def build_map(footprint: BaseGeometry | None, basemap: Basemap | None) -> folium
     shows the scene, the AOI and the results.
     """
     fmap = folium.Map(location=(20.0, 0.0), zoom_start=2, tiles=None, max_zoom=MAX_ZOOM)
-    use_local(fmap, MAP_JS, MAP_CSS)
+    # the swipe's script too: streamlit-folium loads scripts only when the map mounts
+    use_local(fmap, MAP_JS + SWIPE_JS, MAP_CSS + SWIPE_CSS)
     if basemap is not None:
         folium.TileLayer(
             basemap.url, attr=basemap.attribution, name="Base map", max_zoom=MAX_ZOOM
