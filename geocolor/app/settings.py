@@ -74,7 +74,7 @@ class AppSettings(Config):
 
     @property
     def results(self) -> Path:
-        """Folder of colorized results, served to the browser as static files."""
+        """Folder of colorized results, served to the map as tiles."""
         return self.workdir / "results"
 
     @property
