@@ -14,6 +14,7 @@ from rasterio.transform import from_origin
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from geocolor.app.assets import MAP_CSS, MAP_JS, STATIC_ROUTE, static_routes
 from geocolor.app.results import ResultFiles
 from geocolor.app.tiles import TILE_PIXELS, tile_routes, tile_url
 
@@ -83,3 +84,11 @@ def test_tiles_are_transparent_outside_the_data(client: TestClient) -> None:
 )
 def test_unknown_layers_keys_and_tiles_are_not_found(client: TestClient, path: str) -> None:
     assert client.get(f"/geocolor-tiles/{path}").status_code == 404
+
+
+def test_the_vendored_map_assets_are_served() -> None:
+    client = TestClient(Starlette(routes=static_routes()))
+    for _, url in MAP_JS + MAP_CSS:
+        response = client.get(url)
+        assert response.status_code == 200 and response.content and "etag" in response.headers
+    assert client.get(f"{STATIC_ROUTE}/../assets.py").status_code == 404
