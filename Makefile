@@ -5,8 +5,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # checkov pins packages the project's venv needs newer: it gets a venv of its own
 CHECKOV := $(VENV)/checkov/bin/checkov
-# local copies of the web libraries the map page loads from CDNs, for browser tests
-BROWSER_LIBS := tests/browser/node_modules/.package-lock.json
 DEMO := demo-output
 
 # The images' lock files (docker/requirements-*.lock): every package pinned with its hashes
@@ -28,9 +26,6 @@ $(CHECKOV):
 $(UV): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
-$(BROWSER_LIBS): tests/browser/package.json tests/browser/package-lock.json
-	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
-
 env: $(STAMP)
 
 demo: $(STAMP)
@@ -50,7 +45,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(CHECKOV) $(BROWSER_LIBS)
+test: lint $(CHECKOV)
 	$(BIN)/python -m pytest
 
 # Python 3.11 in the python:3.11 images, Ubuntu 24.04's 3.12 in the training image. The

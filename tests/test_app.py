@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 import streamlit as st
-from shapely.geometry import box, mapping
+from shapely.geometry import Polygon, box, mapping
 from streamlit.testing.v1 import AppTest
 
 from geocolor.app import page as app_page
@@ -35,9 +35,16 @@ class FakeMap:
     def __init__(self) -> None:
         self.drawing: dict[str, Any] | None = None
         self.html = ""
+        self.base = ""
+        self.center: tuple[float, float] | None = None
 
     def __call__(self, fmap: Any, **kwargs: Any) -> dict[str, Any]:
+        self.base = fmap.get_root().render()
+        for group in kwargs["feature_group_to_add"]:
+            group.add_to(fmap)
+        kwargs["layer_control"].add_to(fmap)
         self.html = fmap.get_root().render()
+        self.center = kwargs["center"]
         return {"last_active_drawing": self.drawing, "all_drawings": None}
 
     def draw(self, geometry: Any) -> None:
@@ -131,8 +138,9 @@ def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: P
     with rasterio.open(results[0]) as cog:
         assert cog.tags()["input"] == "scene.tif"  # the file's name, not the server's folder
     key = results[0].parent.name
-    assert f'"/geocolor-results/{key}/colour.png"' in fake_map.html
-    assert f'"/geocolor-results/{key}/sar.png"' in fake_map.html
+    assert f'"/geocolor-tiles/{key}/colour/{{z}}/{{x}}/{{y}}.png"' in fake_map.html
+    assert f'"/geocolor-tiles/{key}/sar/{{z}}/{{x}}/{{y}}.png"' in fake_map.html
+    assert "/geocolor-tiles/" not in fake_map.base  # the base map stays mounted
     labels = [button.label for button in app.get("download_button")]
     assert labels == ["Download colorized COG", "Download AOI (GeoJSON)"]
     assert not app.button  # done: nothing to colorize again
@@ -143,7 +151,27 @@ def test_draw_colorize_and_download(fake_map: FakeMap, scenes: Path, tmp_path: P
     assert not app.warning
 
     app.slider[0].set_value(0.3).run()
-    assert '"opacity": 0.3' in fake_map.html
+    assert '"opacity": 0.3' in fake_map.html and "sideBySide" not in fake_map.html
+    app.toggle[0].set_value(True).run()
+    assert "L.control.sideBySide" in fake_map.html
+
+    # a new AOI: the old result is no longer shown, nor its slider
+    fake_map.draw(box(west + 0.003, south + 0.003, east - 0.003, north - 0.003))
+    app.run()
+    assert not app.slider and "/geocolor-tiles/" not in fake_map.html
+    assert [button.label for button in app.button] == ["Colorize"]
+
+
+def test_a_drawn_aoi_shows_in_the_bbox_field(fake_map: FakeMap, scenes: Path) -> None:
+    app = _opened()
+    west, south, east, north = open_s1(str(scenes / "scene.tif")).footprint().bounds
+    drawn = Polygon([(west + 0.001, south + 0.001), (east, north), (west + 0.001, north)])
+    fake_map.draw(drawn)
+    app.run()
+    assert app.text_input[0].value == ",".join(f"{value:.5f}" for value in drawn.bounds)
+    app.run()  # the field's text is not taken as a new, rectangular AOI
+    assert fake_map.center is None and "Colorize" in [b.label for b in app.button]
+    assert app.session_state["aoi"].equals(drawn)
 
 
 def test_a_drifting_scene_shows_a_red_badge_and_a_warning(
@@ -256,6 +284,9 @@ def test_aoi_outside_the_scene_is_refused(fake_map: FakeMap) -> None:
     app.text_input[0].input("10,10,10.1,10.1").run()
     assert _texts(app, "error") == ["the AOI lies outside the scene scene.tif"]
     assert not app.button
+    # drawn all the same, and the map pans to it
+    assert fake_map.center == pytest.approx((10.05, 10.05))
+    assert "[10.1, 10.1]" in fake_map.html
     app.text_input[0].input("10,10").run()
     assert "type four numbers" in _texts(app, "error")[0]
 
@@ -336,3 +367,22 @@ def test_bad_settings_are_a_message(fake_map: FakeMap, monkeypatch: pytest.Monke
     monkeypatch.setenv("GEOCOLOR_MAX_UPLOAD_MB", "many")
     app = _opened()
     assert _texts(app, "error")[0].startswith("GEOCOLOR_MAX_UPLOAD_MB: setting 'max_upload_mb'")
+
+
+def test_an_8_bit_geotiff_upload_is_a_message(fake_map: FakeMap, tmp_path: Path) -> None:
+    colorized = tmp_path / "colorized.tif"
+    write_scene(colorized)
+    with rasterio.open(colorized) as src:
+        profile, data = src.profile, src.read()
+    profile.update(dtype="uint8", nodata=None)
+    with rasterio.open(colorized, "w", **profile) as dst:
+        dst.write(np.clip(data + 30, 0, 255).astype(np.uint8))
+        dst.descriptions = ("red", "green")
+        dst.write_mask(True)
+    app = _opened()
+    app.radio[0].set_value("Upload").run()
+    app.file_uploader[0].upload("colorized.tif", colorized.read_bytes()).run()
+    assert not app.exception
+    [error] = _texts(app, "error")
+    assert "the bands are uint8, not Sentinel-1 backscatter" in error
+    assert "internal error" not in error

@@ -1,33 +1,37 @@
-"""End to end in headless Chromium: open the app, draw an AOI, colorize, download.
+"""End to end in headless Chromium, offline: draw an AOI, colorize, zoom in, download.
 
-Chromium is Debian's (``apt-get install chromium``); the scripts and styles the folium
-map loads from CDNs come from ``tests/browser/node_modules`` (``npm ci`` there), since
-the test machine has no network: every other outside request is aborted, and basemap
-tiles get a blank PNG. A screenshot is left in ``test-output/app.png``.
+Chromium is Debian's (``apt-get install chromium``). Every request to a host other than
+the app's is aborted, CDNs and the OpenStreetMap base map included: the page must work
+from the scripts and styles the app ships. Leaving, the test checks that no server
+process outlives it. A screenshot is left in ``test-output/app.png``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 import rasterio
+from PIL import Image
 from shapely.geometry import box, shape
 
 from geocolor.geo.grid import LONLAT, reproject_geometry
 from tests.conftest import require_tool
 from tests.scene_factory import CRS, RESOLUTION, tiny_registry, write_scene
 from tests.servers import free_port, stop, wait_until_up
+from tests.test_app_stop import alive, children
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE_MODULES = ROOT / "tests" / "browser" / "node_modules"
 SCREENSHOT = ROOT / "test-output" / "app.png"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -39,49 +43,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# cdnjs library name -> its folder in node_modules
-CDNJS = {
-    "leaflet.draw": "leaflet-draw/dist",
-    "Leaflet.awesome-markers": "leaflet.awesome-markers/dist",
-}
-# cosmetic stylesheets folium links that no npm package ships: aborted, the map works
-UNAVAILABLE = ("bootstrap-glyphicons.css", "leaflet.awesome.rotate.min.css")
-# a 1x1 transparent PNG for every basemap tile
-BLANK_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d49444154789c6360000002000005000109a6c1b30000000049454e44ae426082"
-)
-
-
-def local_copy(url: str) -> Path | None:
-    """The file in node_modules (or folium's package) standing in for a CDN URL."""
-    parsed = urlparse(url)
-    parts = parsed.path.strip("/").split("/")
-    if parsed.netloc == "cdn.jsdelivr.net" and parts[0] == "npm":
-        scoped = parts[1].startswith("@")
-        package = "/".join(parts[1:3] if scoped else parts[1:2]).rsplit("@", 1)[0]
-        return NODE_MODULES / package / "/".join(parts[3 if scoped else 2 :])
-    if parsed.netloc == "cdnjs.cloudflare.com" and parts[:2] == ["ajax", "libs"]:
-        folder = CDNJS.get(parts[2])
-        return NODE_MODULES / folder / "/".join(parts[4:]) if folder else None
-    if parsed.netloc == "code.jquery.com" and parts[0].startswith("jquery-"):
-        return (
-            NODE_MODULES
-            / "jquery"
-            / "dist"
-            / ("jquery.min.js" if ".min." in parts[0] else "jquery.js")
-        )
-    return None
+# zoom the map to this level over the result (a 10 m COG is at its native resolution)
+ZOOM = 16
 
 
 @pytest.fixture
 def chromium() -> str:
-    path = require_tool("/usr/bin/chromium")
-    if not NODE_MODULES.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{NODE_MODULES} is missing in CI (run npm ci in tests/browser)")
-        pytest.skip(f"{NODE_MODULES} is missing (run npm ci in tests/browser)")
-    return path
+    return require_tool("/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -108,36 +76,45 @@ def app_url(tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
+        workers: list[int] = []
         try:
             wait_until_up(f"{url}/_stcore/health", server, log=tmp_path / "app.log")
+            workers = children(server.pid)
             yield url
         finally:
             stop(server)
             log.close()
+            deadline = time.monotonic() + 10
+            while any(map(alive, workers)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            left = [pid for pid in workers if alive(pid)]
+            for pid in left:
+                os.kill(pid, 9)
+            assert not left, "the Streamlit server outlived geocolor app"
 
 
-def test_draw_colorize_download(chromium: str, app_url: str, tmp_path: Path) -> None:
-    from playwright.sync_api import Route, expect, sync_playwright
+def test_draw_colorize_zoom_download_offline(chromium: str, app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import Response, Route, expect, sync_playwright
 
     refused: list[str] = []
+    tiles: dict[str, bytes] = {}
 
-    def route(route: Route) -> None:
-        url = route.request.url
-        host = urlparse(url).hostname or ""
-        if host.endswith("tile.openstreetmap.org"):
-            route.fulfill(status=200, content_type="image/png", body=BLANK_PNG)
-        elif (copy := local_copy(url)) is not None and copy.is_file():
-            route.fulfill(path=copy)
-        else:
-            refused.append(url)
-            route.abort()
+    def abort(route: Route) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    def keep_tile(response: Response) -> None:
+        if "/geocolor-tiles/" in response.url and f"/{ZOOM}/" in response.url:
+            assert response.status == 200, response.url
+            assert response.headers["content-type"] == "image/png"
+            tiles[response.url] = response.body()
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         try:
-            # the app's own files go straight through: routing them is slow
-            page.route(lambda url: not url.startswith(app_url), route)
+            page.route(lambda url: urlparse(url).hostname != "127.0.0.1", abort)
+            page.on("response", keep_tile)
             page.goto(app_url)
             frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
             rectangle = frame.locator(".leaflet-draw-draw-rectangle")
@@ -153,17 +130,54 @@ def test_draw_colorize_download(chromium: str, app_url: str, tmp_path: Path) -> 
             page.mouse.down()
             page.mouse.move(x + 160, y + 160, steps=8)
             page.mouse.up()
+            bbox = page.get_by_label("AOI bbox (lon/lat)")
+            expect(bbox).not_to_have_value("", timeout=20_000)  # the drawing's bounds
 
             colorize = page.get_by_role("button", name="Colorize")
             expect(colorize).to_be_visible(timeout=20_000)
             colorize.click()
             download_cog = page.get_by_role("button", name="Download colorized COG")
             expect(download_cog).to_be_visible(timeout=60_000)
-            layer = frame.locator('img.leaflet-image-layer[src*="/colour.png"]')
-            expect(layer).to_have_count(1, timeout=20_000)
-            expect(frame.locator('img.leaflet-image-layer[src*="/sar.png"]')).to_have_count(1)
-            assert layer.evaluate("image => image.complete && image.naturalWidth > 0")
+            colour = frame.locator('img.leaflet-tile[src*="/colour/"]')
+            expect(colour.first).to_be_attached(timeout=20_000)
+            expect(frame.locator('img.leaflet-tile[src*="/sar/"]').first).to_be_attached()
 
+            # zoom in on the middle of the result: the same map, now at zoom 16
+            map_div = frame.locator("#map_div")
+            map_div.evaluate(
+                f"""() => {{
+                    const layer = Object.values(window.map._layers).find(
+                        (l) => l._url && l._url.includes("/colour/"));
+                    window.map.setView(L.latLngBounds(layer.options.bounds).getCenter(), {ZOOM});
+                }}"""
+            )
+            loaded = frame.locator(f'img.leaflet-tile-loaded[src*="/colour/{ZOOM}/"]')
+            expect(loaded.first).to_be_attached(timeout=20_000)
+            page.wait_for_timeout(1_000)
+            assert tiles, "no tile requested at zoom 16"
+            pictures = [
+                np.asarray(Image.open(io.BytesIO(body)).convert("RGBA")) for body in tiles.values()
+            ]
+            assert all(picture.shape == (256, 256, 4) for picture in pictures)
+            assert any(
+                picture[..., 3].all() and np.ptp(picture[..., :3]) > 0 for picture in pictures
+            )
+
+            # the swipe updates the layers, not the map: still zoom 16, draw tools in place
+            page.get_by_text("Swipe: SAR on the left, colour on the right").click()
+            expect(frame.locator(".leaflet-sbs-divider")).to_be_visible(timeout=20_000)
+            clips = map_div.evaluate(
+                """() => Object.values(window.map._layers)
+                    .filter((l) => l._url && l._url.includes("/geocolor-tiles/"))
+                    .map((l) => l.getContainer().style.clip)"""
+            )
+            assert len(clips) == 2 and all(clips), clips  # SAR left of the divider, colour right
+            assert map_div.evaluate("() => window.map.getZoom()") == ZOOM
+            assert frame.locator(".leaflet-draw-draw-rectangle").is_visible()
+
+            # the swipe's reruns done: a download button of an earlier run is stale
+            page.wait_for_timeout(1_000)
+            expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=20_000)
             with page.expect_download() as cog_download:
                 download_cog.click()
             cog = tmp_path / "colorized.tif"
@@ -179,7 +193,8 @@ def test_draw_colorize_download(chromium: str, app_url: str, tmp_path: Path) -> 
             shutil.copy(tmp_path / "app.png", SCREENSHOT)
             browser.close()
 
-    assert not [url for url in refused if not url.endswith(UNAVAILABLE)], refused
+    # only the base map was out of reach; nothing the page needs came from outside
+    assert all(urlparse(url).hostname == "tile.openstreetmap.org" for url in refused), refused
     aoi = shape(json.loads(aoi_file.read_text())["features"][0]["geometry"])
     with rasterio.open(cog) as src:
         assert src.crs == CRS and src.count == 3 and src.dtypes[0] == "uint8"

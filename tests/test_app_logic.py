@@ -26,8 +26,8 @@ from geocolor.app.logic import (
     model_summary,
     registered_models,
 )
-from geocolor.app.map import ResultLayers, build_map, drawn_feature
-from geocolor.app.results import ResultFiles, make_result, preview_grid, result_key
+from geocolor.app.map import Basemap, ResultLayers, build_map, drawn_feature, dynamic_layers
+from geocolor.app.results import ResultFiles, make_result, result_key
 from geocolor.app.settings import load_settings
 from geocolor.cli.app import app_command, streamlit_command
 from geocolor.colorize.pipeline import ColorizeConfig
@@ -164,13 +164,37 @@ def test_drawn_feature_prefers_the_last_active_drawing() -> None:
     assert drawn_feature(None) is None and drawn_feature({"all_drawings": None}) is None
 
 
-def test_map_fetches_result_images_by_url() -> None:
-    layers = ResultLayers("/r/k/colour.png", "/r/k/sar.png", ((45.0, 3.0), (45.1, 3.1)), 0.4)
-    html = build_map(box(3.0, 45.0, 3.1, 45.1), box(3.01, 45.01, 3.02, 45.02), layers)
-    page = html.get_root().render()
-    assert '"/r/k/colour.png"' in page and '"/r/k/sar.png"' in page
-    assert "data:image" not in page
-    assert "L.Control.Draw" in page and '"opacity": 0.4' in page
+def test_map_shows_result_tiles_and_links_only_local_assets() -> None:
+    layers = ResultLayers("/t/k/colour/{z}/{x}/{y}.png", "/t/k/sar/{z}/{x}/{y}.png",
+                          ((45.0, 3.0), (45.1, 3.1)), 0.4, swipe=True)  # fmt: skip
+    footprint = box(3.0, 45.0, 3.1, 45.1)
+    fmap = build_map(footprint, None)
+    base = fmap.get_root().render()
+    assert "L.Control.Draw" in base and "tileLayer" not in base  # no base map: plain
+    for group in dynamic_layers(fmap, footprint, box(3.01, 45.01, 3.02, 45.02), layers):
+        group.add_to(fmap)
+    page = fmap.get_root().render()
+    assert '"/t/k/colour/{z}/{x}/{y}.png"' in page and '"/t/k/sar/{z}/{x}/{y}.png"' in page
+    assert "data:image" not in page and '"opacity": 0.4' in page
+    assert "L.control.sideBySide" in page
+    links = [src for element in _walk(fmap) for _, src in getattr(element, "default_js", [])]
+    links += [href for element in _walk(fmap) for _, href in getattr(element, "default_css", [])]
+    assert links and all(link.startswith("/geocolor-static/") for link in links)
+    root = Path(__file__).parents[1] / "geocolor" / "app" / "static"
+    assert all((root / link.removeprefix("/geocolor-static/")).is_file() for link in links)
+    osm = build_map(None, Basemap("https://tiles.example/{z}/{x}/{y}.png", "(c) them"))
+    assert '"https://tiles.example/{z}/{x}/{y}.png"' in osm.get_root().render()
+
+
+def _walk(element: object) -> Iterator[object]:
+    yield element
+    for child in getattr(element, "_children", {}).values():
+        yield from _walk(child)
+
+
+def test_basemap_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings({}).basemap_url == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    assert load_settings({"GEOCOLOR_BASEMAP_URL": "none"}).basemap_url is None
 
 
 def test_make_result_renders_and_reuses(
@@ -195,14 +219,14 @@ def test_make_result_renders_and_reuses(
         outline = reproject_geometry(box(*cog.bounds), cog.crs, LONLAT)
     shown = box(south_west[1], south_west[0], north_east[1], north_east[0])
     assert shown.buffer(1e-6).contains(outline)
-    grid = preview_grid(files.cog)
-    for png in (files.colour, files.sar):
-        with rasterio.open(png) as src:
-            rgba = src.read()
-        assert rgba.shape == (4, grid.height, grid.width) and max(rgba.shape) <= 1024
-        opaque = rgba[3] > 0
-        assert 0.5 < opaque.mean() < 0.95  # the rows without data are transparent
-        assert np.ptp(rgba[0][opaque]) > 0
+    with rasterio.open(files.cog) as cog, rasterio.open(files.sar) as sar:
+        # the SAR on the colour's grid, masked where the scene has no data
+        assert (sar.crs, sar.transform, sar.shape) == (cog.crs, cog.transform, cog.shape)
+        assert sar.count == 1 and sar.dtypes[0] == "uint8"
+        assert sar.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        grey, valid = sar.read(1), sar.read_masks(1) > 0
+        assert 0.5 < valid.mean() < 1 and np.ptp(grey[valid]) > 0
+    assert not list(files.folder.glob("*.png"))
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished result is colorized again")

@@ -40,15 +40,22 @@ from geocolor.app.logic import (
     registered_models,
     scene_label,
 )
-from geocolor.app.map import ResultLayers, build_map, drawn_feature, show_map
+from geocolor.app.map import (
+    Basemap,
+    ResultLayers,
+    build_map,
+    drawn_feature,
+    dynamic_layers,
+    show_map,
+)
 from geocolor.app.results import (
-    RESULTS_ROUTE,
     ResultFiles,
     bounds_of,
     drift_status,
     result_key,
 )
 from geocolor.app.settings import AppSettings, load_settings
+from geocolor.app.tiles import tile_url
 from geocolor.app.uploads import UploadLimits, accept_upload
 from geocolor.colorize.pipeline import ColorizeConfig
 from geocolor.errors import GeocolorError
@@ -94,17 +101,12 @@ def _page() -> None:
     with st.sidebar:
         scene = _scene_step(settings)
         model = _model_step(settings)
-        bbox = st.text_input("AOI bbox (lon/lat)", placeholder="minx,miny,maxx,maxy")
+        bbox = _bbox_field()
     if st.session_state.get("registry_empty"):
         st.warning(empty_registry_message(settings.tracking_uri))
     _set_aoi("bbox", bbox, aoi_from_bbox)
     footprint = _show_error(_footprint, scene) if scene else None
-    files = st.session_state.get("result")
-    layers = _result_layers(files) if isinstance(files, ResultFiles) else None
-    returned = show_map(build_map(footprint, st.session_state.get("aoi"), layers))
-    drawing = drawn_feature(returned)
-    if drawing and _set_aoi("drawing", json.dumps(drawing, sort_keys=True), _drawn_aoi):
-        st.rerun()  # so the map shows the new AOI at once
+    _map_step(settings, scene, model, footprint)
     aoi = _checked_aoi(footprint, scene)
     key = _colorize_step(settings, scene, model, aoi) if scene and model and aoi else None
     other_jobs(key)
@@ -168,6 +170,52 @@ def _model_step(settings: AppSettings) -> ModelSummary | None:
     return summary
 
 
+def _map_step(
+    settings: AppSettings,
+    scene: str | None,
+    model: ModelSummary | None,
+    footprint: BaseGeometry | None,
+) -> None:
+    """The map, showing only the result of the current scene, model and AOI.
+
+    A typed AOI pans the map to it (it may lie outside the scene); a drawn one is
+    shown in the bbox field too.
+    """
+    state = st.session_state
+    aoi: BaseGeometry | None = state.get("aoi")
+    finished = None
+    if scene and model and aoi is not None:
+        files = _result_files(settings, scene, model, aoi)
+        finished = files if bounds_of(files) is not None else None
+    layers = _result_layers(finished) if finished else None
+    url = settings.basemap_url
+    fmap = build_map(footprint, Basemap(url, settings.basemap_attribution) if url else None)
+    centre = None
+    if aoi is not None and state.get("aoi_source") == "bbox":
+        centre = (aoi.centroid.y, aoi.centroid.x)
+    returned = show_map(fmap, dynamic_layers(fmap, footprint, aoi, layers), centre)
+    drawing = drawn_feature(returned)
+    if drawing and _set_aoi("drawing", json.dumps(drawing, sort_keys=True), _drawn_aoi):
+        if state["aoi"] is not None:
+            state["bbox_drawn"] = ",".join(f"{value:.5f}" for value in state["aoi"].bounds)
+        st.rerun()  # so the map and the bbox field show the new AOI at once
+
+
+def _bbox_field() -> str:
+    """The typed AOI; after a drawing, the drawing's bounds (set before the widget exists)."""
+    state = st.session_state
+    if "bbox_drawn" in state:
+        # shown, not taken as a new typed AOI: the drawn shape stays the AOI
+        state["bbox_field"] = state["bbox"] = state.pop("bbox_drawn")
+    return st.text_input("AOI bbox (lon/lat)", key="bbox_field", placeholder="minx,miny,maxx,maxy")
+
+
+def _result_files(
+    settings: AppSettings, scene: str, summary: ModelSummary, aoi: BaseGeometry
+) -> ResultFiles:
+    return ResultFiles(settings.results / result_key(scene, summary.uri, aoi, ColorizeConfig()))
+
+
 def _set_aoi(source: str, value: str, parse: Callable[[str], BaseGeometry]) -> bool:
     """Take the AOI from ``source`` if ``value`` is new there; whether it was new.
 
@@ -176,7 +224,7 @@ def _set_aoi(source: str, value: str, parse: Callable[[str], BaseGeometry]) -> b
     state = st.session_state
     if not value or state.get(source) == value:
         return False
-    state[source] = value
+    state[source], state["aoi_source"] = value, source
     try:
         state["aoi"], state["aoi_error"] = parse(value), None
     except GeocolorError as exc:
@@ -206,7 +254,7 @@ def _colorize_step(
 ) -> str:
     """Start, follow or show the result of colorizing ``scene`` in ``aoi``; its key."""
     config = ColorizeConfig()
-    files = ResultFiles(settings.results / result_key(scene, summary.uri, aoi, config))
+    files = _result_files(settings, scene, summary, aoi)
     status = current_job(files.key) if bounds_of(files) is None else None
     running = status is not None and status.state == "running"
     if bounds_of(files) is None and not running and st.button("Colorize", type="primary"):
@@ -216,9 +264,6 @@ def _colorize_step(
             st.rerun()
     if bounds_of(files) is not None:
         seen(files.key)
-        if st.session_state.get("result") != files:
-            st.session_state["result"] = files
-            st.rerun()  # the map above was drawn without it
         _drift_step(files)
         st.download_button(
             "Download colorized COG",
@@ -245,8 +290,9 @@ def _result_layers(files: ResultFiles) -> ResultLayers | None:
     if bounds is None:
         return None
     opacity = st.slider("Colour opacity over the SAR", 0.0, 1.0, 0.8, 0.05)
-    base = f"{RESULTS_ROUTE}/{files.key}"
-    return ResultLayers(f"{base}/{files.colour.name}", f"{base}/{files.sar.name}", bounds, opacity)
+    swipe = st.toggle("Swipe: SAR on the left, colour on the right")
+    colour, sar = tile_url(files.key, "colour"), tile_url(files.key, "sar")
+    return ResultLayers(colour, sar, bounds, opacity, swipe)
 
 
 def _show_error(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:

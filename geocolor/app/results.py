@@ -1,56 +1,35 @@
-"""Colorized results the app keeps on disk and the browser fetches as files.
+"""Colorized results the app keeps on disk and serves to the map as tiles.
 
 Each result lives in a folder named by a hash of everything that determines it (scene,
 model version, AOI, settings), so a rerun or a second visitor asking for the same thing
 reuses it, drift verdict included (the report ``colorize`` writes beside the COG).
-Beside the COG sit two small PNG renditions on one Web-Mercator grid — the
-colour and the SAR it came from — that Leaflet lays over the basemap by URL, so the
-page never carries the image inline.
+Beside the COG sits a grey COG of the SAR it came from, on the same grid; the map
+shows both as tiles cut on request (:mod:`geocolor.app.tiles`), so the page never
+carries an image inline and the result is sharp at every zoom.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
-from rasterio.crs import CRS
-from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.warp import reproject, transform_bounds
-from shapely.geometry import box
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
-from starlette.routing import BaseRoute, Mount
-from starlette.staticfiles import StaticFiles
 
 from geocolor.app.drift_badge import NO_REFERENCE, DriftStatus
-from geocolor.app.settings import load_settings
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.colorize.readers import scene_reader
 from geocolor.errors import GeocolorError, one_line
-from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
+from geocolor.geo.grid import LONLAT
+from geocolor.io.cog import cog_staging
 from geocolor.models.logged import LoadedModel
 from geocolor.models.monitoring import SIDECAR_SUFFIX
-
-WEB_MERCATOR = CRS.from_epsg(3857)
-#: URL path under which the app server serves the results folder.
-RESULTS_ROUTE = "/geocolor-results"
-#: Longest side of a PNG rendition, in pixels.
-PREVIEW_PIXELS = 1024
-
-
-def result_routes() -> list[BaseRoute]:
-    """The app server's route ``RESULTS_ROUTE/<key>/<file>`` to the settings' results folder."""
-    results = load_settings().results
-    results.mkdir(parents=True, exist_ok=True)
-    return [Mount(RESULTS_ROUTE, app=StaticFiles(directory=results), name="results")]
 
 
 @dataclass(frozen=True)
@@ -70,14 +49,9 @@ class ResultFiles:
         return self.folder / "colorized.tif"
 
     @property
-    def colour(self) -> Path:
-        """RGBA PNG of the colour result in Web Mercator."""
-        return self.folder / "colour.png"
-
-    @property
     def sar(self) -> Path:
-        """Grey RGBA PNG of the model's first SAR band on the same grid."""
-        return self.folder / "sar.png"
+        """Grey COG of the model's first SAR band on the colour's grid."""
+        return self.folder / "sar.tif"
 
     @property
     def drift_report(self) -> Path:
@@ -86,7 +60,7 @@ class ResultFiles:
 
     @property
     def overlay(self) -> Path:
-        """JSON with the PNGs' lon/lat bounds; written last, so it marks a finished result."""
+        """JSON with the COGs' lon/lat bounds; written last, so it marks a finished result."""
         return self.folder / "overlay.json"
 
 
@@ -99,7 +73,7 @@ def result_key(scene: str, model_uri: str, aoi: BaseGeometry | None, config: Col
 
 
 def bounds_of(files: ResultFiles) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """((south, west), (north, east)) of a finished result's PNGs; None if unfinished."""
+    """((south, west), (north, east)) of a finished result's COGs; None if unfinished."""
     if not files.overlay.is_file():
         return None
     (south, west), (north, east) = json.loads(files.overlay.read_text())["bounds"]
@@ -126,7 +100,7 @@ def make_result(
     progress: Callable[[int, int], None] | None = None,
     input_name: str | None = None,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Colorize into ``files`` unless already done, render both PNGs; their bounds.
+    """Colorize into ``files`` unless already done, then write the SAR COG; their bounds.
 
     ``input_name`` names the scene in the COG's tags (see :func:`colorize`).
     """
@@ -143,88 +117,59 @@ def make_result(
         progress=progress,
         input_name=input_name,
     )
-    grid = preview_grid(files.cog)
-    write_png(files.colour, colour_rgba(files.cog, grid))
-    write_png(files.sar, sar_rgba(scene, model, aoi, grid))
-    west, south, east, north = reproject_geometry(box(*grid.bounds), grid.crs, LONLAT).bounds
-    bounds = (south, west), (north, east)
+    write_sar_cog(files.sar, scene, model, aoi, config)
+    bounds = lonlat_bounds(files.cog)
     files.overlay.write_text(json.dumps({"bounds": bounds}))
     return bounds
 
 
-def preview_grid(cog: Path, pixels: int = PREVIEW_PIXELS) -> Grid:
-    """A Web-Mercator grid covering the COG, as fine as it but at most ``pixels`` a side."""
+def lonlat_bounds(cog: Path) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((south, west), (north, east)) of a COG, for Leaflet."""
     with rasterio.open(cog) as src:
-        left, bottom, right, top = transform_bounds(src.crs, WEB_MERCATOR, *src.bounds)
-        native = (right - left) / src.width
-    resolution = max(native, (right - left) / pixels, (top - bottom) / pixels)
-    width = max(math.ceil((right - left) / resolution), 1)
-    height = max(math.ceil((top - bottom) / resolution), 1)
-    transform = Affine(resolution, 0, left, 0, -resolution, top)
-    return Grid(WEB_MERCATOR, transform, width, height)
+        west, south, east, north = transform_bounds(src.crs, LONLAT, *src.bounds)
+    return (south, west), (north, east)
 
 
-def colour_rgba(cog: Path, grid: Grid) -> np.ndarray:
-    """(4, rows, cols) uint8: the COG's RGB on ``grid``, transparent where it has no data.
+def write_sar_cog(
+    path: Path,
+    scene: str,
+    model: LoadedModel,
+    aoi: BaseGeometry | None,
+    config: ColorizeConfig,
+    strip_rows: int = 512,
+) -> None:
+    """A grey COG of the model's first SAR band on the colour's grid, stretched as trained.
 
-    The COG is read at about the preview's resolution, so its overviews do the work.
-    """
-    with rasterio.open(cog) as src:
-        scale = max(src.width / grid.width, src.height / grid.height, 1.0)
-        shape = (max(round(src.height / scale), 1), max(round(src.width / scale), 1))
-        rgb = src.read([1, 2, 3], out_shape=(3, *shape), resampling=Resampling.average)
-        mask = src.dataset_mask(out_shape=shape, resampling=Resampling.nearest)
-        transform = src.transform * Affine.scale(src.width / shape[1], src.height / shape[0])
-        source = np.concatenate([rgb, mask[None]]).astype(np.uint8)
-        return _warp(source, transform, src.crs, grid, Resampling.bilinear)
-
-
-def sar_rgba(scene: str, model: LoadedModel, aoi: BaseGeometry | None, grid: Grid) -> np.ndarray:
-    """(4, rows, cols) uint8: the model's first SAR band stretched over its training range.
-
-    The scene goes through the same reader ``colorize`` uses, at the preview's
-    resolution, so the grey is what the model saw.
+    The scene goes through the reader ``colorize`` uses, with its AOI and grid
+    settings, so the grey is what the model saw, pixel for pixel; it is written in
+    strips, so memory stays bounded by a strip whatever the scene's size.
     """
     norm = model.normalisation
+    low, high = norm.sar_low[0], norm.sar_high[0]
     with scene_reader(
         scene,
         norm.sar_bands[:1],
         model.sar_processing,
         aoi=aoi,
-        crs=str(grid.crs),
-        resolution=grid.resolution[0],
+        crs=config.crs,
+        resolution=config.resolution,
+        beside=str(path),
     ) as reader:
-        db = reader.read(0, 0, reader.grid.height, reader.grid.width)[0]
-        low, high = norm.sar_low[0], norm.sar_high[0]
-        grey = np.clip((np.nan_to_num(db, nan=low) - low) / (high - low) * 255, 0, 255)
-        alpha = np.where(np.isfinite(db), 255, 0)
-        source = np.stack([grey, grey, grey, alpha]).astype(np.uint8)
-        return _warp(source, reader.grid.transform, reader.grid.crs, grid, Resampling.nearest)
-
-
-def _warp(
-    source: np.ndarray, transform: Affine, crs: CRS, grid: Grid, resampling: Resampling
-) -> np.ndarray:
-    out = np.zeros((source.shape[0], grid.height, grid.width), dtype=np.uint8)
-    reproject(
-        source,
-        out,
-        src_transform=transform,
-        src_crs=crs,
-        dst_transform=grid.transform,
-        dst_crs=grid.crs,
-        resampling=resampling,
-    )
-    return out
-
-
-def write_png(path: Path, rgba: np.ndarray) -> None:
-    """An RGBA PNG, written under a temporary name and then renamed."""
-    partial = path.with_name(f".{path.name}")
-    profile = {"driver": "PNG", "count": 4, "dtype": "uint8"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        size = {"width": rgba.shape[2], "height": rgba.shape[1]}
-        with rasterio.open(partial, "w", **size, **profile) as dst:
-            dst.write(rgba)
-    partial.replace(path)
+        grid = reader.grid
+        profile = {
+            "width": grid.width,
+            "height": grid.height,
+            "count": 1,
+            "dtype": "uint8",
+            "crs": grid.crs,
+            "transform": grid.transform,
+        }
+        mask_env = {"GDAL_TIFF_INTERNAL_MASK": True}
+        with cog_staging(str(path), profile, "DEFLATE", "AVERAGE", mask_env) as dst:
+            for row0 in range(0, grid.height, strip_rows):
+                rows = min(strip_rows, grid.height - row0)
+                db = reader.read(row0, 0, rows, grid.width)[0]
+                grey = np.clip((np.nan_to_num(db, nan=low) - low) / (high - low) * 255, 0, 255)
+                window = Window(0, row0, grid.width, rows)
+                dst.write(np.rint(grey).astype(np.uint8)[None], window=window)
+                dst.write_mask(np.where(np.isfinite(db), 255, 0).astype(np.uint8), window=window)

@@ -29,7 +29,12 @@ ENVIRONMENT = {
     "max_upload_mb": ("GEOCOLOR_MAX_UPLOAD_MB",),
     "workdir": ("GEOCOLOR_WORKDIR",),
     "max_workdir_mb": ("GEOCOLOR_MAX_WORKDIR_MB",),
+    "basemap_url": ("GEOCOLOR_BASEMAP_URL",),
+    "basemap_attribution": ("GEOCOLOR_BASEMAP_ATTRIBUTION",),
 }
+
+#: The base map unless settings name another: OpenStreetMap's standard tiles.
+OPENSTREETMAP = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
 class AppSettings(Config):
@@ -52,6 +57,10 @@ class AppSettings(Config):
     max_workdir_mb
         Most MiB the uploads and results may fill together; past it the least recently
         used go, never those of a running job.
+    basemap_url, basemap_attribution
+        XYZ tile URL template of the base map and the credit shown for it; ``none``
+        for a plain background (a network without the tile server still shows the
+        scene, the AOI and the results).
     """
 
     mlflow_uri: str | None = None
@@ -67,9 +76,17 @@ class AppSettings(Config):
         """The tracking server the app reads models from."""
         return self.mlflow_uri or f"sqlite:///{self.workdir / 'mlflow.db'}"
 
+    basemap_url: str | None = OPENSTREETMAP
+    basemap_attribution: str = "&copy; OpenStreetMap contributors"
+
+    @pydantic.field_validator("basemap_url")
+    @classmethod
+    def _none_is_no_basemap(cls, url: str | None) -> str | None:
+        return None if url is None or url.strip().lower() in ("", "none") else url
+
     @property
     def results(self) -> Path:
-        """Folder of colorized results, served to the browser as static files."""
+        """Folder of colorized results, served to the map as tiles."""
         return self.workdir / "results"
 
     @property

@@ -229,6 +229,12 @@ def open_backscatter_raster(path: str) -> BackscatterRaster:
         descriptions = tuple(text or "" for text in src.descriptions)
         if src.crs is None or src.transform.is_identity:
             raise GeocolorError(f"{path}: the raster has no CRS or geotransform")
+        if not np.issubdtype(np.dtype(src.dtypes[0]), np.floating):
+            # an 8-bit image (a colorized output, a quicklook) has no backscatter to read
+            raise GeocolorError(
+                f"{path}: the bands are {src.dtypes[0]}, not Sentinel-1 backscatter"
+                " (a processed scene holds floating-point sigma0, gamma0 or beta0)"
+            )
         grid = Grid(src.crs, src.transform, src.width, src.height)
     if not all(descriptions):
         raise GeocolorError(f"{path}: bands need descriptions naming them, like 'VV sigma0 dB'")
