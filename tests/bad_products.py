@@ -47,7 +47,7 @@ def replace_element_text(xml: Path, tag: str, text: str) -> None:
     """Replace the whole text of the first ``<tag>`` element (``""`` empties it)."""
     content = xml.read_text()
     changed, count = re.subn(
-        rf"(<{tag}(?: [^>]*)?>)[^<]*(</{tag}>)", rf"\g<1>{text}\g<2>", content, 1
+        rf"(<{tag}(?: [^>]*)?>)[^<]*(</{tag}>)", rf"\g<1>{text}\g<2>", content, count=1
     )
     assert count == 1, f"no <{tag}> in {xml}"
     xml.write_text(changed)
