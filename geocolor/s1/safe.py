@@ -33,8 +33,9 @@ from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, raise_unchained, root_reason
 from geocolor.io.filesystems import OPENER_LOCK
+from geocolor.io.tiff_blocks import ByteRanges, byte_ranges, check_deflate_blocks
 from geocolor.io.xml import parse_xml, required_number, required_text
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
@@ -131,30 +132,43 @@ class _Archive:
     def raster(self, href: str) -> _RasterSource:
         """A raster source GDAL reads natively when local, through fsspec otherwise."""
         describe = self.describe(href)
+        raw = byte_ranges(self.fs, self.member(href))
         if not self.local:
-            return _RasterSource(self.member(href), self.fs, describe)
+            return _RasterSource(self.member(href), self.fs, describe, raw)
         if self.zip_file is not None:
-            return _RasterSource(f"/vsizip/{self.zip_file}/{self.member(href)}", None, describe)
-        return _RasterSource(self.member(href), None, describe)
+            path = f"/vsizip/{self.zip_file}/{self.member(href)}"
+            return _RasterSource(path, None, describe, raw)
+        return _RasterSource(self.member(href), None, describe, raw)
 
 
 @dataclass(frozen=True)
 class _RasterSource:
-    """A measurement raster that each Dask task reopens on its own."""
+    """A measurement raster that each Dask task reopens on its own.
+
+    ``raw`` reads the file's bytes for :func:`~geocolor.io.tiff_blocks.check_deflate_blocks`.
+    """
 
     path: str
     opener: Any
     describe: str
+    raw: ByteRanges
 
     @contextmanager
     def dataset(self) -> Iterator[DatasetReader]:
-        """The open dataset; any GDAL or zip failure inside becomes a GeocolorError."""
+        """The open dataset; any GDAL or zip failure inside becomes a GeocolorError.
+
+        The error names the file and GDAL's reason, and is raised unchained, as it may
+        have to leave a Dask task.
+        """
         with OPENER_LOCK if self.opener is not None else nullcontext():
             try:
                 with rasterio.open(self.path, opener=self.opener) as dataset:
                     yield dataset
             except (RasterioError, *_ZIP_ERRORS) as error:
-                raise GeocolorError(f"{self.describe}: unreadable raster ({error}).") from error
+                failure = GeocolorError(
+                    f"{self.describe}: unreadable raster ({root_reason(error)})."
+                )
+                raise_unchained(failure)
 
 
 def is_safe(path: str | os.PathLike[str]) -> bool:
@@ -447,4 +461,5 @@ def _read_block(
     cols = (col_start + origin[1], col_stop + origin[1])
     with source.dataset() as dataset:
         pixels: np.ndarray = dataset.read(1, window=Window.from_slices(rows, cols))
+        check_deflate_blocks(dataset, rows, cols, source.raw, source.describe)
     return pixels
