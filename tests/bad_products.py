@@ -10,6 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
+import rasterio
+
 from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
 
@@ -51,3 +53,26 @@ def replace_element_text(xml: Path, tag: str, text: str) -> None:
     )
     assert count == 1, f"no <{tag}> in {xml}"
     xml.write_text(changed)
+
+
+def measurement(safe: Path) -> Path:
+    """The measurement raster of a single-polarisation SAFE."""
+    return member(safe, "measurement/*.tiff")
+
+
+def zero_block_tail(tiff: Path, row: int, col: int, length: int = 100) -> None:
+    """Zero the last ``length`` bytes of one DEFLATE block: GDAL still reads it silently."""
+    with rasterio.open(tiff) as dataset:
+        offset, size = (
+            int(dataset.get_tag_item(f"BLOCK_{key}_{col}_{row}", "TIFF", bidx=1))
+            for key in ("OFFSET", "SIZE")
+        )
+    with tiff.open("r+b") as stream:
+        stream.seek(offset + size - length)
+        stream.write(bytes(length))
+
+
+def truncate(path: Path, fraction: float = 0.5) -> None:
+    """Cut ``path`` to ``fraction`` of its length, as an interrupted copy leaves it."""
+    with path.open("r+b") as stream:
+        stream.truncate(int(path.stat().st_size * fraction))
