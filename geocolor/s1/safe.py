@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dask.array as da
@@ -36,7 +36,13 @@ from rasterio.windows import Window
 from geocolor.errors import GeocolorError, raise_unchained, root_reason
 from geocolor.io.filesystems import OPENER_LOCK
 from geocolor.io.tiff_blocks import ByteRanges, byte_ranges, check_deflate_blocks
-from geocolor.io.xml import parse_xml, required_number, required_text
+from geocolor.io.xml import (
+    parse_xml,
+    required_integer,
+    required_number,
+    required_text,
+    required_time,
+)
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
 
@@ -255,18 +261,20 @@ class SafeProduct:
             name: np.array([required_number(p, f"{{*}}{tag}", source) for p in points])
             for name, tag in {**tags, "height": "height"}.items()
         }
+        for name, values in columns.items():
+            if not np.isfinite(values).all():
+                raise GeocolorError(f"{source}: geolocation grid {name} holds non-finite values.")
         return GeolocationGrid(**columns)
 
     def incidence_range(self) -> tuple[float, float] | None:
         """Lowest and highest incidence angle (degrees) at the tie points; None if unannotated."""
-        root, _ = self._annotation(self.info.polarisations[0])
+        root, source = self._annotation(self.info.polarisations[0])
         angles = [
-            float(point.text)
+            required_number(point, "{*}incidenceAngle", source)
             for point in root.iterfind(
                 "{*}geolocationGrid/{*}geolocationGridPointList/{*}geolocationGridPoint"
-                "/{*}incidenceAngle"
             )
-            if point.text
+            if point.find("{*}incidenceAngle") is not None
         ]
         return (min(angles), max(angles)) if angles else None
 
@@ -405,10 +413,12 @@ class SafeProduct:
             mission=required_text(annotation, "{*}adsHeader/{*}missionId", annotation_source),
             mode=text(".//{*}instrumentMode/{*}mode"),
             product_type=product_type,
-            start_time=_utc(text(".//{*}acquisitionPeriod/{*}startTime")),
-            stop_time=_utc(text(".//{*}acquisitionPeriod/{*}stopTime")),
+            start_time=required_time(manifest, ".//{*}acquisitionPeriod/{*}startTime", source),
+            stop_time=required_time(manifest, ".//{*}acquisitionPeriod/{*}stopTime", source),
             orbit_pass=text(".//{*}orbitProperties/{*}pass").upper(),
-            absolute_orbit=int(text(".//{*}orbitReference/{*}orbitNumber[@type='start']")),
+            absolute_orbit=required_integer(
+                manifest, ".//{*}orbitReference/{*}orbitNumber[@type='start']", source
+            ),
             ipf_version=software.get("version", ""),
             polarisations=polarisations,
             lines=lines,
@@ -447,10 +457,6 @@ def _image_size(annotation: ET.Element, source: str) -> tuple[int, int]:
         return int(lines), int(samples)
     except ValueError as error:
         raise GeocolorError(f"{source}: image size is not a whole number.") from error
-
-
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _read_block(
