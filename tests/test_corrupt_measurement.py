@@ -15,8 +15,20 @@ from pathlib import Path
 import pytest
 
 from geocolor.cli import main
+from geocolor.demo.s2 import write_synthetic_s2
 from geocolor.demo.safe_writer import zip_safe
-from tests.bad_products import copy_of, measurement, pristine, truncate, zero_block_tail
+from geocolor.errors import GeocolorError
+from geocolor.io.cluster import dask_client
+from geocolor.s2.product import open_s2
+from tests.bad_products import (
+    LAYOUT,
+    copy_of,
+    measurement,
+    member,
+    pristine,
+    truncate,
+    zero_block_tail,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +93,18 @@ def test_truncated_measurement_is_one_line_even_quiet(product: Path, tmp_path: P
     assert "internal error" not in lines[0] and "Traceback" not in done.stderr
     assert "unreadable raster" in lines[0] and "See previous exception" not in lines[0]
     assert not output.exists()
+
+
+def test_s2_read_error_reaches_the_client_whole(tmp_path: Path) -> None:
+    """A GDAL error inside a Dask task arrives as the GeocolorError it became, unchained."""
+    safe = write_synthetic_s2(tmp_path, layout=LAYOUT, seed=1)
+    band = member(safe, "GRANULE/*/IMG_DATA/R10m/*_B02_10m.*")
+    reflectance = open_s2(safe).read_reflectance(("B02",), chunks=64)
+    truncate(band, 0.6)
+
+    with dask_client(threads=1) as client, pytest.raises(GeocolorError) as failed:
+        client.compute(reflectance.data).result()
+
+    message = str(failed.value)
+    assert band.name in message and "cannot read pixels" in message and "\n" not in message
+    assert failed.value.__cause__ is None and failed.value.__context__ is None
