@@ -7,6 +7,8 @@ with its code, so tracebacks are reserved for bugs (and ``--debug``).
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 FAILURE = 1
 USAGE = 2
 
@@ -55,3 +57,30 @@ class TileReadError(GeocolorError):
     def __init__(self, message: str) -> None:
         _, marker, own = message.rpartition(f"{type(self).__name__}: ")
         super().__init__(own.strip().splitlines()[-1] if marker and own.strip() else message)
+
+
+def root_reason(exc: BaseException) -> str:
+    """The message of the innermost cause of ``exc``, on one line.
+
+    rasterio reports a failed read as ``Read failed. See previous exception for
+    details.``; GDAL's own reason (``TIFFReadEncodedTile() failed``...) is its cause.
+    """
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return one_line(exc)
+
+
+def raise_unchained(error: GeocolorError) -> NoReturn:
+    """Raise ``error`` without the exceptions that were being handled when it was made.
+
+    Dask sends a failed task's exception to the client pickled with its whole chain; a
+    GDAL error in that chain cannot be unpickled, and the client then receives a bare
+    ``Exception`` holding a repr, which the CLI can only call an internal error. Errors
+    raised where Dask tasks run therefore carry their cause in the message only.
+    """
+    try:
+        raise error
+    finally:
+        error.__cause__ = None
+        error.__context__ = None
+        error.__suppress_context__ = True

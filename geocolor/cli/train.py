@@ -11,7 +11,8 @@ import yaml
 
 from geocolor.config import load_config
 from geocolor.io.outputs import check_output
-from geocolor.models.model_registry import list_versions, promote
+from geocolor.models.model_registry import check_alias, list_versions, promote
+from geocolor.models.tracking import check_reachable
 from geocolor.prepare.tiling import Split
 from geocolor.train.evaluation import evaluate_model
 from geocolor.train.loop import train
@@ -83,6 +84,9 @@ def train_command(
     overrides = {**options, "backend_options": _backend_options(backend_option, lr)}
     config = load_config(TrainConfig, config_path, overrides)
     check_output(config.checkpoint_dir, [store, resume, config_path], "folder", "--checkpoint-dir")
+    if config.promote_if_better:
+        check_alias(config.promote_if_better)
+    check_reachable()
     result = train(store, config, resume=resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return

@@ -20,6 +20,16 @@ from geocolor.errors import GeocolorError
 log = logging.getLogger("geocolor.io.cluster")
 
 
+def _not_a_task_failure(record: logging.LogRecord) -> bool:
+    """Drop the worker's "Compute Failed" report (message and traceback) of a task.
+
+    The task's exception reaches the caller of ``compute`` itself, where the CLI prints
+    it on one line (or whole with ``--debug``); the worker's log would repeat it as a
+    traceback even with ``--quiet``.
+    """
+    return not str(record.msg).startswith("Compute Failed")
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, threads: int | None = None) -> Iterator[Client]:
     """A client for the job: ``scheduler`` address if given, else Dask's config, else local.
@@ -32,6 +42,7 @@ def dask_client(scheduler: str | None = None, threads: int | None = None) -> Ite
     threads
         Worker threads of the local cluster; defaults to the machine's cores.
     """
+    logging.getLogger("distributed.worker").addFilter(_not_a_task_failure)
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
         # distributed leaves Client and LocalCluster (constructors, close) unannotated

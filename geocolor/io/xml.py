@@ -12,17 +12,28 @@ Every helper takes ``source``, the user-facing name of the file, and reports:
 - malformed XML: ``"<source>: malformed XML (<parser message>)."``
 - a missing element, or one without text: ``"<source>: missing or empty element '<path>'."``
 - text that is not a number: ``"<source>: element '<tag>' holds a non-number (<why>)."``
+- text that is not a whole number: ``"<source>: element '<tag>' holds a non-integer (<text>)."``
+- text that is not an ISO 8601 time: ``"<source>: element '<tag>' holds no valid time (<text>)."``
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 
 import numpy as np
 
 from geocolor.errors import GeocolorError, one_line
 
-__all__ = ["local_name", "parse_xml", "required_number", "required_numbers", "required_text"]
+__all__ = [
+    "local_name",
+    "parse_xml",
+    "required_integer",
+    "required_number",
+    "required_numbers",
+    "required_text",
+    "required_time",
+]
 
 
 def parse_xml(content: bytes, source: str) -> ET.Element:
@@ -50,6 +61,35 @@ def required_number(parent: ET.Element, path: str, source: str) -> float:
         return float(text)
     except ValueError as error:
         raise _not_a_number(element, error, source) from error
+
+
+def required_integer(parent: ET.Element, path: str, source: str) -> int:
+    """The whole number held by the first element at ``path`` (``12`` or ``12.0``, not ``12.5``)."""
+    element, text = _required_text(parent, path, source)
+    try:
+        value = float(text)
+        if value.is_integer():
+            return int(value)
+    except ValueError:
+        pass
+    raise GeocolorError(
+        f"{source}: element {local_name(element.tag)!r} holds a non-integer ({text[:40]!r})."
+    )
+
+
+def required_time(parent: ET.Element, path: str, source: str) -> datetime:
+    """The ISO 8601 time held by the first element at ``path``, in UTC.
+
+    ESA writes times without a zone, meaning UTC; a time with its own zone is converted.
+    """
+    element, text = _required_text(parent, path, source)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise GeocolorError(
+            f"{source}: element {local_name(element.tag)!r} holds no valid time ({text[:40]!r})."
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def required_numbers(

@@ -41,6 +41,7 @@ from geocolor.models.drift import DriftReference
 from geocolor.models.model_code import code_paths, pip_requirements
 from geocolor.models.model_registry import VersionInfo, version_info
 from geocolor.models.normalisation import Normalisation
+from geocolor.models.tracking import quick_tracking
 from geocolor.plugins.manager import get_plugins
 from geocolor.plugins.registry import Registry
 
@@ -258,7 +259,8 @@ def load_model(
 
 
 def _download(uri: str) -> Path:
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    with quick_tracking():
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
 
 
 def _from_artifacts(

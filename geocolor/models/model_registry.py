@@ -2,7 +2,8 @@
 
 Logged generators are registered as versions of a named model; an alias (``production``,
 ``prod-candidate``) names the version to use, so a ``models:/NAME@ALIAS`` URI follows
-promotions.
+promotions. Every call here fails fast on an unreachable tracking server, naming it
+(:mod:`geocolor.models.tracking`).
 This is MLflow's registry of trained models, not the plugin
 :class:`~geocolor.plugins.registry.Registry` of backends and filters.
 """
@@ -16,8 +17,11 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, UsageError
+from geocolor.models.tracking import quick_tracking, raise_if_unreachable
 
+_ALIAS = re.compile(r"^[\w-]{1,255}$")
+_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
 
 
@@ -60,10 +64,11 @@ def version_info(uri: str) -> VersionInfo | None:
     if parts is None:
         return None
     client = mlflow.MlflowClient()
-    if parts.version is None:
-        found = client.get_model_version_by_alias(parts.name, str(parts.alias))
-    else:
-        found = client.get_model_version(parts.name, parts.version)
+    with quick_tracking():
+        if parts.version is None:
+            found = client.get_model_version_by_alias(parts.name, str(parts.alias))
+        else:
+            found = client.get_model_version(parts.name, parts.version)
     return _as_info(found)
 
 
@@ -87,11 +92,16 @@ class ModelRow:
 
 def list_versions(name: str | None = None) -> list[ModelRow]:
     """Every version of ``name`` (or of every registered model) with its run's metrics."""
-    client = mlflow.MlflowClient()
+    with quick_tracking():
+        return _list_versions(mlflow.MlflowClient(), name)
+
+
+def _list_versions(client: mlflow.MlflowClient, name: str | None) -> list[ModelRow]:
     if name:
         try:
             models = [client.get_registered_model(name)]
-        except MlflowException:
+        except MlflowException as exc:
+            raise_if_unreachable(exc)
             raise GeocolorError(f"no registered model called {name!r}") from None
     else:
         models = client.search_registered_models()
@@ -121,7 +131,8 @@ def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, f
         return {}
     try:
         return dict(client.get_run(run_id).data.metrics)
-    except MlflowException:
+    except MlflowException as exc:
+        raise_if_unreachable(exc)
         return {}
 
 
@@ -132,23 +143,44 @@ def experiment_id(name: str) -> str:
     behind, which a later run against another tracking server would inherit.
     """
     client = mlflow.MlflowClient()
-    found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    with quick_tracking():
+        found = client.get_experiment_by_name(name)
+        return found.experiment_id if found is not None else client.create_experiment(name)
 
 
 def alias_holder(name: str, alias: str) -> VersionInfo | None:
     """The version of ``name`` that ``alias`` points at, if any."""
     try:
-        return _as_info(mlflow.MlflowClient().get_model_version_by_alias(name, alias))
+        with quick_tracking():
+            return _as_info(mlflow.MlflowClient().get_model_version_by_alias(name, alias))
     except MlflowException:
         return None
 
 
+def check_alias(alias: str) -> None:
+    """Refuse an alias MLflow would refuse, as a usage error.
+
+    MLflow's rules: 1 to 255 letters, digits, ``_`` or ``-``; ``latest`` (any case) and
+    ``v<digits>`` are reserved for its own version references.
+    """
+    if not _ALIAS.match(alias):
+        raise UsageError(
+            f"invalid alias {alias!r}: use 1 to 255 letters, digits, '_' or '-' (e.g. production)."
+        )
+    if alias.lower() == "latest" or _VERSION_ALIAS.match(alias):
+        raise UsageError(f"alias {alias!r} is reserved by MLflow ('latest' and v<number>).")
+
+
 def promote(name: str, version: str, alias: str) -> None:
     """Point ``alias`` of model ``name`` at ``version`` (moving it if it exists)."""
+    check_alias(alias)
+    if not version.isdigit():
+        raise UsageError(f"version {version!r} is not a version number.")
     client = mlflow.MlflowClient()
-    try:
-        client.get_model_version(name, version)
-    except MlflowException:
-        raise GeocolorError(f"model {name!r} has no version {version}") from None
-    client.set_registered_model_alias(name, alias, version)
+    with quick_tracking():
+        try:
+            client.get_model_version(name, version)
+        except MlflowException as exc:
+            raise_if_unreachable(exc)
+            raise GeocolorError(f"model {name!r} has no version {version}") from None
+        client.set_registered_model_alias(name, alias, version)

@@ -28,6 +28,7 @@ from mlflow.entities import Metric
 
 from geocolor.errors import one_line
 from geocolor.models.drift import DriftReport
+from geocolor.models.tracking import quick_tracking
 
 log = logging.getLogger("geocolor.models.monitoring")
 
@@ -80,13 +81,14 @@ def log_colorization(
     }
     try:
         client = mlflow.MlflowClient()
-        found = client.get_experiment_by_name(EXPERIMENT)
-        experiment = found.experiment_id if found else client.create_experiment(EXPERIMENT)
-        run = client.create_run(experiment, tags=tags, run_name=_run_name(scene))
-        if report is not None:
-            client.log_batch(run.info.run_id, metrics=_metrics(report))
-            client.log_dict(run.info.run_id, report.to_dict(), REPORT_ARTIFACT)
-        client.set_terminated(run.info.run_id)
+        with quick_tracking():  # a dead server costs seconds, not minutes of retries
+            found = client.get_experiment_by_name(EXPERIMENT)
+            experiment = found.experiment_id if found else client.create_experiment(EXPERIMENT)
+            run = client.create_run(experiment, tags=tags, run_name=_run_name(scene))
+            if report is not None:
+                client.log_batch(run.info.run_id, metrics=_metrics(report))
+                client.log_dict(run.info.run_id, report.to_dict(), REPORT_ARTIFACT)
+            client.set_terminated(run.info.run_id)
     # whatever the tracking client raises (HTTP, database, permissions), colorizing goes on
     except Exception as exc:
         _warn_unreachable(mlflow.get_tracking_uri(), one_line(exc))

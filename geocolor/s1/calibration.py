@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocolor.errors import GeocolorError
-from geocolor.io.xml import parse_xml, required_numbers, required_text
+from geocolor.io.xml import parse_xml, required_integer, required_numbers
 from geocolor.s1.calibration_kernel import calibrated_power
+from geocolor.s1.lut_ranges import CALIBRATION_GAIN, check_lut, vector_name
 from geocolor.s1.noise import LutWindow, NoiseLuts, NoiseWindow, line_mix, noise_window
 
 __all__ = [
@@ -61,13 +62,14 @@ def parse_calibration(xml: bytes, source: str) -> CalibrationLuts:
     """Read an ``annotation/calibration/calibration-*.xml`` file.
 
     GRD vectors share one pixel axis, which lets interpolation run along pixels once
-    per needed line; a product breaking that is refused rather than misread.
+    per needed line; a product breaking that is refused rather than misread, and so is
+    a gain outside its physical range (:mod:`geocolor.s1.lut_ranges`).
     """
     root = parse_xml(xml, source)
     vectors = root.findall("{*}calibrationVectorList/{*}calibrationVector")
     if not vectors:
         raise GeocolorError(f"{source}: no calibrationVector found.")
-    lines = np.array([int(required_text(v, "{*}line", source)) for v in vectors])
+    lines = np.array([required_integer(v, "{*}line", source) for v in vectors])
     pixels = required_numbers(vectors[0], "{*}pixel", source, np.int64)
     for vector, line in zip(vectors, lines, strict=True):
         if not np.array_equal(required_numbers(vector, "{*}pixel", source, np.int64), pixels):
@@ -80,6 +82,8 @@ def parse_calibration(xml: bytes, source: str) -> CalibrationLuts:
         rows = [required_numbers(v, f"{{*}}{xml_name}", source) for v in vectors]
         if any(row.shape != pixels.shape for row in rows):
             raise GeocolorError(f"{source}: {xml_name} vectors differ in length from pixel.")
+        for vector, line, row in zip(vectors, lines, rows, strict=True):
+            check_lut(row, CALIBRATION_GAIN, source, vector_name(xml_name, vector, line))
         tables[measure] = np.stack(rows)
     if np.any(np.diff(lines) <= 0) or np.any(np.diff(pixels) <= 0):
         raise GeocolorError(f"{source}: calibration lines or pixels are not increasing.")

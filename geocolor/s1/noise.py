@@ -32,7 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocolor.errors import GeocolorError
-from geocolor.io.xml import parse_xml, required_numbers, required_text
+from geocolor.io.xml import (
+    local_name,
+    parse_xml,
+    required_integer,
+    required_numbers,
+    required_text,
+)
+from geocolor.s1.lut_ranges import AZIMUTH_NOISE, RANGE_NOISE, check_lut, vector_name
 
 __all__ = [
     "AzimuthNoiseBlock",
@@ -160,7 +167,7 @@ def _range_vectors(
     for element in vector_list:
         pixels = required_numbers(element, "{*}pixel", source, np.int64)
         values = required_numbers(element, lut_path, source)
-        line = int(required_text(element, "{*}line", source))
+        line = required_integer(element, "{*}line", source)
         if pixels.shape != values.shape or not len(pixels):
             raise GeocolorError(
                 f"{source}: noise vector at line {line} has {len(pixels)} pixels "
@@ -168,6 +175,7 @@ def _range_vectors(
             )
         if np.any(np.diff(pixels) < 0):
             raise GeocolorError(f"{source}: noise vector at line {line} has unsorted pixels.")
+        check_lut(values, RANGE_NOISE, source, vector_name(local_name(lut_path), element, line))
         vectors.append(RangeNoiseVector(line, pixels, values))
     lines = np.array([vector.line for vector in vectors])
     if not len(vectors) or np.any(np.diff(lines) <= 0):
@@ -185,13 +193,14 @@ def _azimuth_blocks(block_list: ET.Element, source: str) -> tuple[AzimuthNoiseBl
             raise GeocolorError(
                 f"{source}: azimuth noise vector of {swath} has mismatched or unsorted lines."
             )
+        check_lut(values, AZIMUTH_NOISE, source, f"noiseAzimuthLut vector of swath {swath}")
         blocks.append(
             AzimuthNoiseBlock(
                 swath=swath,
-                first_line=int(required_text(element, "{*}firstAzimuthLine", source)),
-                first_sample=int(required_text(element, "{*}firstRangeSample", source)),
-                last_line=int(required_text(element, "{*}lastAzimuthLine", source)),
-                last_sample=int(required_text(element, "{*}lastRangeSample", source)),
+                first_line=required_integer(element, "{*}firstAzimuthLine", source),
+                first_sample=required_integer(element, "{*}firstRangeSample", source),
+                last_line=required_integer(element, "{*}lastAzimuthLine", source),
+                last_sample=required_integer(element, "{*}lastRangeSample", source),
                 lines=lines,
                 values=values,
             )

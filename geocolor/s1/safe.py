@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dask.array as da
@@ -33,9 +33,16 @@ from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, raise_unchained, root_reason
 from geocolor.io.filesystems import OPENER_LOCK
-from geocolor.io.xml import parse_xml, required_number, required_text
+from geocolor.io.tiff_blocks import ByteRanges, byte_ranges, check_deflate_blocks
+from geocolor.io.xml import (
+    parse_xml,
+    required_integer,
+    required_number,
+    required_text,
+    required_time,
+)
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
 
@@ -131,30 +138,43 @@ class _Archive:
     def raster(self, href: str) -> _RasterSource:
         """A raster source GDAL reads natively when local, through fsspec otherwise."""
         describe = self.describe(href)
+        raw = byte_ranges(self.fs, self.member(href))
         if not self.local:
-            return _RasterSource(self.member(href), self.fs, describe)
+            return _RasterSource(self.member(href), self.fs, describe, raw)
         if self.zip_file is not None:
-            return _RasterSource(f"/vsizip/{self.zip_file}/{self.member(href)}", None, describe)
-        return _RasterSource(self.member(href), None, describe)
+            path = f"/vsizip/{self.zip_file}/{self.member(href)}"
+            return _RasterSource(path, None, describe, raw)
+        return _RasterSource(self.member(href), None, describe, raw)
 
 
 @dataclass(frozen=True)
 class _RasterSource:
-    """A measurement raster that each Dask task reopens on its own."""
+    """A measurement raster that each Dask task reopens on its own.
+
+    ``raw`` reads the file's bytes for :func:`~geocolor.io.tiff_blocks.check_deflate_blocks`.
+    """
 
     path: str
     opener: Any
     describe: str
+    raw: ByteRanges
 
     @contextmanager
     def dataset(self) -> Iterator[DatasetReader]:
-        """The open dataset; any GDAL or zip failure inside becomes a GeocolorError."""
+        """The open dataset; any GDAL or zip failure inside becomes a GeocolorError.
+
+        The error names the file and GDAL's reason, and is raised unchained, as it may
+        have to leave a Dask task.
+        """
         with OPENER_LOCK if self.opener is not None else nullcontext():
             try:
                 with rasterio.open(self.path, opener=self.opener) as dataset:
                     yield dataset
             except (RasterioError, *_ZIP_ERRORS) as error:
-                raise GeocolorError(f"{self.describe}: unreadable raster ({error}).") from error
+                failure = GeocolorError(
+                    f"{self.describe}: unreadable raster ({root_reason(error)})."
+                )
+                raise_unchained(failure)
 
 
 def is_safe(path: str | os.PathLike[str]) -> bool:
@@ -241,18 +261,20 @@ class SafeProduct:
             name: np.array([required_number(p, f"{{*}}{tag}", source) for p in points])
             for name, tag in {**tags, "height": "height"}.items()
         }
+        for name, values in columns.items():
+            if not np.isfinite(values).all():
+                raise GeocolorError(f"{source}: geolocation grid {name} holds non-finite values.")
         return GeolocationGrid(**columns)
 
     def incidence_range(self) -> tuple[float, float] | None:
         """Lowest and highest incidence angle (degrees) at the tie points; None if unannotated."""
-        root, _ = self._annotation(self.info.polarisations[0])
+        root, source = self._annotation(self.info.polarisations[0])
         angles = [
-            float(point.text)
+            required_number(point, "{*}incidenceAngle", source)
             for point in root.iterfind(
                 "{*}geolocationGrid/{*}geolocationGridPointList/{*}geolocationGridPoint"
-                "/{*}incidenceAngle"
             )
-            if point.text
+            if point.find("{*}incidenceAngle") is not None
         ]
         return (min(angles), max(angles)) if angles else None
 
@@ -391,10 +413,12 @@ class SafeProduct:
             mission=required_text(annotation, "{*}adsHeader/{*}missionId", annotation_source),
             mode=text(".//{*}instrumentMode/{*}mode"),
             product_type=product_type,
-            start_time=_utc(text(".//{*}acquisitionPeriod/{*}startTime")),
-            stop_time=_utc(text(".//{*}acquisitionPeriod/{*}stopTime")),
+            start_time=required_time(manifest, ".//{*}acquisitionPeriod/{*}startTime", source),
+            stop_time=required_time(manifest, ".//{*}acquisitionPeriod/{*}stopTime", source),
             orbit_pass=text(".//{*}orbitProperties/{*}pass").upper(),
-            absolute_orbit=int(text(".//{*}orbitReference/{*}orbitNumber[@type='start']")),
+            absolute_orbit=required_integer(
+                manifest, ".//{*}orbitReference/{*}orbitNumber[@type='start']", source
+            ),
             ipf_version=software.get("version", ""),
             polarisations=polarisations,
             lines=lines,
@@ -435,10 +459,6 @@ def _image_size(annotation: ET.Element, source: str) -> tuple[int, int]:
         raise GeocolorError(f"{source}: image size is not a whole number.") from error
 
 
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
 def _read_block(
     source: _RasterSource, origin: tuple[int, int], *, block_info: dict[Any, Any]
 ) -> np.ndarray:
@@ -447,4 +467,5 @@ def _read_block(
     cols = (col_start + origin[1], col_stop + origin[1])
     with source.dataset() as dataset:
         pixels: np.ndarray = dataset.read(1, window=Window.from_slices(rows, cols))
+        check_deflate_blocks(dataset, rows, cols, source.raw, source.describe)
     return pixels

@@ -24,7 +24,7 @@ from fsspec.implementations.zip import ZipFileSystem
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, raise_unchained, root_reason
 from geocolor.geo.grid import Grid
 from geocolor.io.filesystems import OPENER_LOCK
 from geocolor.io.xml import parse_xml
@@ -46,14 +46,18 @@ class Raster:
     def open(self) -> Iterator[Any]:
         """The open rasterio dataset, or an error naming the file.
 
-        Rasterio's Python openers are not safe to use from several threads at once
-        (concurrent reads of one path crash), so those reads take turns.
+        Errors name GDAL's reason and are raised unchained, as Dask tasks read through
+        here (see :func:`~geocolor.errors.raise_unchained`). Rasterio's Python openers
+        are not safe to use from several threads at once (concurrent reads of one path
+        crash), so those reads take turns.
         """
         with OPENER_LOCK if self.opener is not None else nullcontext():
             try:
                 dataset = rasterio.open(self.path, opener=self.opener)
             except (OSError, RasterioError) as exc:
-                raise GeocolorError(f"{self.path}: cannot open raster ({exc})") from None
+                raise_unchained(
+                    GeocolorError(f"{self.path}: cannot open raster ({root_reason(exc)})")
+                )
             with dataset:
                 yield dataset
 
@@ -64,7 +68,9 @@ class Raster:
                 pixels: np.ndarray = dataset.read(1, window=Window.from_slices(rows, cols))
                 return pixels
             except (OSError, RasterioError) as exc:
-                raise GeocolorError(f"{self.path}: cannot read pixels ({exc})") from None
+                raise_unchained(
+                    GeocolorError(f"{self.path}: cannot read pixels ({root_reason(exc)})")
+                )
 
     def grid(self) -> Grid:
         """The file's own grid, read from its header."""

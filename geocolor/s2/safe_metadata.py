@@ -12,17 +12,23 @@ from __future__ import annotations
 import posixpath
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from types import MappingProxyType
 
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.errors import CRSError
 from shapely.geometry import Polygon
 
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
-from geocolor.io.xml import local_name, required_number, required_text
+from geocolor.io.xml import (
+    local_name,
+    required_integer,
+    required_number,
+    required_text,
+    required_time,
+)
 from geocolor.s2.archive import Archive
 from geocolor.s2.parts import SCL, TILE_IN_NAME, BandFile, ProductParts, S2Info
 
@@ -55,7 +61,7 @@ def read_safe_metadata(archive: Archive, present: set[str]) -> ProductParts:
     granule = image_files[0].split("/IMG_DATA/")[0]
     tile = archive.xml(posixpath.join(granule, "MTD_TL.xml"))
     tile_name = posixpath.join(archive.label, granule, "MTD_TL.xml")
-    crs = CRS.from_string(required_text(tile, ".//{*}HORIZONTAL_CS_CODE", tile_name))
+    crs = _crs(required_text(tile, ".//{*}HORIZONTAL_CS_CODE", tile_name), tile_name)
     grids = _tile_grids(tile, crs, tile_name)
     quantification = required_number(mtd, ".//{*}BOA_QUANTIFICATION_VALUE", mtd_name)
     offsets = _offsets(mtd, mtd_name)
@@ -78,7 +84,7 @@ def read_safe_metadata(archive: Archive, present: set[str]) -> ProductParts:
     info = S2Info(
         product_id=product_uri.removesuffix(".SAFE"),
         spacecraft=required_text(mtd, ".//{*}SPACECRAFT_NAME", mtd_name),
-        sensing_time=datetime.fromisoformat(required_text(tile, ".//{*}SENSING_TIME", tile_name)),
+        sensing_time=required_time(tile, ".//{*}SENSING_TIME", tile_name),
         processing_baseline=required_text(mtd, ".//{*}PROCESSING_BASELINE", mtd_name),
         tile_id=tile_match.group(1) if tile_match else None,
         crs=crs,
@@ -86,7 +92,14 @@ def read_safe_metadata(archive: Archive, present: set[str]) -> ProductParts:
         offsets=MappingProxyType(offsets),
         quantification_value=quantification,
     )
-    return ProductParts(info, files, grids, _footprint(mtd), missing)
+    return ProductParts(info, files, grids, _footprint(mtd, mtd_name), missing)
+
+
+def _crs(code: str, name: str) -> CRS:
+    try:
+        return CRS.from_string(code)
+    except (CRSError, ValueError):
+        raise GeocolorError(f"{name}: HORIZONTAL_CS_CODE {code[:40]!r} is not a CRS") from None
 
 
 def _offsets(mtd: ET.Element, source: str) -> dict[str, float]:
@@ -121,16 +134,23 @@ def _tile_grids(tile: ET.Element, crs: CRS, name: str) -> dict[int, Grid]:
             for tag in ("XDIM", "ULX", "YDIM", "ULY")
         )
         transform = Affine(x_step, 0.0, x0, 0.0, y_step, y0)
-        width = int(required_number(sizes[resolution], ".//{*}NCOLS", name))
-        height = int(required_number(sizes[resolution], ".//{*}NROWS", name))
+        width = required_integer(sizes[resolution], ".//{*}NCOLS", name)
+        height = required_integer(sizes[resolution], ".//{*}NROWS", name)
+        if width <= 0 or height <= 0:
+            raise GeocolorError(f"{name}: the {resolution} m grid is {width} x {height} pixels")
         grids[resolution] = Grid(crs, transform, width, height)
     return grids
 
 
-def _footprint(mtd: ET.Element) -> Polygon | None:
+def _footprint(mtd: ET.Element, name: str) -> Polygon | None:
     """The Global_Footprint ring (lat lon pairs in the XML) as a lon/lat polygon."""
     ring = mtd.find(".//{*}EXT_POS_LIST")
     if ring is None:
         return None
-    lat_lon = np.asarray((ring.text or "").split(), dtype=float).reshape(-1, 2)
-    return Polygon(lat_lon[:, ::-1])
+    try:
+        values = np.asarray((ring.text or "").split(), dtype=float)
+    except ValueError:
+        values = np.array([np.nan])
+    if values.size % 2 or values.size < 8 or not np.isfinite(values).all():
+        raise GeocolorError(f"{name}: EXT_POS_LIST is not a ring of finite lat lon pairs")
+    return Polygon(values.reshape(-1, 2)[:, ::-1])
