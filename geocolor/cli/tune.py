@@ -8,7 +8,10 @@ import click
 import mlflow
 
 from geocolor.config import load_config
+from geocolor.io.outputs import check_output
 from geocolor.io.secrets import ENV_OPTUNA_STORAGE_SECRET, read_secret_payload
+from geocolor.models.model_registry import check_alias
+from geocolor.models.tracking import check_reachable
 from geocolor.plugins.manager import get_plugins
 from geocolor.train.loop import backend_config
 from geocolor.train.run_config import TrainConfig
@@ -62,6 +65,12 @@ def tune_command(
     chosen = get_plugins().backends.get(config.backend)
     backend_config(chosen, config.backend_options)
     space = read_space(space_path, chosen.config_type)
+    check_output(
+        config.checkpoint_dir, [store, config_path, space_path], "folder", "--checkpoint-dir"
+    )
+    if promote_if_better:
+        check_alias(promote_if_better)
+    check_reachable()
     study = Study(
         store=store,
         base=config,
