@@ -37,3 +37,11 @@ def use_stac_server(monkeypatch: pytest.MonkeyPatch, state: FakeStac, cache: Pat
     monkeypatch.setenv("GEOCOLOR_CDSE_PASSWORD", state.password)
     for variable in ("GEOCOLOR_CDSE_TOKEN", "GEOCOLOR_CDSE_SECRET"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_ENDPOINT", state.s3_endpoint)
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_ACCESS_KEY", state.s3_access_key)
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_SECRET_KEY", state.s3_secret_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", state.s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", state.s3_access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", state.s3_secret_key)
+    for variable in ("AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)

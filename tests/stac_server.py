@@ -10,7 +10,10 @@ One in-process HTTP server on 127.0.0.1 answers, in the services' published form
 - Planetary Computer's SAS endpoint (``/sas/ACCOUNT/CONTAINER``) and the storage it
   signs for: the server is also the HTTP proxy of the test, so the real Azure Blob
   host names reach it, and it refuses blob URLs that are not signed with its token;
-- the CDSE Keycloak token endpoint (``/token``, password grant).
+- the CDSE Keycloak token endpoint (``/token``, password grant);
+- an S3 endpoint (``/s3/BUCKET/KEY``, path style) that serves only requests signed
+  with AWS Signature Version 4 by its key pair (the signature is recomputed), and, for
+  requester-pays buckets, only requests that say the requester pays.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class FakeStac:
     password: str = "cdse-password"
     access_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     sas_signature: str = field(default_factory=lambda: secrets.token_hex(8))
+    s3_access_key: str = field(default_factory=lambda: "AKIA" + secrets.token_hex(8).upper())
+    s3_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    requester_pays: set[str] = field(default_factory=lambda: {"sentinel-s1-l1c"})
     log: list[tuple[str, str, str]] = field(default_factory=list)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,6 +65,11 @@ class FakeStac:
     def asset_url(self, name: str) -> str:
         """Where the asset ``name`` is served."""
         return f"{self.base_url}/assets/{name}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The S3 endpoint (path-style URLs)."""
+        return f"{self.base_url}/s3"
 
     def requests_to(self, prefix: str) -> list[tuple[str, str, str]]:
         """Logged (method, path, Range header) of requests whose path starts with ``prefix``."""
@@ -114,6 +125,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, self._collection(url.path.rsplit("/", 1)[-1]))
         elif url.path.startswith("/assets/"):
             self._asset(url.path.removeprefix("/assets/"), body=body)
+        elif url.path.startswith("/s3/"):
+            refusal = self._s3_refusal(url.path)
+            if refusal:
+                self._send(HTTPStatus.FORBIDDEN, refusal.encode(), "text/plain", body=body)
+                return
+            self._asset(url.path.removeprefix("/"), body=body)
         elif url.path.startswith("/sas/"):
             self._sas()
         else:
@@ -225,6 +242,35 @@ class _Handler(BaseHTTPRequestHandler):
             headers,
             body=body,
         )
+
+    def _s3_refusal(self, path: str) -> str:
+        """Why an S3 request is refused (an S3 error code), or nothing when it is signed."""
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        state = self.state
+        authorization = self.headers.get("Authorization") or ""
+        fields = dict(
+            part.strip().split("=", 1)
+            for part in authorization.removeprefix("AWS4-HMAC-SHA256 ").split(",")
+            if "=" in part
+        )
+        credential = fields.get("Credential", "").split("/")
+        if len(credential) != 5 or credential[0] != state.s3_access_key:
+            return "InvalidAccessKeyId"
+        signed_names = fields.get("SignedHeaders", "").split(";")
+        headers = {name: self.headers.get(name) or "" for name in signed_names}
+        request = AWSRequest(method=self.command, url=f"http://{headers['host']}{path}", headers=headers)
+        request.context["timestamp"] = headers.get("x-amz-date", "")
+        signer = S3SigV4Auth(Credentials(state.s3_access_key, state.s3_secret_key), "s3", credential[2])
+        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+        if fields.get("Signature") != expected:
+            return "SignatureDoesNotMatch"
+        bucket = path.split("/")[2]
+        if bucket in state.requester_pays and headers.get("x-amz-request-payer") != "requester":
+            return "AccessDenied (requester pays)"
+        return ""
 
     def _cut_short(self, content: bytes) -> None:
         """Promise the whole asset, send half of it, and drop the connection."""

@@ -9,8 +9,12 @@
   the asset's ``raster:bands`` scale and offset when given (Earth Search), else with the
   L2A rule: baseline 04.00 onwards carries an offset of -1000 (Planetary Computer).
 - Sentinel-1 backscatter COGs, one per polarisation under ``vv``/``vh`` (Planetary
-  Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power). The same keys
-  of a GRD collection hold radar-geometry images that only the SAFE chain can use.
+  Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power).
+- A GRD product's SAFE files as separate assets (``sentinel-1-grd`` of Planetary
+  Computer and Earth Search): ``safe-manifest``, and per polarisation the annotation
+  ``schema-product-vv``, ``schema-calibration-vv``, ``schema-noise-vv`` and the
+  measurement, a COG in radar geometry under ``vv``. There the ``vv``/``vh`` keys are
+  digital numbers that only the SAFE chain can use, so they are no backscatter COGs.
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ _EARTH_SEARCH_BANDS = {
     "scl": SCL,
 }
 _POLARISATIONS = ("VV", "VH", "HH", "HV")
+# asset keys of a GRD product's SAFE files (Planetary Computer, Earth Search), by kind
+_SAFE_PART_KEYS = {
+    "annotation": "schema-product-{pol}",
+    "calibration": "schema-calibration-{pol}",
+    "noise": "schema-noise-{pol}",
+    "measurement": "{pol}",
+}
 _L2A_OFFSET_BASELINE = "04.00"
 _L2A_OFFSET = -1000.0
 _QUANTIFICATION = 10000.0
@@ -50,6 +61,18 @@ class SafeAsset:
     href: str
     checksum: str | None
     needs_login: bool
+
+
+@dataclass(frozen=True)
+class SafeParts:
+    """A GRD product's SAFE files as assets: the manifest, and (kind, polarisation) -> href.
+
+    Kinds are the SAFE reader's: ``annotation``, ``calibration``, ``noise``, ``measurement``.
+    Hrefs are http(s) or ``s3://`` URLs.
+    """
+
+    manifest: str
+    files: dict[tuple[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,21 @@ def safe_asset(item: dict[str, Any]) -> SafeAsset | None:
     if href is None:
         return None
     return SafeAsset(href, chosen.get("file:checksum"), bool(chosen.get("auth:refs")))
+
+
+def safe_parts(item: dict[str, Any]) -> SafeParts | None:
+    """The item's SAFE files, if it publishes a GRD product file by file."""
+    assets = item.get("assets", {})
+    manifest = _any_href(assets.get("safe-manifest") or {})
+    if manifest is None or not any(key.startswith("schema-product-") for key in assets):
+        return None
+    files = {}
+    for pol in _POLARISATIONS:
+        for kind, pattern in _SAFE_PART_KEYS.items():
+            href = _any_href(assets.get(pattern.format(pol=pol.lower())) or {})
+            if href is not None:
+                files[(kind, pol)] = href
+    return SafeParts(manifest, files)
 
 
 def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
@@ -102,7 +140,12 @@ def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
 
 
 def s1_polarisation_assets(item: dict[str, Any]) -> dict[str, str]:
-    """The item's per-polarisation backscatter COGs by polarisation (``VV``, ``VH``)."""
+    """The item's per-polarisation backscatter COGs by polarisation (``VV``, ``VH``).
+
+    Empty for an item of radar-geometry GRD files (see :func:`safe_parts`).
+    """
+    if safe_parts(item) is not None:
+        return {}
     found = {}
     for key, asset in item.get("assets", {}).items():
         href = _http_href(asset)
@@ -147,6 +190,12 @@ def _http_href(asset: dict[str, Any]) -> str | None:
     alternate = (asset.get("alternate") or {}).get("https") or {}
     other = str(alternate.get("href", ""))
     return other if other.startswith(("http://", "https://")) else None
+
+
+def _any_href(asset: dict[str, Any]) -> str | None:
+    """The asset's http(s) URL, else its ``s3://`` href."""
+    href = str(asset.get("href", ""))
+    return _http_href(asset) or (href if href.startswith("s3://") else None)
 
 
 def _is_geotiff(asset: dict[str, Any]) -> bool:

@@ -6,8 +6,10 @@ Sentinel-1 backscatter per polarisation), only the AOI is read, remotely through
 fetch writes (see :mod:`geocolor.acquire.fetch`): ``S1_<time>.tif`` and ``S2_<time>/``
 band folders, Sentinel-2 as harmonised digital numbers. Items of one pass are mosaicked
 in time order, the latest on top. Otherwise each item's SAFE zip is downloaded whole
-(:mod:`geocolor.acquire.download`) as ``<item id>.zip``, which ``prepare`` and
-``colorize`` open as they open any SAFE.
+(:mod:`geocolor.acquire.download`) as ``<item id>.zip``, or, where the catalogue
+publishes a GRD product file by file, its SAFE folder is rebuilt as ``<item id>.SAFE``
+(:mod:`geocolor.acquire.stac_safe`); ``prepare`` and ``colorize`` open either as they
+open any SAFE.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from geocolor.acquire.stac_assets import (
     s1_polarisation_assets,
     s2_band_assets,
     safe_asset,
+    safe_parts,
 )
+from geocolor.acquire.stac_safe import rebuild_safe
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.grid import Grid
 from geocolor.progress import progress_bar
@@ -94,10 +98,22 @@ def fetch_items(
             continue
         for feature in features:
             asset = safe_asset(feature)
+            parts = safe_parts(feature)
+            if asset is None and parts is not None:
+                outputs.append(
+                    rebuild_safe(
+                        parts,
+                        feature["id"],
+                        folder,
+                        attempts=config.service.max_attempts,
+                        retry_sleep=config.service.retry_sleep,
+                    )
+                )
+                continue
             if asset is None:
                 raise GeocolorError(
                     f"STAC item {feature['id']}: neither the COG assets "
-                    f"{_wanted_assets(acquisition.mission, config)} nor a SAFE zip"
+                    f"{_wanted_assets(acquisition.mission, config)} nor a SAFE zip or files"
                 )
             outputs.append(
                 download(
