@@ -54,6 +54,7 @@ class FakeStac:
     s3_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
     requester_pays: set[str] = field(default_factory=lambda: {"sentinel-s1-l1c"})
     log: list[tuple[str, str, str]] = field(default_factory=list)
+    search_bodies: list[bytes] = field(default_factory=list)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -101,6 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._log(url.path)
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if url.path == "/stac/search":
+            self.state.search_bodies.append(body)
             self._search(json.loads(body))
         elif url.path == "/token":
             self._token(parse_qs(body.decode()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
+from urllib.parse import urlparse
 
 from geocolor.acquire.asset_download import download_asset
 from geocolor.acquire.stac_assets import SafeParts
@@ -32,8 +33,13 @@ def rebuild_safe(
     attempts: int,
     retry_sleep: float,
 ) -> Path:
-    """``folder/ITEM_ID.SAFE`` from ``parts``, unless it is already there; its path."""
-    name = item_id.removesuffix(".SAFE")
+    """``folder/NAME.SAFE`` from ``parts``, unless it is already there; its path.
+
+    ``NAME`` is the product's name, which the reader takes as its id: the folder the
+    manifest lies in where that extends the item's id (Earth Search's ids leave out the
+    product's unique suffix), else the item's id.
+    """
+    name = _product_name(parts.manifest, item_id.removesuffix(".SAFE"))
     target = folder / f"{name}.SAFE"
     if target.exists():
         return target
@@ -66,3 +72,9 @@ def rebuild_safe(
         fetch(parts.files[key], relative)
     staging.replace(target)
     return target
+
+
+def _product_name(manifest: str, item_id: str) -> str:
+    folder = posixpath.basename(posixpath.dirname(urlparse(manifest).path))
+    name = folder.removesuffix(".SAFE")
+    return name if name.startswith(item_id) else item_id
