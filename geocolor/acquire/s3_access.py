@@ -4,7 +4,8 @@ Some catalogues give assets only as ``s3://BUCKET/KEY``: the Copernicus Data Spa
 ``eodata`` bucket (its SAFE folders and band files), and Earth Search's Sentinel-1 GRD
 (``sentinel-s1-l1c``, a requester-pays AWS bucket). Such an href becomes a path-style
 HTTPS URL, and every request to it (ranged ones included, so downloads resume) is
-signed with AWS Signature Version 4 by botocore:
+signed with AWS Signature Version 4 (the header form, computed here with ``hmac``, so
+no AWS SDK is needed):
 
 - ``eodata``: the endpoint ``https://eodata.dataspace.copernicus.eu`` (or
   ``GEOCOLOR_CDSE_S3_ENDPOINT``) with the CDSE S3 keys from ``GEOCOLOR_CDSE_S3_ACCESS_KEY``
@@ -21,10 +22,13 @@ settings, never their values.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, urlparse
+from datetime import UTC, datetime
+from urllib.parse import quote, urlparse, urlsplit
 
 import pydantic
 import requests
@@ -42,6 +46,9 @@ ENV_CDSE_SECRET = "GEOCOLOR_CDSE_SECRET"
 AWS_DEFAULT_REGION = "eu-central-1"
 # CDSE's S3 accepts any region name in the signature
 _CDSE_REGION = "default"
+_ALGORITHM = "AWS4-HMAC-SHA256"
+_EMPTY_BODY = hashlib.sha256(b"").hexdigest()
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -98,26 +105,53 @@ class _SigV4(requests.auth.AuthBase):
         self.target = target
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        from botocore.auth import S3SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
         keys = self.target.keys
-        token = keys.session_token.get_secret_value() if keys.session_token else None
-        credentials = Credentials(
-            keys.access_key.get_secret_value(), keys.secret_key.get_secret_value(), token
-        )
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() in ("range", "host")
+        now = datetime.now(UTC)
+        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        url = urlsplit(str(request.url))
+        signed = {
+            "host": _host(url.scheme, url.hostname or "", url.port),
+            "x-amz-content-sha256": _EMPTY_BODY,
+            "x-amz-date": stamp,
         }
+        if "Range" in request.headers:
+            signed["range"] = str(request.headers["Range"]).strip()
         if self.target.requester_pays:
-            headers["x-amz-request-payer"] = "requester"
-        signed = AWSRequest(method=request.method, url=request.url, headers=headers)
-        S3SigV4Auth(credentials, "s3", self.target.region).add_auth(signed)
-        request.headers.update(dict(signed.headers.items()))
+            signed["x-amz-request-payer"] = "requester"
+        if keys.session_token is not None:
+            signed["x-amz-security-token"] = keys.session_token.get_secret_value()
+        names = sorted(signed)
+        canonical = "\n".join(
+            [
+                str(request.method).upper(),
+                url.path or "/",
+                "&".join(sorted(url.query.split("&"))) if url.query else "",
+                "".join(f"{name}:{signed[name]}\n" for name in names),
+                ";".join(names),
+                _EMPTY_BODY,
+            ]
+        )
+        scope = f"{day}/{self.target.region}/s3/aws4_request"
+        to_sign = "\n".join(
+            [_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key = f"AWS4{keys.secret_key.get_secret_value()}".encode()
+        for part in (day, self.target.region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        request.headers.update({name: signed[name] for name in names if name != "host"})
+        request.headers["Authorization"] = (
+            f"{_ALGORITHM} Credential={keys.access_key.get_secret_value()}/{scope}, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        )
         return request
+
+
+def _host(scheme: str, hostname: str, port: int | None) -> str:
+    """The Host header as HTTP clients send it: the port only when not the scheme's own."""
+    if port is None or _DEFAULT_PORTS.get(scheme) == port:
+        return hostname
+    return f"{hostname}:{port}"
 
 
 def _cdse_keys(env: Mapping[str, str]) -> S3Keys:
