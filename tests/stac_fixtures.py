@@ -18,8 +18,10 @@ UTM zone 33N around the AOI, and synthetic SAFE zips from :mod:`geocolor.demo`.
   ``sentinel-s1-l1c`` (Earth Search, ``s3://`` hrefs and no https alternate).
 - Copernicus Data Space: ``sentinel-1-grd`` and ``sentinel-2-l2a`` items whose
   ``PRODUCT`` asset is the SAFE zip behind an OData ``$value`` URL, with a sha3-256
-  ``file:checksum`` multihash, ``auth:refs`` and an S3 ``alternate``; band assets are
-  JPEG 2000 on S3.
+  ``file:checksum`` multihash, ``auth:refs`` and an S3 ``alternate``; the Sentinel-2
+  band assets (``B02_10m`` … ``SCL_20m``) are the zip's JPEG 2000 files in the
+  ``s3://eodata`` bucket (``auth:refs`` s3, an OData ``Nodes`` https alternate), and
+  ``processing:version`` gives the baseline.
 """
 
 from __future__ import annotations
@@ -250,6 +252,7 @@ def cdse(state: FakeStac, s1_zip: Path, s2_zip: Path) -> None:
                 "constellation": "sentinel-2",
                 "eo:cloud_cover": 10.0,
                 "grid:code": "MGRS-32TNR",
+                "processing:version": "04.00",
                 "product:type": "S2MSI2A",
             },
         ),
@@ -272,12 +275,9 @@ def cdse(state: FakeStac, s1_zip: Path, s2_zip: Path) -> None:
                     "s3": {"href": f"s3://eodata/Sentinel/{product_id}.SAFE", "auth:refs": ["s3"]}
                 },
             },
-            "B02_10m": {
-                "href": f"s3://eodata/Sentinel/{product_id}.SAFE/B02_10m.jp2",
-                "type": "image/jp2",
-                "roles": ["data"],
-            },
         }
+        if collection == "sentinel-2-l2a":
+            assets |= cdse_band_assets(state, zip_path, name)
         stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         items.append(
             _item(
@@ -346,7 +346,11 @@ def grd_item(state: FakeStac, safe: Path, catalogue: str) -> dict[str, Any]:
     for (kind, pol), inner in listed.items():
         key, name, media = (text.format(pol=pol.lower()) for text in GRD_FILES[kind])
         store(name, (safe / inner).read_bytes())
-        assets[key] = {"href": href(name), "type": media, "roles": ["data" if kind == "measurement" else "metadata"]}
+        assets[key] = {
+            "href": href(name),
+            "type": media,
+            "roles": ["data" if kind == "measurement" else "metadata"],
+        }
     properties = {
         "datetime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "platform": "SENTINEL-1A",
@@ -357,9 +361,38 @@ def grd_item(state: FakeStac, safe: Path, catalogue: str) -> dict[str, Any]:
         "sar:frequency_band": "C",
         "sat:orbit_state": "descending",
     }
-    return _item(
-        item_id, "sentinel-1-grd", properties, assets, ("sar", "sat"), scene.footprint()
-    )
+    return _item(item_id, "sentinel-1-grd", properties, assets, ("sar", "sat"), scene.footprint())
+
+
+CDSE_BANDS = ("B02_10m", "B03_10m", "B04_10m", "B08_10m", "SCL_20m")
+
+
+def cdse_band_assets(state: FakeStac, s2_zip: Path, odata: str) -> dict[str, Any]:
+    """The Sentinel-2 zip's band files as CDSE publishes them: JPEG 2000 in ``s3://eodata``."""
+    import zipfile
+
+    assets = {}
+    with zipfile.ZipFile(s2_zip) as archive:
+        for member in archive.namelist():
+            key = next((key for key in CDSE_BANDS if member.endswith(f"_{key}.jp2")), None)
+            if key is None:
+                continue
+            path = f"Sentinel-2/MSI/L2A/2021/06/14/{member}"
+            state.assets[f"s3/eodata/{path}"] = archive.read(member)
+            nodes = "/".join(f"Nodes({part})" for part in member.split("/"))
+            assets[key] = {
+                "href": f"s3://eodata/{path}",
+                "type": "image/jp2",
+                "roles": ["data"] if key.startswith("SCL") else ["data", "reflectance"],
+                "auth:refs": ["s3"],
+                "alternate": {
+                    "https": {
+                        "href": state.asset_url(odata.replace("$value", f"{nodes}/$value")),
+                        "auth:refs": ["oidc"],
+                    }
+                },
+            }
+    return assets
 
 
 def _item(

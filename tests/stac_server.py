@@ -11,7 +11,8 @@ One in-process HTTP server on 127.0.0.1 answers, in the services' published form
   signs for: the server is also the HTTP proxy of the test, so the real Azure Blob
   host names reach it, and it refuses blob URLs that are not signed with its token;
 - the CDSE Keycloak token endpoint (``/token``, password grant);
-- an S3 endpoint (``/s3/BUCKET/KEY``, path style) that serves only requests signed
+- an S3 endpoint (``/BUCKET/KEY`` for the buckets of ``s3_buckets``, path style, the
+  objects being the assets ``s3/BUCKET/KEY``) that serves only requests signed
   with AWS Signature Version 4 by its key pair (the signature is recomputed), and, for
   requester-pays buckets, only requests that say the requester pays.
 """
@@ -28,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlparse
 
 from shapely.geometry import shape
 
@@ -52,6 +53,7 @@ class FakeStac:
     sas_signature: str = field(default_factory=lambda: secrets.token_hex(8))
     s3_access_key: str = field(default_factory=lambda: "AKIA" + secrets.token_hex(8).upper())
     s3_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    s3_buckets: set[str] = field(default_factory=lambda: {"eodata", "sentinel-s1-l1c"})
     requester_pays: set[str] = field(default_factory=lambda: {"sentinel-s1-l1c"})
     log: list[tuple[str, str, str]] = field(default_factory=list)
     search_bodies: list[bytes] = field(default_factory=list)
@@ -70,7 +72,7 @@ class FakeStac:
     @property
     def s3_endpoint(self) -> str:
         """The S3 endpoint (path-style URLs)."""
-        return f"{self.base_url}/s3"
+        return self.base_url
 
     def requests_to(self, prefix: str) -> list[tuple[str, str, str]]:
         """Logged (method, path, Range header) of requests whose path starts with ``prefix``."""
@@ -127,12 +129,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, self._collection(url.path.rsplit("/", 1)[-1]))
         elif url.path.startswith("/assets/"):
             self._asset(url.path.removeprefix("/assets/"), body=body)
-        elif url.path.startswith("/s3/"):
-            refusal = self._s3_refusal(url.path)
+        elif url.path.split("/")[1] in self.state.s3_buckets:
+            refusal = self._s3_refusal(url.path, url.query)
             if refusal:
                 self._send(HTTPStatus.FORBIDDEN, refusal.encode(), "text/plain", body=body)
                 return
-            self._asset(url.path.removeprefix("/"), body=body)
+            self._asset(f"s3{url.path}", body=body)
         elif url.path.startswith("/sas/"):
             self._sas()
         else:
@@ -245,32 +247,58 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
 
-    def _s3_refusal(self, path: str) -> str:
-        """Why an S3 request is refused (an S3 error code), or nothing when it is signed."""
-        from botocore.auth import S3SigV4Auth
+    def _s3_refusal(self, path: str, query: str) -> str:
+        """Why an S3 request is refused (an S3 error code), or nothing when it is signed.
+
+        The signature, in the headers or in a presigned URL's query, is recomputed with
+        botocore from the server's own key pair.
+        """
+        from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
 
         state = self.state
-        authorization = self.headers.get("Authorization") or ""
-        fields = dict(
-            part.strip().split("=", 1)
-            for part in authorization.removeprefix("AWS4-HMAC-SHA256 ").split(",")
-            if "=" in part
-        )
+        params = dict(parse_qsl(query))
+        presigned = "X-Amz-Signature" in params
+        if presigned:
+            fields = {
+                "Credential": params.get("X-Amz-Credential", ""),
+                "SignedHeaders": params.get("X-Amz-SignedHeaders", ""),
+                "Signature": params["X-Amz-Signature"],
+            }
+            stamp = params.get("X-Amz-Date", "")
+            payer = params.get("x-amz-request-payer")
+        else:
+            authorization = self.headers.get("Authorization") or ""
+            fields = dict(
+                part.strip().split("=", 1)
+                for part in authorization.removeprefix("AWS4-HMAC-SHA256 ").split(",")
+                if "=" in part
+            )
+            stamp = self.headers.get("x-amz-date") or ""
+            payer = self.headers.get("x-amz-request-payer")
         credential = fields.get("Credential", "").split("/")
         if len(credential) != 5 or credential[0] != state.s3_access_key:
             return "InvalidAccessKeyId"
-        signed_names = fields.get("SignedHeaders", "").split(";")
-        headers = {name: self.headers.get(name) or "" for name in signed_names}
-        request = AWSRequest(method=self.command, url=f"http://{headers['host']}{path}", headers=headers)
-        request.context["timestamp"] = headers.get("x-amz-date", "")
-        signer = S3SigV4Auth(Credentials(state.s3_access_key, state.s3_secret_key), "s3", credential[2])
-        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+        names = fields.get("SignedHeaders", "").split(";")
+        headers = {name: self.headers.get(name) or "" for name in names}
+        unsigned = "&".join(
+            part for part in query.split("&") if not part.startswith("X-Amz-Signature=")
+        )
+        url = f"http://{headers['host']}{path}" + (f"?{unsigned}" if unsigned else "")
+        request = AWSRequest(method=self.command, url=url, headers=headers)
+        request.context["timestamp"] = stamp
+        keys = Credentials(state.s3_access_key, state.s3_secret_key)
+        signer = (
+            S3SigV4QueryAuth(keys, "s3", credential[2], expires=int(params["X-Amz-Expires"]))
+            if presigned
+            else S3SigV4Auth(keys, "s3", credential[2])
+        )
+        canonical = signer.canonical_request(request)
+        expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if fields.get("Signature") != expected:
             return "SignatureDoesNotMatch"
-        bucket = path.split("/")[2]
-        if bucket in state.requester_pays and headers.get("x-amz-request-payer") != "requester":
+        if path.split("/")[1] in state.requester_pays and payer != "requester":
             return "AccessDenied (requester pays)"
         return ""
 

@@ -60,7 +60,10 @@ def catalogue(
         grd = grd_item(state, products[0], request.param)
         optical = next(item for item in state.items if item["id"] == PC_S2_ID)
         scene = open_s1(str(products[0]))
-        optical = json.loads(json.dumps(optical)) | {"geometry": grd["geometry"], "bbox": grd["bbox"]}
+        optical = json.loads(json.dumps(optical)) | {
+            "geometry": grd["geometry"],
+            "bbox": grd["bbox"],
+        }
         later = scene.info.start_time + timedelta(days=1)
         optical["properties"]["datetime"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
         state.items = [grd, optical]

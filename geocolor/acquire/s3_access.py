@@ -4,8 +4,8 @@ Some catalogues give assets only as ``s3://BUCKET/KEY``: the Copernicus Data Spa
 ``eodata`` bucket (its SAFE folders and band files), and Earth Search's Sentinel-1 GRD
 (``sentinel-s1-l1c``, a requester-pays AWS bucket). Such an href becomes a path-style
 HTTPS URL, and every request to it (ranged ones included, so downloads resume) is
-signed with AWS Signature Version 4 (the header form, computed here with ``hmac``, so
-no AWS SDK is needed):
+signed with AWS Signature Version 4 (computed here with ``hmac``, so no AWS SDK is
+needed): in headers for downloads, in a presigned URL for GDAL's window reads:
 
 - ``eodata``: the endpoint ``https://eodata.dataspace.copernicus.eu`` (or
   ``GEOCOLOR_CDSE_S3_ENDPOINT``) with the CDSE S3 keys from ``GEOCOLOR_CDSE_S3_ACCESS_KEY``
@@ -49,6 +49,8 @@ _CDSE_REGION = "default"
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _EMPTY_BODY = hashlib.sha256(b"").hexdigest()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# how long a presigned URL lives: one is made for each window GDAL reads
+_PRESIGNED_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,20 @@ def s3_target(href: str, environ: Mapping[str, str] | None = None) -> S3Target:
     return S3Target(f"{endpoint.rstrip('/')}/{path}", region, _aws_keys(env, href), True)
 
 
+def has_keys(href: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the keys for the ``s3://`` asset ``href`` are configured."""
+    try:
+        s3_target(href, environ)
+    except UsageError:
+        return False
+    return True
+
+
+def gdal_path(href: str) -> str:
+    """The GDAL path of a remote raster: ``/vsicurl/`` of its URL, presigned if ``s3://``."""
+    return f"/vsicurl/{presigned_url(href) if is_s3(href) else href}"
+
+
 def s3_session(target: S3Target) -> requests.Session:
     """A session whose every request to ``target`` is signed (and marked requester-pays)."""
     session = requests.Session()
@@ -106,8 +122,7 @@ class _SigV4(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         keys = self.target.keys
-        now = datetime.now(UTC)
-        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         url = urlsplit(str(request.url))
         signed = {
             "host": _host(url.scheme, url.hostname or "", url.port),
@@ -120,31 +135,77 @@ class _SigV4(requests.auth.AuthBase):
             signed["x-amz-request-payer"] = "requester"
         if keys.session_token is not None:
             signed["x-amz-security-token"] = keys.session_token.get_secret_value()
-        names = sorted(signed)
-        canonical = "\n".join(
-            [
-                str(request.method).upper(),
-                url.path or "/",
-                "&".join(sorted(url.query.split("&"))) if url.query else "",
-                "".join(f"{name}:{signed[name]}\n" for name in names),
-                ";".join(names),
-                _EMPTY_BODY,
-            ]
+        query = "&".join(sorted(url.query.split("&"))) if url.query else ""
+        signature, scope = _sign(
+            self.target, str(request.method), url.path, query, signed, _EMPTY_BODY, stamp
         )
-        scope = f"{day}/{self.target.region}/s3/aws4_request"
-        to_sign = "\n".join(
-            [_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-        )
-        key = f"AWS4{keys.secret_key.get_secret_value()}".encode()
-        for part in (day, self.target.region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        request.headers.update({name: signed[name] for name in names if name != "host"})
+        request.headers.update({name: value for name, value in signed.items() if name != "host"})
         request.headers["Authorization"] = (
             f"{_ALGORITHM} Credential={keys.access_key.get_secret_value()}/{scope}, "
-            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+            f"SignedHeaders={';'.join(sorted(signed))}, Signature={signature}"
         )
         return request
+
+
+def presigned_url(href: str, expires: int = _PRESIGNED_SECONDS) -> str:
+    """A URL of the ``s3://`` asset ``href`` that carries its own signature (query form).
+
+    Any HTTP client, GDAL's ``/vsicurl/`` included, can read it (ranges too) for
+    ``expires`` seconds without the keys; it holds a signature, never the secret key.
+    """
+    target = s3_target(href)
+    keys = target.keys
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    url = urlsplit(target.url)
+    scope = f"{stamp[:8]}/{target.region}/s3/aws4_request"
+    params = {
+        "X-Amz-Algorithm": _ALGORITHM,
+        "X-Amz-Credential": f"{keys.access_key.get_secret_value()}/{scope}",
+        "X-Amz-Date": stamp,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": "host",
+    }
+    if keys.session_token is not None:
+        params["X-Amz-Security-Token"] = keys.session_token.get_secret_value()
+    if target.requester_pays:
+        params["x-amz-request-payer"] = "requester"
+    query = "&".join(
+        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for name, value in sorted(params.items())
+    )
+    host = {"host": _host(url.scheme, url.hostname or "", url.port)}
+    signature, _ = _sign(target, "GET", url.path, query, host, "UNSIGNED-PAYLOAD", stamp)
+    return f"{target.url}?{query}&X-Amz-Signature={signature}"
+
+
+def _sign(
+    target: S3Target,
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    payload: str,
+    stamp: str,
+) -> tuple[str, str]:
+    """The Signature Version 4 of a request (header names lower case), and its scope."""
+    names = sorted(headers)
+    canonical = "\n".join(
+        [
+            method.upper(),
+            path or "/",
+            query,
+            "".join(f"{name}:{headers[name]}\n" for name in names),
+            ";".join(names),
+            payload,
+        ]
+    )
+    day = stamp[:8]
+    scope = f"{day}/{target.region}/s3/aws4_request"
+    to_sign = "\n".join([_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = f"AWS4{target.keys.secret_key.get_secret_value()}".encode()
+    for part in (day, target.region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), scope
 
 
 def _host(scheme: str, hostname: str, port: int | None) -> str:

@@ -5,9 +5,12 @@
   of type ``application/zip``. Its ``file:checksum`` (a multihash) is verified.
 - Sentinel-2 L2A band COGs: Planetary Computer names them by band (``B02`` … ``B12``,
   ``B8A``, ``SCL``), Earth Search by colour (``blue``, ``red``, ``nir``, ``scl`` …,
-  with ``*-jp2`` twins that are skipped). Stored digital numbers become reflectance with
-  the asset's ``raster:bands`` scale and offset when given (Earth Search), else with the
-  L2A rule: baseline 04.00 onwards carries an offset of -1000 (Planetary Computer).
+  with ``*-jp2`` twins that are skipped), the Copernicus Data Space by band and
+  resolution (``B02_10m``, ``SCL_20m``: JPEG 2000 in its ``s3://eodata`` bucket; the
+  finest resolution is taken). Stored digital numbers become reflectance with the
+  asset's ``raster:bands`` scale and offset when given (Earth Search), else with the
+  L2A rule: baseline 04.00 onwards (``s2:processing_baseline``, or CDSE's
+  ``processing:version``) carries an offset of -1000.
 - Sentinel-1 backscatter COGs, one per polarisation under ``vv``/``vh`` (Planetary
   Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power).
 - A GRD product's SAFE files as separate assets (``sentinel-1-grd`` of Planetary
@@ -19,6 +22,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +46,8 @@ _EARTH_SEARCH_BANDS = {
     "scl": SCL,
 }
 _POLARISATIONS = ("VV", "VH", "HH", "HV")
+# Copernicus Data Space asset keys of the Sentinel-2 L2A bands: band and resolution
+_CDSE_BAND = re.compile(r"^(B\d[\dA]|SCL)_(\d+)m$")
 # asset keys of a GRD product's SAFE files (Planetary Computer, Earth Search), by kind
 _SAFE_PART_KEYS = {
     "annotation": "schema-product-{pol}",
@@ -102,7 +108,7 @@ def safe_asset(item: dict[str, Any]) -> SafeAsset | None:
 def safe_parts(item: dict[str, Any]) -> SafeParts | None:
     """The item's SAFE files, if it publishes a GRD product file by file."""
     assets = item.get("assets", {})
-    manifest = _any_href(assets.get("safe-manifest") or {})
+    manifest = _any_href(assets.get("safe-manifest") or assets.get("safe_manifest") or {})
     if manifest is None or not any(key.startswith("schema-product-") for key in assets):
         return None
     files = {}
@@ -115,18 +121,26 @@ def safe_parts(item: dict[str, Any]) -> SafeParts | None:
 
 
 def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
-    """The item's Sentinel-2 band COGs by band name (``B02``, ``SCL``)."""
-    baseline = str(item["properties"].get("s2:processing_baseline") or "00.00")
-    applied = item["properties"].get("earthsearch:boa_offset_applied")
+    """The item's Sentinel-2 band rasters by band name (``B02``, ``SCL``).
+
+    Hrefs are http(s) COGs, or ``s3://`` COGs and JPEG 2000 files.
+    """
+    properties = item["properties"]
+    baseline = str(
+        properties.get("s2:processing_baseline") or properties.get("processing:version") or "00.00"
+    )
+    applied = properties.get("earthsearch:boa_offset_applied")
     default_offset = (
         _L2A_OFFSET if baseline >= _L2A_OFFSET_BASELINE and applied is not True else 0.0
     )
-    bands = {}
+    bands: dict[str, BandAsset] = {}
+    finest: dict[str, int] = {}
     for key, asset in item.get("assets", {}).items():
-        band = _EARTH_SEARCH_BANDS.get(key) or (key if key in (*BAND_ORDER, SCL) else None)
-        href = _http_href(asset)
-        if band is None or href is None or not _is_geotiff(asset):
+        band, resolution = _band_of(key)
+        href = _band_href(asset)
+        if band is None or href is None or finest.get(band, resolution + 1) <= resolution:
             continue
+        finest[band] = resolution
         scaling = (asset.get("raster:bands") or [{}])[0]
         if band == SCL:
             bands[band] = BandAsset(href, 0.0, 1.0)
@@ -139,12 +153,35 @@ def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
     return bands
 
 
+def _band_of(key: str) -> tuple[str | None, int]:
+    """The band an asset key names, and its resolution in metres (0 when unsaid)."""
+    if key in _EARTH_SEARCH_BANDS:
+        return _EARTH_SEARCH_BANDS[key], 0
+    if key in (*BAND_ORDER, SCL):
+        return key, 0
+    match = _CDSE_BAND.match(key)
+    if match is not None and match.group(1) in (*BAND_ORDER, SCL):
+        return match.group(1), int(match.group(2))
+    return None, 0
+
+
+def _band_href(asset: dict[str, Any]) -> str | None:
+    """An ``s3://`` GeoTIFF or JPEG 2000 href, else an http(s) GeoTIFF's URL."""
+    href = str(asset.get("href", ""))
+    media = str(asset.get("type", ""))
+    if href.startswith("s3://") and (_is_geotiff(asset) or media == "image/jp2"):
+        return href
+    http = _http_href(asset)
+    return http if http is not None and _is_geotiff(asset) else None
+
+
 def s1_polarisation_assets(item: dict[str, Any]) -> dict[str, str]:
     """The item's per-polarisation backscatter COGs by polarisation (``VV``, ``VH``).
 
-    Empty for an item of radar-geometry GRD files (see :func:`safe_parts`).
+    Empty for an item of radar-geometry GRD files (see :func:`safe_parts`) or with a
+    SAFE zip (Copernicus Data Space): their ``vv``/``vh`` are digital numbers.
     """
-    if safe_parts(item) is not None:
+    if safe_parts(item) is not None or safe_asset(item) is not None:
         return {}
     found = {}
     for key, asset in item.get("assets", {}).items():

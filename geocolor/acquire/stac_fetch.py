@@ -35,6 +35,7 @@ from geocolor.acquire.catalog import Acquisition
 from geocolor.acquire.download import download
 from geocolor.acquire.fetch import FetchConfig, aoi_grid, request_windows
 from geocolor.acquire.fetched_files import output_profile, provenance_tags, staged_acquisition
+from geocolor.acquire.s3_access import gdal_path, has_keys, is_s3
 from geocolor.acquire.stac_assets import (
     BandAsset,
     s1_measure,
@@ -167,6 +168,14 @@ def _layers(
     wanted = (*config.s2_bands, SCL)
     if not all(set(wanted) <= set(assets) for assets in banded):
         return None
+    if not all(
+        has_keys(assets[band].href)
+        for assets in banded
+        for band in wanted
+        if is_s3(assets[band].href)
+    ):
+        # s3:// bands without keys (CDSE's JPEG 2000): the SAFE zip instead
+        return None
     return [
         _Layer(
             f"{acquisition.name}_{band}.tif",
@@ -261,7 +270,7 @@ def _warped(
     )
     try:
         with (
-            rasterio.open(f"/vsicurl/{href}") as src,
+            rasterio.open(gdal_path(href)) as src,
             WarpedVRT(
                 src,
                 crs=grid.crs,
@@ -275,7 +284,7 @@ def _warped(
         ):
             band = warped.read(1, masked=True)
     except RasterioError as exc:
-        raise GeocolorError(f"{href.split('?')[0]}: cannot read the COG ({exc})") from None
+        raise GeocolorError(f"{href.split('?')[0]}: cannot read the raster ({exc})") from None
     values = np.ma.getdata(band).astype(np.float64)
     valid = ~np.ma.getmaskarray(band) & np.isfinite(values)
     return values, valid

@@ -26,6 +26,7 @@ import fsspec
 
 from geocolor.acquire.cdse_auth import download_session
 from geocolor.acquire.download import download
+from geocolor.acquire.s3_access import is_s3
 from geocolor.acquire.stac_assets import (
     item_mission,
     s1_measure,
@@ -102,7 +103,7 @@ def resolve_s2_item(path: str, cache: Path | None = None) -> str:
     item = _item_of(path, "S2")
     folder = (cache or default_cache_dir()) / item["id"]
     bands = s2_band_assets(item)
-    if bands:
+    if bands and not any(is_s3(asset.href) for asset in bands.values()):
         stem = f"{_tile(item)}{item_time(item):%Y%m%dT%H%M%S}"
         for band, asset in bands.items():
             scaling = {

@@ -39,7 +39,14 @@ from geocolor.io.xml import parse_xml, required_number, required_text
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
 
-__all__ = ["GeolocationGrid", "ProductInfo", "SafeProduct", "is_safe", "manifest_files", "open_safe"]
+__all__ = [
+    "GeolocationGrid",
+    "ProductInfo",
+    "SafeProduct",
+    "is_safe",
+    "manifest_files",
+    "open_safe",
+]
 
 _FILE_KINDS = {
     "s1Level1ProductSchema": "annotation",
