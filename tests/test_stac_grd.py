@@ -123,10 +123,10 @@ def test_fetch_rebuilds_the_safe_resuming_then_prepare_reads_it(
     original = sorted(path.relative_to(s1) for path in s1.rglob("*") if path.is_file())
     rebuilt = sorted(path.relative_to(fetched) for path in fetched.rglob("*") if path.is_file())
     assert rebuilt == original
-    for inner in original:
-        assert (fetched / inner).read_bytes() == (s1 / inner).read_bytes()
-    inner = measurement.split("/", 1)[1]
-    resumed = [rng for _, path, rng in state.log if path.endswith(inner) and rng]
+    for relative in original:
+        assert (fetched / relative).read_bytes() == (s1 / relative).read_bytes()
+    served_as = measurement.split("/", 1)[1]
+    resumed = [rng for _, path, rng in state.log if path.endswith(served_as) and rng]
     assert len(resumed) == 1 and resumed[0].startswith("bytes=") and resumed[0] != "bytes=0-"
     assert not list(output.glob("*.partial"))
     assert state.s3_secret_key not in out + err
@@ -189,3 +189,52 @@ def test_earth_search_files_need_aws_keys_and_a_signature_that_matches(
         assert "HTTP 403, the credentials were refused" in err
         assert "not-the-secret" not in out + err
         assert not list((tmp_path / "b").glob("*.SAFE"))
+
+
+def test_prepare_takes_the_grd_item_itself(
+    products: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state = FakeStac()
+    with running(state):
+        use_stac_server(monkeypatch, state, tmp_path / "cache")
+        item = tmp_path / "grd.json"
+        item.write_text(json.dumps(grd_item(state, products[0], "planetary-computer")))
+        store = tmp_path / "pairs.zarr"
+        args = ["prepare", "--s1", str(item), "--s2", str(products[1]), "-o", str(store)]
+        code, out, err = run([*args, *TILE], capsys)
+    assert code == 0, err
+    assert out.splitlines()[-1] == str(store)
+    cached = tmp_path / "cache" / "geocolor" / "stac" / products[0].name.removesuffix(".SAFE")
+    assert [path.name for path in cached.iterdir()] == [products[0].name]
+
+
+def test_a_manifest_pointing_outside_the_product_is_refused(
+    products: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from geocolor.acquire.stac_item import resolve_s1_item
+    from geocolor.errors import GeocolorError
+
+    state = FakeStac()
+    with running(state):
+        use_stac_server(monkeypatch, state, tmp_path / "cache")
+        grd = grd_item(state, products[0], "planetary-computer")
+        name = next(key for key in state.assets if key.endswith("manifest.safe"))
+        manifest = state.assets[name].decode()
+        inner = next(
+            href
+            for href in manifest.split('href="')[1:]
+            if href.startswith("./measurement/") and "-vv-" in href
+        ).split('"')[0]
+        escape = f"/{tmp_path.name}-escaped/s1a-iw-grd-vv-x.tiff"
+        state.assets[name] = manifest.replace(inner, escape).encode()
+        item = tmp_path / "grd.json"
+        item.write_text(json.dumps(grd))
+        with pytest.raises(GeocolorError, match="is outside the product"):
+            resolve_s1_item(str(item), tmp_path / "cache")
+    assert not Path(f"/{tmp_path.name}-escaped").exists()
+    assert not list((tmp_path / "cache").rglob("*.SAFE"))

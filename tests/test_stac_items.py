@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 from rasterio.enums import Resampling
@@ -26,6 +27,7 @@ from tests.model_factory import NORMALISATION, log_tiny_model
 from tests.stac_env import use_cdse_s3_keys, use_stac_server
 from tests.stac_fixtures import AOI, PC_S1_ID, cdse, earth_search, planetary_computer
 from tests.stac_server import FakeStac, running
+from tests.stac_validation import validate
 
 pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
@@ -186,6 +188,10 @@ def test_colorize_from_a_cdse_item_downloads_its_safe(
     assert printed.strip() == str(out)
     with rasterio.open(out) as colour:
         assert colour.tags()["input_product"] == copernicus.items[0]["id"]
+    described = pystac.Item.from_file(str(tmp_path / "colour.json"))
+    validate(described)
+    (source,) = described.get_links(pystac.RelType.DERIVED_FROM)
+    assert source.title == copernicus.items[0]["id"]
     cached = tmp_path / "cache" / "geocolor" / "stac" / copernicus.items[0]["id"]
     assert [path.name for path in cached.iterdir()] == [safes[0].name]
 
@@ -219,6 +225,7 @@ def test_colorize_from_a_planetary_computer_rtc_item_reads_its_signed_cogs(
     with rasterio.open(out) as colour:
         assert colour.tags()["input_product"] == PC_S1_ID
         assert colour.crs.to_epsg() == 32633
+    validate(pystac.Item.from_file(str(tmp_path / "colour.json")))
     assert planetary.requests_to("/sas/sentinel1euwest/s1-rtc")
 
 
