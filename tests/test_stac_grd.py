@@ -238,3 +238,35 @@ def test_a_manifest_pointing_outside_the_product_is_refused(
             resolve_s1_item(str(item), tmp_path / "cache")
     assert not Path(f"/{tmp_path.name}-escaped").exists()
     assert not list((tmp_path / "cache").rglob("*.SAFE"))
+
+
+def test_a_rerun_resumes_the_safe_an_earlier_run_left_half_done(
+    catalogue: tuple[str, FakeStac],
+    products: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name, state = catalogue
+    measurement = next(key for key in state.assets if key.endswith("measurement/iw-vh.tiff"))
+    state.interrupt.add(measurement)
+    output = tmp_path / "scenes"
+    args = ["fetch", "--source", f"stac:{name}", "--aoi", centre_aoi(products[0]), *DATES]
+    args += ["-o", str(output), "--mission", "S1", "--all", "--max-attempts", "1"]
+    code, _, err = run(args, capsys)
+    assert code == 1
+    assert "bytes kept, rerun to resume" in err
+    assert not list(output.glob("*.SAFE"))
+    staged = output / f"{products[0].name}.partial"
+    assert (staged / "manifest.safe").is_file()
+
+    before = len(state.log)
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert out.splitlines() == [str(output / products[0].name)]
+    again = [(path, rng) for _, path, rng in state.log[before:]]
+    served_as = measurement.split("/", 1)[1]
+    # the rerun asks only for the rest of the cut-off file and what was never started
+    resumed = [rng for path, rng in again if path.endswith(served_as)]
+    assert resumed and resumed[0].startswith("bytes=") and resumed[0] != "bytes=0-"
+    assert not any(path.endswith("manifest.safe") for path, _ in again)
+    assert not staged.exists()
