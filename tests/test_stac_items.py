@@ -315,3 +315,16 @@ def test_cdse_s3_reads_are_refused_with_a_wrong_secret(
     assert "cannot read the raster" in err
     assert "not-the-secret" not in out + err
     assert not list((tmp_path / "a").glob("S2_*"))
+
+
+def test_s3_bands_without_a_zip_or_keys_say_which_keys_to_set(
+    copernicus: FakeStac,
+    safes: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    optical = next(item for item in copernicus.items if item["collection"] == "sentinel-2-l2a")
+    del optical["assets"]["PRODUCT"]
+    code, out, err = run([*cdse_fetch(safes, tmp_path / "a"), "--mission", "S2"], capsys)
+    assert (code, out) == (2, "")
+    assert "set GEOCOLOR_CDSE_S3_ACCESS_KEY and GEOCOLOR_CDSE_S3_SECRET_KEY" in err

@@ -7,7 +7,7 @@ fetch writes (see :mod:`geocolor.acquire.fetch`): ``S1_<time>.tif`` and ``S2_<ti
 band folders, Sentinel-2 as harmonised digital numbers. Items of one pass are mosaicked
 in time order, the latest on top. Otherwise each item's SAFE zip is downloaded whole
 (:mod:`geocolor.acquire.download`) as ``<item id>.zip``, or, where the catalogue
-publishes a GRD product file by file, its SAFE folder is rebuilt as ``<item id>.SAFE``
+publishes a GRD product file by file, its SAFE folder is rebuilt as ``<product>.SAFE``
 (:mod:`geocolor.acquire.stac_safe`); ``prepare`` and ``colorize`` open either as they
 open any SAFE.
 """
@@ -35,7 +35,7 @@ from geocolor.acquire.catalog import Acquisition
 from geocolor.acquire.download import download
 from geocolor.acquire.fetch import FetchConfig, aoi_grid, request_windows
 from geocolor.acquire.fetched_files import output_profile, provenance_tags, staged_acquisition
-from geocolor.acquire.s3_access import gdal_path, has_keys, is_s3
+from geocolor.acquire.s3_access import gdal_path, has_keys, is_s3, s3_target
 from geocolor.acquire.stac_assets import (
     BandAsset,
     s1_measure,
@@ -112,6 +112,9 @@ def fetch_items(
                 )
                 continue
             if asset is None:
+                for band in s2_band_assets(feature).values():
+                    if is_s3(band.href):
+                        s3_target(band.href)  # says which keys are missing
                 raise GeocolorError(
                     f"STAC item {feature['id']}: neither the COG assets "
                     f"{_wanted_assets(acquisition.mission, config)} nor a SAFE zip or files"
