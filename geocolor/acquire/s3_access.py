@@ -34,8 +34,8 @@ import pydantic
 import requests
 import yaml
 
-from geocolor.acquire.sentinelhub_session import read_secret_payload
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.io.secrets import read_secret_payload
 
 CDSE_BUCKET = "eodata"
 CDSE_S3_ENDPOINT = "https://eodata.dataspace.copernicus.eu"
