@@ -12,8 +12,17 @@ from geocolor.acquire.stac_catalog import PRESETS, preset_url_variable
 from tests.stac_server import FakeStac
 
 
+def use_cdse_s3_keys(monkeypatch: pytest.MonkeyPatch, state: FakeStac) -> None:
+    """The Copernicus Data Space S3 keys: those of ``state``'s S3 endpoint."""
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_ACCESS_KEY", state.s3_access_key)
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_SECRET_KEY", state.s3_secret_key)
+
+
 def use_stac_server(monkeypatch: pytest.MonkeyPatch, state: FakeStac, cache: Path) -> None:
     """Every preset at ``state``; Azure Blob hosts reached through it as an HTTP proxy.
+
+    ``state`` is also the S3 endpoint, AWS keys set to its pair; the CDSE S3 keys are
+    left unset (:func:`use_cdse_s3_keys` sets them).
 
     The server is the proxy of both requests (``http_proxy``) and GDAL
     (``GDAL_HTTP_PROXY``), so the real Planetary Computer host names are kept and only
@@ -36,4 +45,12 @@ def use_stac_server(monkeypatch: pytest.MonkeyPatch, state: FakeStac, cache: Pat
     monkeypatch.setenv("GEOCOLOR_CDSE_USERNAME", state.username)
     monkeypatch.setenv("GEOCOLOR_CDSE_PASSWORD", state.password)
     for variable in ("GEOCOLOR_CDSE_TOKEN", "GEOCOLOR_CDSE_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_ENDPOINT", state.s3_endpoint)
+    for variable in ("GEOCOLOR_CDSE_S3_ACCESS_KEY", "GEOCOLOR_CDSE_S3_SECRET_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", state.s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", state.s3_access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", state.s3_secret_key)
+    for variable in ("AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(variable, raising=False)

@@ -10,10 +10,18 @@ UTM zone 33N around the AOI, and synthetic SAFE zips from :mod:`geocolor.demo`.
 - Planetary Computer: ``sentinel-2-l2a`` (``B02`` … ``SCL`` COGs, ``safe-manifest``,
   ``s2:*``) and ``sentinel-1-rtc`` (``vv``/``vh`` gamma0 COGs, ``sar:*``, ``sat:*``),
   stored on the Azure Blob hosts whose URLs must be signed.
+- Sentinel-1 GRD of Planetary Computer and Earth Search (:func:`grd_item`): a product
+  file by file, ``safe-manifest``, ``schema-product-vv``, ``schema-calibration-vv``,
+  ``schema-noise-vv`` and the ``vv`` measurement (likewise ``vh``) under the files' names
+  in those catalogues (``annotation/iw-vv.xml``, ``measurement/iw-vv.tiff`` …): on
+  Azure Blob (``sentinel1euwest/s1-grd``, signed) or in the requester-pays S3 bucket
+  ``sentinel-s1-l1c`` (Earth Search, ``s3://`` hrefs and no https alternate).
 - Copernicus Data Space: ``sentinel-1-grd`` and ``sentinel-2-l2a`` items whose
   ``PRODUCT`` asset is the SAFE zip behind an OData ``$value`` URL, with a sha3-256
-  ``file:checksum`` multihash, ``auth:refs`` and an S3 ``alternate``; band assets are
-  JPEG 2000 on S3.
+  ``file:checksum`` multihash, ``auth:refs`` and an S3 ``alternate``; the Sentinel-2
+  band assets (``B02_10m`` … ``SCL_20m``) are the zip's JPEG 2000 files in the
+  ``s3://eodata`` bucket (``auth:refs`` s3, an OData ``Nodes`` https alternate), and
+  ``processing:version`` gives the baseline.
 """
 
 from __future__ import annotations
@@ -244,6 +252,7 @@ def cdse(state: FakeStac, s1_zip: Path, s2_zip: Path) -> None:
                 "constellation": "sentinel-2",
                 "eo:cloud_cover": 10.0,
                 "grid:code": "MGRS-32TNR",
+                "processing:version": "04.00",
                 "product:type": "S2MSI2A",
             },
         ),
@@ -266,12 +275,9 @@ def cdse(state: FakeStac, s1_zip: Path, s2_zip: Path) -> None:
                     "s3": {"href": f"s3://eodata/Sentinel/{product_id}.SAFE", "auth:refs": ["s3"]}
                 },
             },
-            "B02_10m": {
-                "href": f"s3://eodata/Sentinel/{product_id}.SAFE/B02_10m.jp2",
-                "type": "image/jp2",
-                "roles": ["data"],
-            },
         }
+        if collection == "sentinel-2-l2a":
+            assets |= cdse_band_assets(state, zip_path, name)
         stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         items.append(
             _item(
@@ -284,6 +290,109 @@ def cdse(state: FakeStac, s1_zip: Path, s2_zip: Path) -> None:
             )
         )
     state.items = items
+
+
+# the catalogues' names of a GRD product's files, by the SAFE reader's kinds
+GRD_FILES = {
+    "annotation": ("schema-product-{pol}", "annotation/iw-{pol}.xml", "application/xml"),
+    "calibration": (
+        "schema-calibration-{pol}",
+        "annotation/calibration/calibration-iw-{pol}.xml",
+        "application/xml",
+    ),
+    "noise": ("schema-noise-{pol}", "annotation/calibration/noise-iw-{pol}.xml", "application/xml"),
+    "measurement": ("{pol}", "measurement/iw-{pol}.tiff", COG),
+}
+
+
+def grd_item(state: FakeStac, safe: Path, catalogue: str) -> dict[str, Any]:
+    """The GRD item of the SAFE folder ``safe`` as ``planetary-computer`` or ``earth-search``
+    publishes it, its files served by ``state`` (Azure Blob, or the fake S3 endpoint)."""
+    from geocolor.io.xml import parse_xml
+    from geocolor.s1.safe import manifest_files
+
+    scene = open_s1(str(safe))
+    start = scene.info.start_time
+    product_id = safe.name.removesuffix(".SAFE")
+    folder = f"GRD/{start.year}/{start.month}/{start.day}/IW/DV/{product_id}"
+    if catalogue == "planetary-computer":
+        item_id, account, root = product_id, "sentinel1euwest", f"s1-grd/{folder}"
+
+        def href(name: str) -> str:
+            return f"http://{account}.blob.core.windows.net/{root}/{name}"
+
+        def store(name: str, content: bytes) -> None:
+            state.assets[f"{account}/{root}/{name}"] = content
+    else:
+        # Earth Search drops the product's unique id from the item's
+        item_id = product_id.rsplit("_", 1)[0]
+
+        def href(name: str) -> str:
+            return f"s3://sentinel-s1-l1c/{folder}/{name}"
+
+        def store(name: str, content: bytes) -> None:
+            state.assets[f"s3/sentinel-s1-l1c/{folder}/{name}"] = content
+
+    manifest = (safe / "manifest.safe").read_bytes()
+    store("manifest.safe", manifest)
+    assets: dict[str, Any] = {
+        "safe-manifest": {
+            "href": href("manifest.safe"),
+            "type": "application/xml",
+            "roles": ["metadata"],
+        }
+    }
+    listed = manifest_files(parse_xml(manifest, "manifest"), "manifest")
+    for (kind, pol), inner in listed.items():
+        key, name, media = (text.format(pol=pol.lower()) for text in GRD_FILES[kind])
+        store(name, (safe / inner).read_bytes())
+        assets[key] = {
+            "href": href(name),
+            "type": media,
+            "roles": ["data" if kind == "measurement" else "metadata"],
+        }
+    properties = {
+        "datetime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "platform": "SENTINEL-1A",
+        "constellation": "Sentinel-1",
+        "sar:instrument_mode": "IW",
+        "sar:polarizations": ["VV", "VH"],
+        "sar:product_type": "GRD",
+        "sar:frequency_band": "C",
+        "sat:orbit_state": "descending",
+    }
+    return _item(item_id, "sentinel-1-grd", properties, assets, ("sar", "sat"), scene.footprint())
+
+
+CDSE_BANDS = ("B02_10m", "B03_10m", "B04_10m", "B08_10m", "SCL_20m")
+
+
+def cdse_band_assets(state: FakeStac, s2_zip: Path, odata: str) -> dict[str, Any]:
+    """The Sentinel-2 zip's band files as CDSE publishes them: JPEG 2000 in ``s3://eodata``."""
+    import zipfile
+
+    assets = {}
+    with zipfile.ZipFile(s2_zip) as archive:
+        for member in archive.namelist():
+            key = next((key for key in CDSE_BANDS if member.endswith(f"_{key}.jp2")), None)
+            if key is None:
+                continue
+            path = f"Sentinel-2/MSI/L2A/2021/06/14/{member}"
+            state.assets[f"s3/eodata/{path}"] = archive.read(member)
+            nodes = "/".join(f"Nodes({part})" for part in member.split("/"))
+            assets[key] = {
+                "href": f"s3://eodata/{path}",
+                "type": "image/jp2",
+                "roles": ["data"] if key.startswith("SCL") else ["data", "reflectance"],
+                "auth:refs": ["s3"],
+                "alternate": {
+                    "https": {
+                        "href": state.asset_url(odata.replace("$value", f"{nodes}/$value")),
+                        "auth:refs": ["oidc"],
+                    }
+                },
+            }
+    return assets
 
 
 def _item(

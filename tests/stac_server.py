@@ -10,7 +10,11 @@ One in-process HTTP server on 127.0.0.1 answers, in the services' published form
 - Planetary Computer's SAS endpoint (``/sas/ACCOUNT/CONTAINER``) and the storage it
   signs for: the server is also the HTTP proxy of the test, so the real Azure Blob
   host names reach it, and it refuses blob URLs that are not signed with its token;
-- the CDSE Keycloak token endpoint (``/token``, password grant).
+- the CDSE Keycloak token endpoint (``/token``, password grant);
+- an S3 endpoint (``/BUCKET/KEY`` for the buckets of ``s3_buckets``, path style, the
+  objects being the assets ``s3/BUCKET/KEY``) that serves only requests signed
+  with AWS Signature Version 4 by its key pair (the signature is recomputed), and, for
+  requester-pays buckets, only requests that say the requester pays.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlparse
 
 from shapely.geometry import shape
 
@@ -47,7 +51,12 @@ class FakeStac:
     password: str = "cdse-password"
     access_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     sas_signature: str = field(default_factory=lambda: secrets.token_hex(8))
+    s3_access_key: str = field(default_factory=lambda: "AKIA" + secrets.token_hex(8).upper())
+    s3_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    s3_buckets: set[str] = field(default_factory=lambda: {"eodata", "sentinel-s1-l1c"})
+    requester_pays: set[str] = field(default_factory=lambda: {"sentinel-s1-l1c"})
     log: list[tuple[str, str, str]] = field(default_factory=list)
+    search_bodies: list[bytes] = field(default_factory=list)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,6 +68,11 @@ class FakeStac:
     def asset_url(self, name: str) -> str:
         """Where the asset ``name`` is served."""
         return f"{self.base_url}/assets/{name}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The S3 endpoint (path-style URLs)."""
+        return self.base_url
 
     def requests_to(self, prefix: str) -> list[tuple[str, str, str]]:
         """Logged (method, path, Range header) of requests whose path starts with ``prefix``."""
@@ -90,6 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._log(url.path)
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if url.path == "/stac/search":
+            self.state.search_bodies.append(body)
             self._search(json.loads(body))
         elif url.path == "/token":
             self._token(parse_qs(body.decode()))
@@ -114,6 +129,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, self._collection(url.path.rsplit("/", 1)[-1]))
         elif url.path.startswith("/assets/"):
             self._asset(url.path.removeprefix("/assets/"), body=body)
+        elif url.path.split("/")[1] in self.state.s3_buckets:
+            refusal = self._s3_refusal(url.path, url.query)
+            if refusal:
+                self._send(HTTPStatus.FORBIDDEN, refusal.encode(), "text/plain", body=body)
+                return
+            self._asset(f"s3{url.path}", body=body)
         elif url.path.startswith("/sas/"):
             self._sas()
         else:
@@ -225,6 +246,61 @@ class _Handler(BaseHTTPRequestHandler):
             headers,
             body=body,
         )
+
+    def _s3_refusal(self, path: str, query: str) -> str:
+        """Why an S3 request is refused (an S3 error code), or nothing when it is signed.
+
+        The signature, in the headers or in a presigned URL's query, is recomputed with
+        botocore from the server's own key pair.
+        """
+        from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        state = self.state
+        params = dict(parse_qsl(query))
+        presigned = "X-Amz-Signature" in params
+        if presigned:
+            fields = {
+                "Credential": params.get("X-Amz-Credential", ""),
+                "SignedHeaders": params.get("X-Amz-SignedHeaders", ""),
+                "Signature": params["X-Amz-Signature"],
+            }
+            stamp = params.get("X-Amz-Date", "")
+            payer = params.get("x-amz-request-payer")
+        else:
+            authorization = self.headers.get("Authorization") or ""
+            fields = dict(
+                part.strip().split("=", 1)
+                for part in authorization.removeprefix("AWS4-HMAC-SHA256 ").split(",")
+                if "=" in part
+            )
+            stamp = self.headers.get("x-amz-date") or ""
+            payer = self.headers.get("x-amz-request-payer")
+        credential = fields.get("Credential", "").split("/")
+        if len(credential) != 5 or credential[0] != state.s3_access_key:
+            return "InvalidAccessKeyId"
+        names = fields.get("SignedHeaders", "").split(";")
+        headers = {name: self.headers.get(name) or "" for name in names}
+        unsigned = "&".join(
+            part for part in query.split("&") if not part.startswith("X-Amz-Signature=")
+        )
+        url = f"http://{headers['host']}{path}" + (f"?{unsigned}" if unsigned else "")
+        request = AWSRequest(method=self.command, url=url, headers=headers)
+        request.context["timestamp"] = stamp
+        keys = Credentials(state.s3_access_key, state.s3_secret_key)
+        signer = (
+            S3SigV4QueryAuth(keys, "s3", credential[2], expires=int(params["X-Amz-Expires"]))
+            if presigned
+            else S3SigV4Auth(keys, "s3", credential[2])
+        )
+        canonical = signer.canonical_request(request)
+        expected = signer.signature(signer.string_to_sign(request, canonical), request)
+        if fields.get("Signature") != expected:
+            return "SignatureDoesNotMatch"
+        if path.split("/")[1] in state.requester_pays and payer != "requester":
+            return "AccessDenied (requester pays)"
+        return ""
 
     def _cut_short(self, content: bytes) -> None:
         """Promise the whole asset, send half of it, and drop the connection."""

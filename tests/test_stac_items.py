@@ -1,15 +1,21 @@
-"""SAFE zips from the CDSE preset, and ``prepare``/``colorize`` fed STAC Items."""
+"""SAFE zips and S3 band windows from the CDSE preset, and ``prepare``/``colorize`` fed
+STAC Items."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pystac
 import pytest
 import rasterio
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 
 from geocolor.acquire.stac_item import is_stac_item
 from geocolor.cli import main
@@ -18,9 +24,10 @@ from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.demo.s2 import write_synthetic_s2
 from geocolor.s1.source import open_s1
 from tests.model_factory import NORMALISATION, log_tiny_model
-from tests.stac_env import use_stac_server
+from tests.stac_env import use_cdse_s3_keys, use_stac_server
 from tests.stac_fixtures import AOI, PC_S1_ID, cdse, earth_search, planetary_computer
 from tests.stac_server import FakeStac, running
+from tests.stac_validation import validate
 
 pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
@@ -181,6 +188,10 @@ def test_colorize_from_a_cdse_item_downloads_its_safe(
     assert printed.strip() == str(out)
     with rasterio.open(out) as colour:
         assert colour.tags()["input_product"] == copernicus.items[0]["id"]
+    described = pystac.Item.from_file(str(tmp_path / "colour.json"))
+    validate(described)
+    (source,) = described.get_links(pystac.RelType.DERIVED_FROM)
+    assert source.title == copernicus.items[0]["id"]
     cached = tmp_path / "cache" / "geocolor" / "stac" / copernicus.items[0]["id"]
     assert [path.name for path in cached.iterdir()] == [safes[0].name]
 
@@ -214,6 +225,7 @@ def test_colorize_from_a_planetary_computer_rtc_item_reads_its_signed_cogs(
     with rasterio.open(out) as colour:
         assert colour.tags()["input_product"] == PC_S1_ID
         assert colour.crs.to_epsg() == 32633
+    validate(pystac.Item.from_file(str(tmp_path / "colour.json")))
     assert planetary.requests_to("/sas/sentinel1euwest/s1-rtc")
 
 
@@ -233,3 +245,86 @@ def test_prepare_from_a_planetary_computer_s1_item_and_an_earth_search_s2_item(
     code, out, err = run([*args, "--config", str(config), *TILE], capsys)
     assert code == 0, err
     assert out.splitlines()[-1] == str(store)
+
+
+def test_cdse_s2_windows_are_read_from_its_s3_bucket_with_the_s3_keys(
+    copernicus: FakeStac,
+    safes: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_cdse_s3_keys(monkeypatch, copernicus)
+    output = tmp_path / "scenes"
+    code, out, err = run([*cdse_fetch(safes, output), "--mission", "S2"], capsys)
+    assert code == 0, err
+    folder = output / "S2_20210614T095200"
+    assert out.splitlines() == [str(folder)]
+    reads = [
+        entry for entry in copernicus.log if entry[0] == "GET" and entry[1].startswith("/eodata/")
+    ]
+    # windows only: ranged reads, and per file at most one plain GET, the size probe
+    # GDAL makes instead of a HEAD, which a presigned GET URL does not allow
+    probes = [path for _, path, range_header in reads if not range_header]
+    assert len(probes) == len(set(probes)) <= 5
+    assert len(reads) > len(probes)
+    assert not copernicus.requests_to("/assets/odata")  # no zip, no OData node
+    assert copernicus.s3_secret_key not in out + err
+    for band in ("B02", "B04", "SCL"):
+        member = next(
+            name
+            for name in zipfile.ZipFile(safes[1]).namelist()
+            if name.endswith(f"_{band}_{'20m' if band == 'SCL' else '10m'}.jp2")
+        )
+        with rasterio.open(folder / f"S2_20210614T095200_{band}.tif") as fetched:
+            values = fetched.read(1)
+            assert fetched.tags()["BOA_ADD_OFFSET"] == "0"
+            resampling = Resampling.nearest if band == "SCL" else Resampling.bilinear
+            with (
+                rasterio.open(f"/vsizip/{safes[1]}/{member}") as local,
+                WarpedVRT(
+                    local,
+                    crs=fetched.crs,
+                    transform=fetched.transform,
+                    width=fetched.width,
+                    height=fetched.height,
+                    resampling=resampling,
+                    src_nodata=0,
+                    nodata=0,
+                ) as warped,
+            ):
+                expected = warped.read(1).astype(np.int32)
+        valid = expected > 0
+        assert valid.mean() > 0.9
+        # baseline 04.00 (processing:version): the stored DNs carry +1000
+        shift = 0 if band == "SCL" else 1000
+        np.testing.assert_array_equal(values[valid], expected[valid] - shift)
+
+
+def test_cdse_s3_reads_are_refused_with_a_wrong_secret(
+    copernicus: FakeStac,
+    safes: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_cdse_s3_keys(monkeypatch, copernicus)
+    monkeypatch.setenv("GEOCOLOR_CDSE_S3_SECRET_KEY", "not-the-secret")
+    code, out, err = run([*cdse_fetch(safes, tmp_path / "a"), "--mission", "S2"], capsys)
+    assert code == 1
+    assert "cannot read the raster" in err
+    assert "not-the-secret" not in out + err
+    assert not list((tmp_path / "a").glob("S2_*"))
+
+
+def test_s3_bands_without_a_zip_or_keys_say_which_keys_to_set(
+    copernicus: FakeStac,
+    safes: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    optical = next(item for item in copernicus.items if item["collection"] == "sentinel-2-l2a")
+    del optical["assets"]["PRODUCT"]
+    code, out, err = run([*cdse_fetch(safes, tmp_path / "a"), "--mission", "S2"], capsys)
+    assert (code, out) == (2, "")
+    assert "set GEOCOLOR_CDSE_S3_ACCESS_KEY and GEOCOLOR_CDSE_S3_SECRET_KEY" in err

@@ -182,14 +182,27 @@ def test_a_refused_scene_leaves_no_item(tmp_path: Path) -> None:
     assert not (tmp_path / "colour.json").exists()
 
 
-def test_a_scene_of_unknown_time_gets_its_cog_and_a_warning_but_no_item(
+def test_a_scene_of_unknown_time_gets_an_item_with_an_honest_interval(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     scene = write_scene(tmp_path / "scene.tif", landscape(1), product="my_mosaic")
+    before = datetime.now(UTC).replace(microsecond=0)
     with caplog.at_level(logging.WARNING, logger="geocolor.colorize.stac_item"):
         colorize(scene, model(), str(tmp_path / "colour.tif"), config=ColorizeConfig(tile_size=64))
-    assert (tmp_path / "colour.tif").is_file() and not (tmp_path / "colour.json").exists()
-    assert "no STAC Item for" in caplog.text and "no acquisition time" in caplog.text
+    assert "gives a time interval" in caplog.text and "no acquisition time" in caplog.text
+    item = pystac.Item.from_file(str(tmp_path / "colour.json"))
+    validate(item)
+    assert item.datetime is None
+    assert item.properties["geocolor:acquisition_time"] == "unknown"
+    start, end = item.common_metadata.start_datetime, item.common_metadata.end_datetime
+    assert start == datetime(2014, 4, 3, tzinfo=UTC)  # Sentinel-1A's launch
+    assert end is not None and before <= end <= datetime.now(UTC)
+    assert item.common_metadata.created == end
+    # STAC asks for a time or both ends of an interval: without them it is refused
+    broken = item.to_dict(include_self_link=False, transform_hrefs=False)
+    del broken["properties"]["start_datetime"]
+    with pytest.raises(STACValidationError):
+        validate(broken)
 
 
 # --- prepare ----------------------------------------------------------------------------

@@ -53,11 +53,12 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.mark.usefixtures("pc")
-def test_planetary_computer_search_lists_s1_rtc_and_s2_and_pairs_them(
+def test_planetary_computer_rtc_search_lists_s1_rtc_and_s2_and_pairs_them(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, err = run(
-        ["search", "--source", "stac:planetary-computer", "--aoi", AOI, *DATES, "--json"], capsys
+        ["search", "--source", "stac:planetary-computer-rtc", "--aoi", AOI, *DATES, "--json"],
+        capsys,
     )
     assert code == 0, err
     data = json.loads(out)
@@ -98,7 +99,11 @@ def test_a_stac_url_is_searched_with_the_shared_collection_ids(
     ("source", "message"),
     [
         ("stac", "--source stac needs a catalogue: stac:cdse, stac:planetary-computer"),
-        ("stac:nowhere", "stac:nowhere: not a preset (cdse, planetary-computer, earth-search)"),
+        (
+            "stac:nowhere",
+            "stac:nowhere: not a preset (cdse, planetary-computer, earth-search, "
+            "planetary-computer-rtc)",
+        ),
         ("sentinelhub:cdse", "data source 'sentinelhub' takes no ':cdse'"),
     ],
 )
@@ -164,12 +169,12 @@ def test_planetary_computer_urls_are_signed_and_s1_rtc_fetched_as_gamma0(
 ) -> None:
     output = tmp_path / "scenes"
     code, _, err = run(
-        _fetch("stac:planetary-computer", output, "--mission", "S1", "--all"), capsys
+        _fetch("stac:planetary-computer-rtc", output, "--mission", "S1", "--all"), capsys
     )
     assert code == 2
     assert "hold gamma0, not sigma0 (set backscatter: gamma0)" in err
 
-    args = _fetch("stac:planetary-computer", output, "--mission", "S1", "--all")
+    args = _fetch("stac:planetary-computer-rtc", output, "--mission", "S1", "--all")
     code, out, err = run([*args, "--backscatter", "gamma0"], capsys)
     assert code == 0, err
     target = output / "S1_20221004T165000.tif"

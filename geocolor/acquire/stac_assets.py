@@ -5,16 +5,24 @@
   of type ``application/zip``. Its ``file:checksum`` (a multihash) is verified.
 - Sentinel-2 L2A band COGs: Planetary Computer names them by band (``B02`` … ``B12``,
   ``B8A``, ``SCL``), Earth Search by colour (``blue``, ``red``, ``nir``, ``scl`` …,
-  with ``*-jp2`` twins that are skipped). Stored digital numbers become reflectance with
-  the asset's ``raster:bands`` scale and offset when given (Earth Search), else with the
-  L2A rule: baseline 04.00 onwards carries an offset of -1000 (Planetary Computer).
+  with ``*-jp2`` twins that are skipped), the Copernicus Data Space by band and
+  resolution (``B02_10m``, ``SCL_20m``: JPEG 2000 in its ``s3://eodata`` bucket; the
+  finest resolution is taken). Stored digital numbers become reflectance with the
+  asset's ``raster:bands`` scale and offset when given (Earth Search), else with the
+  L2A rule: baseline 04.00 onwards (``s2:processing_baseline``, or CDSE's
+  ``processing:version``) carries an offset of -1000.
 - Sentinel-1 backscatter COGs, one per polarisation under ``vv``/``vh`` (Planetary
-  Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power). The same keys
-  of a GRD collection hold radar-geometry images that only the SAFE chain can use.
+  Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power).
+- A GRD product's SAFE files as separate assets (``sentinel-1-grd`` of Planetary
+  Computer and Earth Search): ``safe-manifest``, and per polarisation the annotation
+  ``schema-product-vv``, ``schema-calibration-vv``, ``schema-noise-vv`` and the
+  measurement, a COG in radar geometry under ``vv``. There the ``vv``/``vh`` keys are
+  digital numbers that only the SAFE chain can use, so they are no backscatter COGs.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +46,15 @@ _EARTH_SEARCH_BANDS = {
     "scl": SCL,
 }
 _POLARISATIONS = ("VV", "VH", "HH", "HV")
+# Copernicus Data Space asset keys of the Sentinel-2 L2A bands: band and resolution
+_CDSE_BAND = re.compile(r"^(B\d[\dA]|SCL)_(\d+)m$")
+# asset keys of a GRD product's SAFE files (Planetary Computer, Earth Search), by kind
+_SAFE_PART_KEYS = {
+    "annotation": "schema-product-{pol}",
+    "calibration": "schema-calibration-{pol}",
+    "noise": "schema-noise-{pol}",
+    "measurement": "{pol}",
+}
 _L2A_OFFSET_BASELINE = "04.00"
 _L2A_OFFSET = -1000.0
 _QUANTIFICATION = 10000.0
@@ -50,6 +67,18 @@ class SafeAsset:
     href: str
     checksum: str | None
     needs_login: bool
+
+
+@dataclass(frozen=True)
+class SafeParts:
+    """A GRD product's SAFE files as assets: the manifest, and (kind, polarisation) -> href.
+
+    Kinds are the SAFE reader's: ``annotation``, ``calibration``, ``noise``, ``measurement``.
+    Hrefs are http(s) or ``s3://`` URLs.
+    """
+
+    manifest: str
+    files: dict[tuple[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -76,19 +105,42 @@ def safe_asset(item: dict[str, Any]) -> SafeAsset | None:
     return SafeAsset(href, chosen.get("file:checksum"), bool(chosen.get("auth:refs")))
 
 
+def safe_parts(item: dict[str, Any]) -> SafeParts | None:
+    """The item's SAFE files, if it publishes a GRD product file by file."""
+    assets = item.get("assets", {})
+    manifest = _any_href(assets.get("safe-manifest") or assets.get("safe_manifest") or {})
+    if manifest is None or not any(key.startswith("schema-product-") for key in assets):
+        return None
+    files = {}
+    for pol in _POLARISATIONS:
+        for kind, pattern in _SAFE_PART_KEYS.items():
+            href = _any_href(assets.get(pattern.format(pol=pol.lower())) or {})
+            if href is not None:
+                files[(kind, pol)] = href
+    return SafeParts(manifest, files)
+
+
 def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
-    """The item's Sentinel-2 band COGs by band name (``B02``, ``SCL``)."""
-    baseline = str(item["properties"].get("s2:processing_baseline") or "00.00")
-    applied = item["properties"].get("earthsearch:boa_offset_applied")
+    """The item's Sentinel-2 band rasters by band name (``B02``, ``SCL``).
+
+    Hrefs are http(s) COGs, or ``s3://`` COGs and JPEG 2000 files.
+    """
+    properties = item["properties"]
+    baseline = str(
+        properties.get("s2:processing_baseline") or properties.get("processing:version") or "00.00"
+    )
+    applied = properties.get("earthsearch:boa_offset_applied")
     default_offset = (
         _L2A_OFFSET if baseline >= _L2A_OFFSET_BASELINE and applied is not True else 0.0
     )
-    bands = {}
+    bands: dict[str, BandAsset] = {}
+    finest: dict[str, int] = {}
     for key, asset in item.get("assets", {}).items():
-        band = _EARTH_SEARCH_BANDS.get(key) or (key if key in (*BAND_ORDER, SCL) else None)
-        href = _http_href(asset)
-        if band is None or href is None or not _is_geotiff(asset):
+        band, resolution = _band_of(key)
+        href = _band_href(asset)
+        if band is None or href is None or finest.get(band, resolution + 1) <= resolution:
             continue
+        finest[band] = resolution
         scaling = (asset.get("raster:bands") or [{}])[0]
         if band == SCL:
             bands[band] = BandAsset(href, 0.0, 1.0)
@@ -101,8 +153,36 @@ def s2_band_assets(item: dict[str, Any]) -> dict[str, BandAsset]:
     return bands
 
 
+def _band_of(key: str) -> tuple[str | None, int]:
+    """The band an asset key names, and its resolution in metres (0 when unsaid)."""
+    if key in _EARTH_SEARCH_BANDS:
+        return _EARTH_SEARCH_BANDS[key], 0
+    if key in (*BAND_ORDER, SCL):
+        return key, 0
+    match = _CDSE_BAND.match(key)
+    if match is not None and match.group(1) in (*BAND_ORDER, SCL):
+        return match.group(1), int(match.group(2))
+    return None, 0
+
+
+def _band_href(asset: dict[str, Any]) -> str | None:
+    """An ``s3://`` GeoTIFF or JPEG 2000 href, else an http(s) GeoTIFF's URL."""
+    href = str(asset.get("href", ""))
+    media = str(asset.get("type", ""))
+    if href.startswith("s3://") and (_is_geotiff(asset) or media == "image/jp2"):
+        return href
+    http = _http_href(asset)
+    return http if http is not None and _is_geotiff(asset) else None
+
+
 def s1_polarisation_assets(item: dict[str, Any]) -> dict[str, str]:
-    """The item's per-polarisation backscatter COGs by polarisation (``VV``, ``VH``)."""
+    """The item's per-polarisation backscatter COGs by polarisation (``VV``, ``VH``).
+
+    Empty for an item of radar-geometry GRD files (see :func:`safe_parts`) or with a
+    SAFE zip (Copernicus Data Space): their ``vv``/``vh`` are digital numbers.
+    """
+    if safe_parts(item) is not None or safe_asset(item) is not None:
+        return {}
     found = {}
     for key, asset in item.get("assets", {}).items():
         href = _http_href(asset)
@@ -147,6 +227,12 @@ def _http_href(asset: dict[str, Any]) -> str | None:
     alternate = (asset.get("alternate") or {}).get("https") or {}
     other = str(alternate.get("href", ""))
     return other if other.startswith(("http://", "https://")) else None
+
+
+def _any_href(asset: dict[str, Any]) -> str | None:
+    """The asset's http(s) URL, else its ``s3://`` href."""
+    href = str(asset.get("href", ""))
+    return _http_href(asset) or (href if href.startswith("s3://") else None)
 
 
 def _is_geotiff(asset: dict[str, Any]) -> bool:

@@ -6,8 +6,12 @@ be searched; three public ones are presets, under the collection ids they publis
 - ``cdse``: the Copernicus Data Space Ecosystem's catalogue, whose items carry the
   original SAFE as a zip (the ``PRODUCT`` asset, downloaded through OData);
 - ``planetary-computer``: Microsoft Planetary Computer, Sentinel-2 L2A band COGs and
-  Sentinel-1 RTC (terrain-corrected gamma0) COGs, their URLs signed with a SAS token;
-- ``earth-search``: Element 84's Earth Search, Sentinel-2 L2A band COGs.
+  Sentinel-1 GRD products file by file (manifest, XML, measurement COGs), their URLs
+  signed with a SAS token;
+- ``earth-search``: Element 84's Earth Search, Sentinel-2 L2A band COGs and Sentinel-1
+  GRD products file by file in a requester-pays S3 bucket;
+- ``planetary-computer-rtc``: Planetary Computer with its Sentinel-1 RTC collection
+  (terrain-flattened gamma0 COGs) instead of GRD.
 
 Items become the same :class:`~geocolor.acquire.catalog.Product` values a Sentinel Hub
 search gives, so grouping into passes, pairing and the printed table are shared.
@@ -60,7 +64,7 @@ PRESETS = {
     "planetary-computer": StacCatalogue(
         "planetary-computer",
         "https://planetarycomputer.microsoft.com/api/stac/v1",
-        "sentinel-1-rtc",
+        "sentinel-1-grd",
         "sentinel-2-l2a",
         sign=True,
     ),
@@ -69,6 +73,13 @@ PRESETS = {
         "https://earth-search.aws.element84.com/v1",
         "sentinel-1-grd",
         "sentinel-2-l2a",
+    ),
+    "planetary-computer-rtc": StacCatalogue(
+        "planetary-computer-rtc",
+        "https://planetarycomputer.microsoft.com/api/stac/v1",
+        "sentinel-1-rtc",
+        "sentinel-2-l2a",
+        sign=True,
     ),
 }
 

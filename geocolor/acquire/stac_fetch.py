@@ -6,8 +6,10 @@ Sentinel-1 backscatter per polarisation), only the AOI is read, remotely through
 fetch writes (see :mod:`geocolor.acquire.fetch`): ``S1_<time>.tif`` and ``S2_<time>/``
 band folders, Sentinel-2 as harmonised digital numbers. Items of one pass are mosaicked
 in time order, the latest on top. Otherwise each item's SAFE zip is downloaded whole
-(:mod:`geocolor.acquire.download`) as ``<item id>.zip``, which ``prepare`` and
-``colorize`` open as they open any SAFE.
+(:mod:`geocolor.acquire.download`) as ``<item id>.zip``, or, where the catalogue
+publishes a GRD product file by file, its SAFE folder is rebuilt as ``<product>.SAFE``
+(:mod:`geocolor.acquire.stac_safe`); ``prepare`` and ``colorize`` open either as they
+open any SAFE.
 """
 
 from __future__ import annotations
@@ -33,13 +35,16 @@ from geocolor.acquire.catalog import Acquisition
 from geocolor.acquire.download import download
 from geocolor.acquire.fetch import FetchConfig, aoi_grid, request_windows
 from geocolor.acquire.fetched_files import output_profile, provenance_tags, staged_acquisition
+from geocolor.acquire.s3_access import gdal_path, has_keys, is_s3, s3_target
 from geocolor.acquire.stac_assets import (
     BandAsset,
     s1_measure,
     s1_polarisation_assets,
     s2_band_assets,
     safe_asset,
+    safe_parts,
 )
+from geocolor.acquire.stac_safe import rebuild_safe
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.grid import Grid
 from geocolor.progress import progress_bar
@@ -94,10 +99,25 @@ def fetch_items(
             continue
         for feature in features:
             asset = safe_asset(feature)
+            parts = safe_parts(feature)
+            if asset is None and parts is not None:
+                outputs.append(
+                    rebuild_safe(
+                        parts,
+                        feature["id"],
+                        folder,
+                        attempts=config.service.max_attempts,
+                        retry_sleep=config.service.retry_sleep,
+                    )
+                )
+                continue
             if asset is None:
+                for band in s2_band_assets(feature).values():
+                    if is_s3(band.href):
+                        s3_target(band.href)  # says which keys are missing
                 raise GeocolorError(
                     f"STAC item {feature['id']}: neither the COG assets "
-                    f"{_wanted_assets(acquisition.mission, config)} nor a SAFE zip"
+                    f"{_wanted_assets(acquisition.mission, config)} nor a SAFE zip or files"
                 )
             outputs.append(
                 download(
@@ -150,6 +170,14 @@ def _layers(
     banded = [s2_band_assets(feature) for feature in features]
     wanted = (*config.s2_bands, SCL)
     if not all(set(wanted) <= set(assets) for assets in banded):
+        return None
+    if not all(
+        has_keys(assets[band].href)
+        for assets in banded
+        for band in wanted
+        if is_s3(assets[band].href)
+    ):
+        # s3:// bands without keys (CDSE's JPEG 2000): the SAFE zip instead
         return None
     return [
         _Layer(
@@ -245,7 +273,7 @@ def _warped(
     )
     try:
         with (
-            rasterio.open(f"/vsicurl/{href}") as src,
+            rasterio.open(gdal_path(href)) as src,
             WarpedVRT(
                 src,
                 crs=grid.crs,
@@ -259,7 +287,7 @@ def _warped(
         ):
             band = warped.read(1, masked=True)
     except RasterioError as exc:
-        raise GeocolorError(f"{href.split('?')[0]}: cannot read the COG ({exc})") from None
+        raise GeocolorError(f"{href.split('?')[0]}: cannot read the raster ({exc})") from None
     values = np.ma.getdata(band).astype(np.float64)
     valid = ~np.ma.getmaskarray(band) & np.isfinite(values)
     return values, valid

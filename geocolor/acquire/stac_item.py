@@ -4,7 +4,9 @@
 assets are resolved into something the readers open:
 
 - a SAFE zip asset is downloaded (resumably, checksummed; see
-  :mod:`geocolor.acquire.download`) into ``$XDG_CACHE_HOME/geocolor/stac``;
+  :mod:`geocolor.acquire.download`) into ``$XDG_CACHE_HOME/geocolor/stac``, and a GRD
+  product published file by file (Planetary Computer, Earth Search) is rebuilt there
+  as a SAFE folder (:mod:`geocolor.acquire.stac_safe`);
 - remote COG assets are read in place through GDAL VRTs written there: one VRT of the
   Sentinel-1 polarisations (described like ``"VV gamma0 linear"``, with the Item's id
   and time in the tags), or a folder of Sentinel-2 band VRTs carrying the Item's
@@ -24,14 +26,17 @@ import fsspec
 
 from geocolor.acquire.cdse_auth import download_session
 from geocolor.acquire.download import download
+from geocolor.acquire.s3_access import is_s3
 from geocolor.acquire.stac_assets import (
     item_mission,
     s1_measure,
     s1_polarisation_assets,
     s2_band_assets,
     safe_asset,
+    safe_parts,
 )
 from geocolor.acquire.stac_catalog import item_time
+from geocolor.acquire.stac_safe import rebuild_safe
 from geocolor.acquire.stac_vrt import RemoteBand, write_vrt
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.s2.product import S2Product, open_s2
@@ -84,6 +89,12 @@ def resolve_s1_item(path: str, cache: Path | None = None) -> str:
         bands = [RemoteBand(href, f"{pol} {measure} linear") for pol, href in polarised.items()]
         tags = {"input_products": item["id"], "acquisition_times": item_time(item).isoformat()}
         return str(write_vrt(folder / f"{item['id']}.vrt", bands, tags, georeferenced=True))
+    parts = safe_parts(item)
+    if parts is not None and safe_asset(item) is None:
+        rebuilt = rebuild_safe(
+            parts, item["id"], folder, attempts=_DOWNLOAD_ATTEMPTS, retry_sleep=_RETRY_SLEEP
+        )
+        return str(rebuilt)
     return _downloaded_safe(item, path, folder)
 
 
@@ -92,7 +103,7 @@ def resolve_s2_item(path: str, cache: Path | None = None) -> str:
     item = _item_of(path, "S2")
     folder = (cache or default_cache_dir()) / item["id"]
     bands = s2_band_assets(item)
-    if bands:
+    if bands and not any(is_s3(asset.href) for asset in bands.values()):
         stem = f"{_tile(item)}{item_time(item):%Y%m%dT%H%M%S}"
         for band, asset in bands.items():
             scaling = {

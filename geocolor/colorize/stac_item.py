@@ -52,6 +52,8 @@ PROPERTY_TAGS = (
 )
 #: A model's colours are derived from level-1 radar: a level-2 product in STAC's terms.
 LEVEL = "L2"
+#: Sentinel-1A's launch: no Sentinel-1 scene was acquired before it.
+SENTINEL1_START = datetime(2014, 4, 3, tzinfo=UTC)
 
 
 def item_path(output: str) -> str:
@@ -63,7 +65,7 @@ def colorized_item(
     output: str,
     grid: Grid,
     tags: Mapping[str, str],
-    acquired: datetime,
+    acquired: datetime | None,
     bands: Sequence[str],
     drift_report: str | None,
 ) -> pystac.Item:
@@ -78,7 +80,11 @@ def colorized_item(
     tags
         The COG's provenance tags (model, input, drift verdict...).
     acquired
-        When the input scene was acquired: the Item's ``datetime``.
+        When the input scene was acquired: the Item's ``datetime``. None when the
+        input does not say (a plain GeoTIFF): STAC needs a time, so the Item then
+        gives the only interval known to hold it, from Sentinel-1A's launch to now
+        (``start_datetime``/``end_datetime``, ``datetime`` null), and says
+        ``geocolor:acquisition_time: unknown``.
     bands
         The model's bands shown as red, green and blue (``B04``, ``B03``, ``B02``).
     drift_report
@@ -86,14 +92,20 @@ def colorized_item(
     """
     name = posixpath.basename(output)
     geometry, bbox = footprint(grid)
+    created = datetime.now(UTC)
+    fields = {key: tags[key] for key in PROPERTY_TAGS if tags[key]}
+    if acquired is None:
+        fields["acquisition_time"] = "unknown"
     item = pystac.Item(
         id=posixpath.splitext(name)[0] or name,
         geometry=geometry,
         bbox=bbox,
-        datetime=utc(acquired),
-        properties=with_prefix({key: tags[key] for key in PROPERTY_TAGS if tags[key]}),
+        datetime=None if acquired is None else utc(acquired),
+        properties=with_prefix(fields),
+        start_datetime=SENTINEL1_START if acquired is None else None,
+        end_datetime=created if acquired is None else None,
     )
-    item.common_metadata.created = datetime.now(UTC)
+    item.common_metadata.created = created
     apply_projection(item, grid)
     version = f" version {tags['model_version']}" if tags["model_version"] else ""
     apply_processing(
@@ -147,18 +159,19 @@ def write_item(
     source: S1Source,
     bands: Sequence[str],
     drift_report: str | None,
-) -> str | None:
+) -> str:
     """Write the Item of the COG ``output`` beside it in one step; its path.
 
-    A STAC Item must have a time, so a scene that does not say when it was acquired
-    (a raster with neither the tag nor a time in its name) gets none: that is said in
-    a warning, and None returned. See :func:`colorized_item` for the arguments.
+    A scene that does not say when it was acquired (a raster with neither the tag nor a
+    time in its name) gets an Item with an interval for its time (see
+    :func:`colorized_item`), and a warning says so. See there for the arguments.
     """
+    acquired: datetime | None
     try:
         acquired = source.info.start_time
     except GeocolorError as unknown:
-        log.warning("no STAC Item for %s: %s", output, unknown)
-        return None
+        log.warning("the STAC Item of %s gives a time interval: %s", output, unknown)
+        acquired = None
     item = colorized_item(output, grid, tags, acquired, bands, drift_report)
     path = item_path(output)
     write_json(item.to_dict(include_self_link=False, transform_hrefs=False), path)

@@ -46,7 +46,14 @@ from geocolor.io.xml import (
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
 
-__all__ = ["GeolocationGrid", "ProductInfo", "SafeProduct", "is_safe", "open_safe"]
+__all__ = [
+    "GeolocationGrid",
+    "ProductInfo",
+    "SafeProduct",
+    "is_safe",
+    "manifest_files",
+    "open_safe",
+]
 
 _FILE_KINDS = {
     "s1Level1ProductSchema": "annotation",
@@ -242,7 +249,7 @@ class SafeProduct:
         self._archive = archive
         self._annotations: dict[str, tuple[ET.Element, str]] = {}
         manifest, manifest_source = self._manifest()
-        self._files = _manifest_files(manifest, manifest_source)
+        self._files = manifest_files(manifest, manifest_source)
         self.info = self._product_info(manifest, manifest_source)
 
     def __repr__(self) -> str:
@@ -428,7 +435,7 @@ class SafeProduct:
         )
 
 
-def _manifest_files(manifest: ET.Element, source: str) -> dict[tuple[str, str], str]:
+def manifest_files(manifest: ET.Element, source: str) -> dict[tuple[str, str], str]:
     """Map (kind, polarisation) to the href the manifest gives for that file."""
     files: dict[tuple[str, str], str] = {}
     for data_object in manifest.iterfind("{*}dataObjectSection/{*}dataObject"):

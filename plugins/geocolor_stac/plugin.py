@@ -1,9 +1,9 @@
 """Registers STAC as the data source ``stac`` and STAC Items as a Sentinel-1 reader.
 
 ``--source stac:<preset or URL>`` picks the catalogue (presets ``cdse``,
-``planetary-computer``, ``earth-search``). Every command loads the plugins, so this
-module stays light: pystac-client, planetary-computer and the reading code are imported
-when a command first connects or opens an Item.
+``planetary-computer``, ``earth-search``, ``planetary-computer-rtc``). Every command
+loads the plugins, so this module stays light: pystac-client, planetary-computer and the
+reading code are imported when a command first connects or opens an Item.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class StacSource:
 
 
 class StacItemReader:
-    """A Sentinel-1 STAC Item (a JSON file or URL): its SAFE zip or backscatter COGs."""
+    """A Sentinel-1 STAC Item (a JSON file or URL): its SAFE zip, its SAFE files (rebuilt
+    into a SAFE folder) or its backscatter COGs."""
 
     name = "stac-item"
 
