@@ -102,15 +102,16 @@ def confine_href(root: str, href: str, source: str, *, local: bool) -> str:
 
 
 @contextmanager
-def product_gdal_env(path: str) -> Iterator[None]:
+def product_gdal_env(path: str, *, remote_sources: bool = False) -> Iterator[None]:
     """GDAL settings for reading ``path``, a product's file: no sidecars, no network.
 
     A product that GDAL itself fetches (``/vsis3/``, ``/vsiaz/``, possibly inside
-    ``/vsizip/``) keeps its network access; the driver allow-list and confined hrefs
-    still keep its reads to its own files.
+    ``/vsizip/``) keeps its network access, as does a VRT geocolor wrote over remote
+    COGs (``remote_sources``); the driver allow-list and confined hrefs still keep a
+    product's reads to its own files.
     """
     settings = dict(_SIDECARS_OFF)
-    if not path.removeprefix("/vsizip/").startswith(_NETWORK_ROOTS):
+    if not remote_sources and not path.removeprefix("/vsizip/").startswith(_NETWORK_ROOTS):
         settings["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"] = _NO_NETWORK
     with rasterio.Env(**settings):
         yield
@@ -143,7 +144,8 @@ def open_product_raster(
     if suffix in _SUFFIX_DRIVERS and _SUFFIX_DRIVERS[suffix] not in drivers:
         raise GeocolorError(f"{name}: a {suffix} file is not allowed here ({_listed(drivers)})")
     ordered = sorted(drivers, key=lambda driver: driver != _SUFFIX_DRIVERS.get(suffix))
-    with product_gdal_env(path):
+    # only geocolor's own VRTs are allowed the VRT driver, and their sources are URLs
+    with product_gdal_env(path, remote_sources="VRT" in drivers):
         failures = []
         for driver in ordered:
             try:

@@ -344,6 +344,13 @@ class SafeProduct:
         )
         return dn
 
+    def check_measurements(self) -> None:
+        """Open every measurement's header, as a GeoTIFF only, and check it against its
+        annotation; no pixel is read. Uploads are checked so before they are accepted.
+        """
+        for pol in self.info.polarisations:
+            self.read_dn(pol)
+
     def _polarisation(self, pol: str) -> str:
         if pol.upper() not in self.info.polarisations:
             held = ", ".join(self.info.polarisations)
