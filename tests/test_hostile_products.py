@@ -51,6 +51,23 @@ from tests.servers import serving
 LAYOUT = SceneLayout(lines=200, samples=256)
 LIMITS = UploadLimits(max_bytes=8 << 20, max_extracted_bytes=32 << 20)
 TILE = ["--tile-size", "64"]
+# why each case is refused, as the error says it
+UNREADABLE = "cannot open raster as GTiff"
+OUTSIDE = "outside the product"
+REASONS = {
+    "vrt-reading-a-file": UNREADABLE,
+    "vrt-fetching-a-url": UNREADABLE,
+    "absolute-href": OUTSIDE,
+    "parent-href": OUTSIDE,
+    "link-out-of-the-product": OUTSIDE,
+    "zip-slip": OUTSIDE,
+    "non-tiff-measurement": UNREADABLE,
+}
+UPLOAD_REASONS = {
+    **REASONS,
+    "link-out-of-the-product": "holds a symbolic link",
+    "zip-slip": "unsafe path",
+}
 
 
 class _Counting(BaseHTTPRequestHandler):
@@ -150,7 +167,9 @@ def test_the_cli_refuses_a_crafted_s1_product(
     }[command]
     capsys.readouterr()
     code = main(["--quiet", *args, "-o", str(out)])
-    assert_refused(code, capsys.readouterr().err, out, tmp_path)
+    err = capsys.readouterr().err
+    assert_refused(code, err, out, tmp_path)
+    assert REASONS[case] in err
     assert server.requests == 0
 
 
@@ -164,11 +183,10 @@ def test_prepare_refuses_a_crafted_s2_product(
 ) -> None:
     s1, s2 = originals
     product = S2_CASES[case](copy_product(s2, tmp_path / "in"), targets(tmp_path, server.base_url))
-    out = tmp_path / "out" / "store.zarr"
+    out = output(tmp_path, "store.zarr")
     capsys.readouterr()
-    code = main(
-        ["--quiet", "prepare", "--s1", str(s1), "--s2", str(product), *TILE, "-o", str(out)]
-    )
+    args = ["prepare", "--s1", str(s1), "--s2", str(product), *TILE]
+    code = main(["--quiet", *args, "-o", str(out)])
     err = capsys.readouterr().err
     assert_refused(code, err, out, tmp_path)
     assert "B04_10m.jp2" in err
@@ -185,7 +203,9 @@ def test_an_upload_of_a_crafted_product_is_refused_and_leaves_nothing(
     uploads = tmp_path / "uploads"
     with upload_zip(product).open("rb") as data, pytest.raises(GeocolorError) as refused:
         accept_upload("scene.zip", data, uploads, LIMITS)
-    assert len(str(refused.value).splitlines()) == 1
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1 and UPLOAD_REASONS[case] in message
+    assert str(uploads) not in message  # the server's folders stay its own
     assert list(uploads.iterdir()) == []
     assert server.requests == 0
 

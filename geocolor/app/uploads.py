@@ -157,7 +157,8 @@ def check_geotiff(path: Path, name: str) -> None:
         with open_product_raster(str(path), S1_MEASUREMENT_DRIVERS) as src:
             georeferenced = src.crs is not None and not src.transform.is_identity
     except GeocolorError as exc:
-        raise GeocolorError(f"{name}: not a readable GeoTIFF ({exc})") from None
+        why = str(exc).replace(str(path), name)
+        raise GeocolorError(f"{name}: not a readable GeoTIFF ({why})") from None
     if not georeferenced:
         raise GeocolorError(f"{name}: the GeoTIFF has no CRS or geotransform")
 
