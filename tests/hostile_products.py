@@ -152,17 +152,38 @@ def non_tiff_measurement(safe: Path, targets: Targets) -> Path:
     return safe
 
 
+def _as_geotiff(band: Path, target: Path) -> tuple[int, int]:
+    """Copy the raster ``band`` to a GeoTIFF at ``target``; its width and height."""
+    with rasterio.open(band) as src:
+        profile = {**src.profile, "driver": "GTiff"}
+        pixels = src.read()
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(pixels)
+    return profile["width"], profile["height"]
+
+
 def s2_band_vrt(safe: Path, targets: Targets) -> Path:
     """The B04 band ``.jp2`` of an L2A SAFE is a VRT over a GeoTIFF outside the product."""
     band = next(safe.rglob("*_B04_10m.jp2"))
     outside = targets.secret.with_name("outside-B04.tif")
-    with rasterio.open(band) as src:
-        profile = {**src.profile, "driver": "GTiff"}
-        pixels = src.read()
-    with rasterio.open(outside, "w", **profile) as dst:
-        dst.write(pixels)
-    band.write_bytes(simple_source_vrt(profile["width"], profile["height"], "UInt16", str(outside)))
+    band.write_bytes(simple_source_vrt(*_as_geotiff(band, outside), "UInt16", str(outside)))
     return safe
+
+
+def s2_band_file_vrt(safe: Path, targets: Targets) -> Path:
+    """A band-file folder (``B02.tif``, ``SCL.tif``...) whose ``B04.vrt`` reads outside it."""
+    folder = safe.parent / "band-files"
+    folder.mkdir()
+    for band in safe.rglob("*.jp2"):
+        name = band.stem.split("_")[-2]  # T32TNR_20210614T095200_B04_10m -> B04
+        if name != "B04":
+            _as_geotiff(band, folder / f"{name}.tif")
+            continue
+        outside = targets.secret.with_name("outside-B04.tif")
+        vrt = simple_source_vrt(*_as_geotiff(band, outside), "UInt16", str(outside))
+        (folder / "B04.vrt").write_bytes(vrt)
+    shutil.rmtree(safe)
+    return folder
 
 
 Build = Callable[[Path, Targets], Path]
@@ -176,7 +197,7 @@ S1_CASES: dict[str, Build] = {
     "zip-slip": zip_slip,
     "non-tiff-measurement": non_tiff_measurement,
 }
-S2_CASES: dict[str, Build] = {"s2-band-vrt": s2_band_vrt}
+S2_CASES: dict[str, Build] = {"s2-band-vrt": s2_band_vrt, "s2-band-file-vrt": s2_band_file_vrt}
 
 
 def upload_zip(product: Path) -> Path:

@@ -345,8 +345,9 @@ class SafeProduct:
         return dn
 
     def check_measurements(self) -> None:
-        """Open every measurement's header, as a GeoTIFF only, and check it against its
-        annotation; no pixel is read. Uploads are checked so before they are accepted.
+        """Check every measurement opens as a GeoTIFF matching its annotation.
+
+        Only headers are read, no pixel: uploads are checked so before they are accepted.
         """
         for pol in self.info.polarisations:
             self.read_dn(pol)
