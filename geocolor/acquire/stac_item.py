@@ -122,7 +122,10 @@ def resolve_s2_item(path: str, cache: Path | None = None) -> str:
 
 def open_s2_input(path: str) -> S2Product:
     """``open_s2`` that also takes a STAC Item, as ``prepare``'s ``--s2`` does."""
-    return open_s2(resolve_s2_item(path) if is_stac_item(path) else path)
+    if is_stac_item(path):
+        # band VRTs geocolor has just written over the Item's COGs
+        return open_s2(resolve_s2_item(path), geocolor_vrts=True)
+    return open_s2(path)
 
 
 def _item_of(path: str, mission: str) -> dict[str, Any]:

@@ -4,7 +4,9 @@ An upload is untrusted bytes under an untrusted name. It is written under a name
 own choosing, must start like a GeoTIFF or a zip, and a zip must be a single Sentinel-1
 SAFE folder whose entries cannot escape the destination (no absolute paths, no ``..``,
 no links) and cannot blow up on extraction (caps on the total size, on the compression
-ratio and on the bytes actually written, whatever the headers claim).
+ratio and on the bytes actually written, whatever the headers claim). Once extracted,
+the product must pass the checks every product passes (see
+:mod:`geocolor.io.product_files`): hrefs inside it, measurements that are GeoTIFFs.
 
 Each accepted upload gets a folder named by a hash of its bytes, so the same file
 uploaded again (by anyone, under any name) is recognised and reused instead of kept
@@ -24,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-import rasterio
-from rasterio.errors import RasterioError
-
 from geocolor.app.workdir import touch
 from geocolor.errors import GeocolorError
-from geocolor.s1.source import open_s1
+from geocolor.io.product_files import S1_MEASUREMENT_DRIVERS, open_product_raster
+from geocolor.s1.safe import open_safe
 
 _CHUNK = 1 << 20
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -152,12 +152,13 @@ def _write_capped(
 
 
 def check_geotiff(path: Path, name: str) -> None:
-    """Refuse a TIFF that GDAL cannot open or that is not georeferenced."""
+    """Refuse a TIFF that GDAL cannot open as a GeoTIFF or that is not georeferenced."""
     try:
-        with rasterio.open(path) as src:
+        with open_product_raster(str(path), S1_MEASUREMENT_DRIVERS) as src:
             georeferenced = src.crs is not None and not src.transform.is_identity
-    except RasterioError as exc:
-        raise GeocolorError(f"{name}: not a readable GeoTIFF ({exc})") from None
+    except GeocolorError as exc:
+        why = str(exc).replace(str(path), name)
+        raise GeocolorError(f"{name}: not a readable GeoTIFF ({why})") from None
     if not georeferenced:
         raise GeocolorError(f"{name}: the GeoTIFF has no CRS or geotransform")
 
@@ -224,7 +225,7 @@ def extract_safe(path: Path, destination: Path, limits: UploadLimits, name: str)
         raise GeocolorError(f"{name}: not a readable zip archive ({exc})") from None
     safe = destination / top
     try:
-        open_s1(safe)
+        open_safe(safe).check_measurements()
     except GeocolorError as exc:
         # the message names files by their place in the archive, not on the server
         reason = str(exc).replace(f"{destination}/", "")

@@ -6,6 +6,10 @@ sigma0 or gamma0, one band per polarisation described as ``"VV sigma0 dB"`` (or
 :func:`geocolor.s1.source.open_s1` (the ``backscatter-raster`` reader), such a raster
 is paired, prepared and colorized as a SAFE product is: it is warped onto the target
 grid chunk by chunk, so a folder of fetched files trains a model as raw products do.
+
+Such a raster may come from anywhere, so it is opened as a GeoTIFF only (see
+:mod:`geocolor.io.product_files`); the VRTs geocolor writes for a STAC Item's COGs are
+opened by passing :data:`~geocolor.io.product_files.GEOCOLOR_VRT_DRIVERS`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from geocolor import __version__
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import LONLAT, Georeference, Grid, reproject_geometry
-from geocolor.io.filesystems import open_raster
+from geocolor.io.product_files import S1_MEASUREMENT_DRIVERS, open_product_raster
 from geocolor.s1.backscatter import Backscatter, S1Config
 from geocolor.s1.source import Hold
 
@@ -78,6 +82,8 @@ class BackscatterRaster:
     path: str
     info: RasterInfo
     grid: Grid
+    #: The GDAL drivers the raster may be opened with.
+    drivers: tuple[str, ...] = S1_MEASUREMENT_DRIVERS
 
     def footprint(self) -> BaseGeometry:
         """Lon/lat outline of the raster's valid data (read once, when first asked)."""
@@ -85,7 +91,7 @@ class BackscatterRaster:
 
     @functools.cached_property
     def _outline(self) -> BaseGeometry:
-        return raster_footprint(self.path)
+        return raster_footprint(self.path, self.drivers)
 
     def native_grid(self) -> Grid:
         """The raster's own grid."""
@@ -104,6 +110,7 @@ class BackscatterRaster:
         image = da.map_blocks(
             _warped_block,
             path=self.path,
+            drivers=self.drivers,
             bands=tuple(index for index, _ in bands),
             grid=grid,
             chunks=da.core.normalize_chunks(chunks, (len(bands), grid.height, grid.width)),
@@ -168,14 +175,18 @@ def _to_unit(band: da.Array, unit: str, db: bool) -> da.Array:
 
 
 def _warped_block(
-    path: str, bands: tuple[int, ...], grid: Grid, block_info: dict[object, object] | None = None
+    path: str,
+    drivers: tuple[str, ...],
+    bands: tuple[int, ...],
+    grid: Grid,
+    block_info: dict[object, object] | None = None,
 ) -> np.ndarray:
     """One chunk of the raster on ``grid``: each task opens its own dataset (thread-safe)."""
     assert block_info is not None
     location = block_info[None]["array-location"]  # type: ignore[index]
     (_, _), (row0, row1), (col0, col1) = location
     with (
-        open_raster(path) as src,
+        open_product_raster(path, drivers) as src,
         _warped_view(src, grid) as vrt,
     ):
         window = Window(col0, row0, col1 - col0, row1 - row0)
@@ -197,9 +208,9 @@ def _warped_view(src: Any, grid: Grid) -> WarpedVRT:
     )
 
 
-def raster_footprint(path: str) -> BaseGeometry:
+def raster_footprint(path: str, drivers: tuple[str, ...] = S1_MEASUREMENT_DRIVERS) -> BaseGeometry:
     """The lon/lat outline of a raster's valid data, from a decimated read."""
-    with open_raster(path) as src:
+    with open_product_raster(path, drivers) as src:
         if src.crs is None:
             raise GeocolorError(f"{path}: the raster has no CRS")
         scale = max(src.width, src.height) / _OUTLINE_PIXELS
@@ -218,13 +229,16 @@ def raster_footprint(path: str) -> BaseGeometry:
         return reproject_geometry(outline, src.crs, LONLAT)
 
 
-def open_backscatter_raster(path: str) -> BackscatterRaster:
+def open_backscatter_raster(
+    path: str, drivers: tuple[str, ...] = S1_MEASUREMENT_DRIVERS
+) -> BackscatterRaster:
     """Open a processed Sentinel-1 raster: its bands, grid, product id and time tags.
 
     The product id is the first of the ``input_products`` (or ``input_product``) tag,
-    else the file name without its extension.
+    else the file name without its extension. ``drivers`` are the GDAL drivers it may be
+    opened with: GeoTIFF, unless geocolor wrote the file itself.
     """
-    with open_raster(path) as src:
+    with open_product_raster(path, drivers) as src:
         tags = src.tags()
         descriptions = tuple(text or "" for text in src.descriptions)
         if src.crs is None or src.transform.is_identity:
@@ -244,17 +258,17 @@ def open_backscatter_raster(path: str) -> BackscatterRaster:
     info = RasterInfo(
         path, product_id, descriptions, tags.get("acquisition_times"), tags.get("processing")
     )
-    return BackscatterRaster(path, info, grid)
+    return BackscatterRaster(path, info, grid, drivers)
 
 
 def is_backscatter_raster(path: str) -> bool:
-    """Whether GDAL reads ``path`` as a georeferenced raster (CRS and geotransform).
+    """Whether ``path`` is a georeferenced GeoTIFF (CRS and geotransform).
 
     The ``backscatter-raster`` reader's ``can_open``; a SAFE folder, which GDAL also
-    reads, has ground control points only.
+    reads, is no GeoTIFF.
     """
     try:
-        with open_raster(path) as src:
+        with open_product_raster(path, S1_MEASUREMENT_DRIVERS) as src:
             return src.crs is not None and not src.transform.is_identity
     except (RasterioError, GeocolorError, OSError, ValueError):
         return False

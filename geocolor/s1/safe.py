@@ -5,6 +5,9 @@ renamed or extra files cannot be mistaken for a product's own. Zips are read in 
 XML through fsspec's zip filesystem (``zipfile`` over an fsspec file), rasters through
 GDAL's ``/vsizip/`` when local and through rasterio's ``opener=`` otherwise. Pixels are
 only read by Dask tasks, one rasterio window per chunk.
+
+A product may be crafted: every href is confined to the product and measurements are
+opened as GeoTIFFs only, with no network (see :mod:`geocolor.io.product_files`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from typing import Any
 import dask.array as da
 import fsspec
 import numpy as np
-import rasterio
 import shapely
 from dask.array.core import normalize_chunks
 from dask.base import tokenize
@@ -35,6 +37,7 @@ from rasterio.windows import Window
 
 from geocolor.errors import GeocolorError, raise_unchained, root_reason
 from geocolor.io.filesystems import OPENER_LOCK
+from geocolor.io.product_files import S1_MEASUREMENT_DRIVERS, confine_href, open_product_raster
 from geocolor.io.tiff_blocks import ByteRanges, byte_ranges, check_deflate_blocks
 from geocolor.io.xml import (
     parse_xml,
@@ -122,11 +125,15 @@ class _Archive:
     local: bool
 
     def member(self, href: str) -> str:
-        return posixpath.join(self.root, href) if self.root else href
+        """Path of ``href`` on ``fs``; an href leaving the product is refused."""
+        local_folder = self.local and self.zip_file is None
+        source = self.describe("manifest.safe")
+        return confine_href(self.root, href, source, local=local_folder)
 
     def describe(self, href: str) -> str:
         """User-facing name of a file: the product URL followed by its inner path."""
-        return f"{self.url}/{self.member(href) if self.zip_file is not None else href}"
+        inner = posixpath.join(self.root, href) if self.root else href
+        return f"{self.url}/{inner if self.zip_file is not None else href}"
 
     def exists(self, href: str) -> bool:
         try:
@@ -168,14 +175,16 @@ class _RasterSource:
 
     @contextmanager
     def dataset(self) -> Iterator[DatasetReader]:
-        """The open dataset; any GDAL or zip failure inside becomes a GeocolorError.
+        """The open GeoTIFF; any GDAL or zip failure inside becomes a GeocolorError.
 
         The error names the file and GDAL's reason, and is raised unchained, as it may
         have to leave a Dask task.
         """
         with OPENER_LOCK if self.opener is not None else nullcontext():
             try:
-                with rasterio.open(self.path, opener=self.opener) as dataset:
+                with open_product_raster(
+                    self.path, S1_MEASUREMENT_DRIVERS, opener=self.opener, describe=self.describe
+                ) as dataset:
                     yield dataset
             except (RasterioError, *_ZIP_ERRORS) as error:
                 failure = GeocolorError(
@@ -250,6 +259,8 @@ class SafeProduct:
         self._annotations: dict[str, tuple[ET.Element, str]] = {}
         manifest, manifest_source = self._manifest()
         self._files = manifest_files(manifest, manifest_source)
+        for href in self._files.values():
+            archive.member(href)
         self.info = self._product_info(manifest, manifest_source)
 
     def __repr__(self) -> str:
@@ -362,6 +373,14 @@ class SafeProduct:
         )
         return dn
 
+    def check_measurements(self) -> None:
+        """Check every measurement opens as a GeoTIFF matching its annotation.
+
+        Only headers are read, no pixel: uploads are checked so before they are accepted.
+        """
+        for pol in self.info.polarisations:
+            self.read_dn(pol)
+
     def _polarisation(self, pol: str) -> str:
         if pol.upper() not in self.info.polarisations:
             held = ", ".join(self.info.polarisations)
@@ -445,7 +464,7 @@ def manifest_files(manifest: ET.Element, source: str) -> dict[tuple[str, str], s
             continue
         href = posixpath.normpath(location.get("href", ""))
         match = _POLARISATION_IN_NAME.search(posixpath.basename(href))
-        if href.startswith("..") or match is None:
+        if match is None:
             raise GeocolorError(f"{source}: unexpected {kind} file location {href!r}.")
         key = (kind, match.group(1).upper())
         if key in files:

@@ -94,7 +94,7 @@ def open_s1(path: str | os.PathLike[str]) -> S1Source:
     """Open a Sentinel-1 scene (local path or URL) with the first reader that accepts it.
 
     Readers are asked in registration order, so the built-in ones (a SAFE with its
-    ``manifest.safe``, then any georeferenced raster GDAL reads) keep their inputs and a
+    ``manifest.safe``, then any georeferenced GeoTIFF) keep their inputs and a
     plugin's reader adds new kinds of scene.
 
     Raises

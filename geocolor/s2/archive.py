@@ -5,6 +5,10 @@ local, ``s3://`` and ``az://`` rasters itself, and zips in place through ``/vsiz
 other fsspec protocols, ``gs://`` included (so gcsfs's credentials and
 ``STORAGE_EMULATOR_HOST`` apply, see :mod:`geocolor.io.filesystems`), go through a
 rasterio opener, whose reads are serialised because openers are not thread-safe.
+
+Every file is reached through :func:`geocolor.io.product_files.confine_href` and every
+raster through :func:`geocolor.io.product_files.open_product_raster`: a crafted product
+reads only its own files, as JPEG2000 or GeoTIFF, without network of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from typing import Any
 
 import fsspec
 import numpy as np
-import rasterio
 from fsspec.implementations.zip import ZipFileSystem
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
@@ -27,6 +30,7 @@ from rasterio.windows import Window
 from geocolor.errors import GeocolorError, raise_unchained, root_reason
 from geocolor.geo.grid import Grid
 from geocolor.io.filesystems import OPENER_LOCK
+from geocolor.io.product_files import S2_BAND_DRIVERS, confine_href, open_product_raster
 from geocolor.io.xml import parse_xml
 
 __all__ = ["Archive", "Raster", "check_on_grid", "gdal_path", "open_archive", "raster_at"]
@@ -37,29 +41,29 @@ _GDAL_PREFIXES = {"file": "", "s3": "/vsis3/", "az": "/vsiaz/"}
 
 @dataclass(frozen=True)
 class Raster:
-    """One raster file: a path GDAL reads natively, or an fsspec path with its opener."""
+    """One raster file: a path GDAL reads natively, or an fsspec path with its opener.
+
+    ``drivers`` are the GDAL drivers it may be opened with.
+    """
 
     path: str
     opener: Callable[..., Any] | None = None
+    drivers: tuple[str, ...] = S2_BAND_DRIVERS
 
     @contextmanager
     def open(self) -> Iterator[Any]:
         """The open rasterio dataset, or an error naming the file.
 
-        Errors name GDAL's reason and are raised unchained, as Dask tasks read through
-        here (see :func:`~geocolor.errors.raise_unchained`). Rasterio's Python openers
+        Errors name GDAL's reason and carry no chained exception, as Dask tasks read
+        through here (see :func:`~geocolor.errors.raise_unchained`). Rasterio's Python openers
         are not safe to use from several threads at once (concurrent reads of one path
         crash), so those reads take turns.
         """
-        with OPENER_LOCK if self.opener is not None else nullcontext():
-            try:
-                dataset = rasterio.open(self.path, opener=self.opener)
-            except (OSError, RasterioError) as exc:
-                raise_unchained(
-                    GeocolorError(f"{self.path}: cannot open raster ({root_reason(exc)})")
-                )
-            with dataset:
-                yield dataset
+        with (
+            OPENER_LOCK if self.opener is not None else nullcontext(),
+            open_product_raster(self.path, self.drivers, opener=self.opener) as dataset,
+        ):
+            yield dataset
 
     def read(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
         """First band over [rows) x [cols), one window read."""
@@ -80,12 +84,17 @@ class Raster:
 
 @dataclass(frozen=True)
 class Archive:
-    """The files of one product folder, on disk, in a zip or behind fsspec."""
+    """The files of one product folder, on disk, in a zip or behind fsspec.
+
+    ``local_folder`` says whether ``root`` is a folder on this machine, whose links
+    must not lead out of it.
+    """
 
     label: str
     fs: Any
     root: str
     gdal_root: str | None
+    local_folder: bool = False
 
     def files(self) -> set[str]:
         """Paths of every file, relative to the product folder."""
@@ -96,7 +105,7 @@ class Archive:
         """A parsed XML file of the product."""
         name = posixpath.join(self.label, relative)
         try:
-            with self.fs.open(posixpath.join(self.root, relative), "rb") as stream:
+            with self.fs.open(self._confined(relative), "rb") as stream:
                 content = stream.read()
         except FileNotFoundError:
             raise GeocolorError(f"{name}: file not found") from None
@@ -104,11 +113,15 @@ class Archive:
             raise GeocolorError(f"{name}: cannot read ({exc})") from None
         return parse_xml(content, name)
 
-    def raster(self, relative: str) -> Raster:
+    def raster(self, relative: str, drivers: tuple[str, ...] = S2_BAND_DRIVERS) -> Raster:
         """A raster of the product, read natively by GDAL where it can."""
+        confined = self._confined(relative)
         if self.gdal_root is not None:
-            return Raster(f"{self.gdal_root}/{relative}")
-        return Raster(posixpath.join(self.root, relative), self.fs.open)
+            return Raster(f"{self.gdal_root}/{posixpath.normpath(relative)}", None, drivers)
+        return Raster(confined, self.fs.open, drivers)
+
+    def _confined(self, relative: str) -> str:
+        return confine_href(self.root, relative, self.label, local=self.local_folder)
 
 
 def open_archive(location: str) -> Archive:
@@ -118,7 +131,8 @@ def open_archive(location: str) -> Archive:
         raise GeocolorError(f"{location}: no such file or folder")
     native = gdal_path(fs, fs_path)
     if fs.isdir(fs_path):
-        return Archive(location, fs, fs_path, native)
+        # a native path equal to the fsspec one is a plain folder on this machine
+        return Archive(location, fs, fs_path, native, local_folder=native == fs_path)
     if not fs_path.lower().endswith(".zip"):
         raise GeocolorError(f"{location}: expected a .SAFE folder, a .zip or a band-file folder")
     try:
@@ -142,11 +156,11 @@ def gdal_path(fs: Any, fs_path: str) -> str | None:
     return f"{prefixes[0]}{fs_path}" if prefixes else None
 
 
-def raster_at(location: str) -> Raster:
+def raster_at(location: str, drivers: tuple[str, ...] = S2_BAND_DRIVERS) -> Raster:
     """A single band file named by a path or fsspec URL."""
     fs, fs_path = fsspec.core.url_to_fs(location)
     native = gdal_path(fs, fs_path)
-    return Raster(fs_path, fs.open) if native is None else Raster(native)
+    return Raster(fs_path, fs.open, drivers) if native is None else Raster(native, None, drivers)
 
 
 def check_on_grid(raster: Raster, grid: Grid) -> None:

@@ -44,6 +44,7 @@ from shapely.geometry import Polygon
 
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
+from geocolor.io.product_files import S2_BAND_DRIVERS
 from geocolor.s2.archive import Raster, check_on_grid, open_archive, raster_at
 from geocolor.s2.band_files import read_band_files
 from geocolor.s2.parts import (
@@ -189,15 +190,19 @@ class S2Product:
         )
 
 
-def open_s2(path: PathLike | Sequence[PathLike]) -> S2Product:
+def open_s2(path: PathLike | Sequence[PathLike], *, geocolor_vrts: bool = False) -> S2Product:
     """Open an L2A product: a SAFE folder or zip, a band-file folder, or a list of band files.
 
-    See the module docstring for the accepted layouts and how values are scaled.
+    See the module docstring for the accepted layouts and how values are scaled. Band
+    files are JPEG2000 or GeoTIFF; ``geocolor_vrts`` also accepts the band VRTs of a
+    folder geocolor wrote itself (a STAC Item's COGs), never a product's own VRTs.
     """
+    drivers = (*S2_BAND_DRIVERS, "VRT") if geocolor_vrts else S2_BAND_DRIVERS
     if not isinstance(path, str | os.PathLike):
         locations = [os.fspath(item) for item in path]
         label = posixpath.dirname(locations[0]) if locations else "empty band-file list"
-        return S2Product(read_band_files([raster_at(location) for location in locations], label))
+        rasters = [raster_at(location, drivers) for location in locations]
+        return S2Product(read_band_files(rasters, label))
     location = os.fspath(path)
     archive = open_archive(location)
     files = archive.files()
@@ -208,7 +213,8 @@ def open_s2(path: PathLike | Sequence[PathLike]) -> S2Product:
     if location.rstrip("/").upper().endswith((".SAFE", ".ZIP")) or "manifest.safe" in files:
         raise GeocolorError(f"{location}: MTD_MSIL2A.xml not found, not an L2A SAFE product")
     top_level = sorted(name for name in files if "/" not in name)
-    return S2Product(read_band_files([archive.raster(name) for name in top_level], location))
+    rasters = [archive.raster(name, drivers) for name in top_level]
+    return S2Product(read_band_files(rasters, location))
 
 
 def _reflectance_block(band_file: BandFile, block_info: Any = None) -> np.ndarray:

@@ -40,7 +40,7 @@ class SafeReader:
 
 
 class BackscatterRasterReader:
-    """Processed backscatter rasters (GeoTIFF, COG, any georeferenced GDAL raster)."""
+    """Processed backscatter rasters: georeferenced GeoTIFFs and COGs (no other format)."""
 
     name = "backscatter-raster"
 

@@ -63,9 +63,15 @@ class StacItemReader:
     def open(self, path: str) -> S1Source:
         """The scene the Item's assets hold, opened by the reader for their kind."""
         from geocolor.acquire.stac_item import resolve_s1_item
+        from geocolor.io.product_files import GEOCOLOR_VRT_DRIVERS
+        from geocolor.s1.raster import open_backscatter_raster
         from geocolor.s1.source import open_s1
 
-        return open_s1(resolve_s1_item(path))
+        resolved = resolve_s1_item(path)
+        if resolved.endswith(".vrt"):
+            # the Item's COGs, in a VRT geocolor has just written: the one VRT it trusts
+            return open_backscatter_raster(resolved, GEOCOLOR_VRT_DRIVERS)
+        return open_s1(resolved)
 
 
 @hookimpl
