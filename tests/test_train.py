@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,19 +142,6 @@ def install_linear_backend(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
     get_plugins.cache_clear()
     return site
-
-
-@pytest.fixture
-def tracking(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    return use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def linear_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    yield install_linear_backend(tmp_path, monkeypatch)
-    get_plugins.cache_clear()
 
 
 @pytest.fixture(scope="module")
