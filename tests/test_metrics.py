@@ -35,7 +35,7 @@ def test_identical_images_score_perfectly() -> None:
     torch.testing.assert_close(scores["ssim"], torch.ones(2))
     assert scores["sam"].tolist() == [0.0, 0.0]
     assert scores["l1"].tolist() == [0.0, 0.0]
-    torch.testing.assert_close(scores["hf_ratio"], torch.ones(2))
+    torch.testing.assert_close(scores["hf_energy"], scores["hf_energy_target"])
 
 
 def test_constant_offset_gives_known_psnr_and_l1() -> None:
@@ -102,6 +102,7 @@ def test_images_without_valid_pixels_are_skipped_in_means() -> None:
     result = means.means()
     assert result["l1"] == pytest.approx(0.01)
     assert result["psnr"] == pytest.approx(scores["psnr"][0].item())
+    assert result["hf_ratio"] == pytest.approx(1.0, rel=1e-5)  # an offset adds no texture
 
 
 def test_psnr_and_ssim_match_scikit_image() -> None:
@@ -148,7 +149,7 @@ def test_hf_ratio_matches_scikit_image_laplacian_and_flags_blur_and_noise() -> N
         return float(sum((response.astype(float) ** 2).sum() for response in inner))
 
     noisy = target + 0.05 * noise
-    expected = energy(noisy) / energy(target)
+    expected = energy(noisy) / energy(target)  # sums: the pixel counts cancel
     assert hf_ratio(noisy, target, valid).item() == pytest.approx(expected, rel=1e-4)
     assert hf_ratio(blurred, target, valid).item() < 0.5 < 1.5 < expected
     # a constant colour has no high frequencies at all, a fact PSNR and SSIM hide

@@ -109,24 +109,23 @@ def _gaussian_window(like: torch.Tensor) -> torch.Tensor:
     return (window / window.sum()).view(1, 1, SSIM_WINDOW, SSIM_WINDOW)
 
 
+def high_frequency_energy(image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean squared 3x3 Laplacian response, all bands, over wholly valid neighbourhoods."""
+    bands = image.shape[1]
+    kernel = torch.tensor(LAPLACIAN, dtype=image.dtype, device=image.device)
+    inside = -functional.max_pool2d(-valid, 3, stride=1)  # 1 where all 3x3 pixels are valid
+    response = functional.conv2d(image * valid, kernel.expand(bands, 1, 3, 3), groups=bands)
+    return _masked_mean(response**2, inside)
+
+
 def hf_ratio(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """High-frequency energy of the prediction over that of the target (1 is right).
 
-    The energy is the sum of squared 3x3 Laplacian responses over pixels whose whole
-    neighbourhood is valid, all bands together. Blur drives it below 1, noise and
-    invented texture above; it needs no learnt weights and no data range.
+    Blur drives it below 1, noise and invented texture above; it needs no learnt
+    weights and no data range. Over many images, :class:`MetricMeans` reports the ratio
+    of the mean energies, which a nearly flat target cannot blow up.
     """
-    bands = pred.shape[1]
-    kernel = torch.tensor(LAPLACIAN, dtype=pred.dtype, device=pred.device)
-    kernel = kernel.expand(bands, 1, 3, 3)
-    inside = -functional.max_pool2d(-valid, 3, stride=1)  # 1 where all 3x3 pixels are valid
-
-    def energy(image: torch.Tensor) -> torch.Tensor:
-        response = functional.conv2d(image * valid, kernel, groups=bands)
-        return (response**2 * inside).sum(dim=(1, 2, 3))
-
-    ratio = energy(pred) / energy(target).clamp_min(1e-20)
-    return torch.where(inside.sum(dim=(1, 2, 3)) > 0, ratio, torch.nan)
+    return high_frequency_energy(pred, valid) / high_frequency_energy(target, valid)
 
 
 def image_metrics(
@@ -135,18 +134,22 @@ def image_metrics(
     valid: torch.Tensor,
     data_range: float = DEFAULT_DATA_RANGE,
 ) -> dict[str, torch.Tensor]:
-    """Every metric of :data:`METRICS`, per image."""
+    """Every metric of :data:`METRICS` per image, ``hf_ratio`` as its two energies."""
     return {
         "psnr": psnr(pred, target, valid, data_range),
         "ssim": ssim(pred, target, valid, data_range),
         "sam": spectral_angle(pred, target, valid),
         "l1": l1(pred, target, valid),
-        "hf_ratio": hf_ratio(pred, target, valid),
+        "hf_energy": high_frequency_energy(pred, valid),
+        "hf_energy_target": high_frequency_energy(target, valid),
     }
 
 
 class MetricMeans:
-    """Running means of per-image metrics over batches, skipping NaN (no valid pixel)."""
+    """Running means of per-image metrics over batches, skipping NaN (no valid pixel).
+
+    The two high-frequency energies become ``hf_ratio``, the ratio of their means.
+    """
 
     def __init__(self) -> None:
         self._sums: dict[str, float] = {}
@@ -161,7 +164,11 @@ class MetricMeans:
 
     def means(self) -> dict[str, float]:
         """The mean of each metric (NaN when no image had a valid pixel)."""
-        return {
+        means = {
             name: self._sums[name] / count if count else math.nan
             for name, count in self._counts.items()
         }
+        if "hf_energy" in means:
+            energy, target = means.pop("hf_energy"), means.pop("hf_energy_target")
+            means["hf_ratio"] = energy / target if target > 0 else math.nan
+        return means
