@@ -90,7 +90,15 @@ def test_promote_moves_an_alias_and_list_shows_versions(store: str, tracking: st
     rows = listed()
     assert set(rows) == {"1", "2"}
     assert rows["1"][2] == "-" and rows["1"][3] == "linear"
-    assert all(float(value) for value in rows["2"][4:])  # val psnr, ssim, sam, l1
+    assert all(float(value) for value in rows["2"][4:])  # val psnr, ssim, sam, l1, hf, skill
+    # the registered version's run carries the baselines, and its skill is measured by them
+    client = mlflow.MlflowClient()
+    logged = client.get_run(client.get_model_version("geocolor", "2").run_id).data
+    assert {f"val_baseline_{b}_{m}" for b in BASELINES for m in METRICS} <= set(logged.metrics)
+    skill = logged.metrics["val_psnr"] - logged.metrics["val_baseline_linear_psnr"]
+    assert logged.metrics["val_skill"] == pytest.approx(skill)
+    assert float(rows["2"][-1]) == pytest.approx(skill, abs=1e-3 * abs(skill) + 1e-3)
+    assert logged.params["data_range"] == "1.0"
 
     for version in ("1", "2"):
         result = invoke(models_group, ["promote", "geocolor", version, "--alias", "production"])
