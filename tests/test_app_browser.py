@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -27,6 +29,7 @@ from shapely.geometry import box, shape
 
 from geocolor.geo.grid import LONLAT, reproject_geometry
 from tests.conftest import require_tool
+from tests.model_factory import log_tiny_model
 from tests.scene_factory import CRS, RESOLUTION, tiny_registry, write_scene
 from tests.servers import free_port, stop, wait_until_up
 from tests.test_app_stop import alive, children
@@ -45,6 +48,7 @@ CHROMIUM_ARGS = [
 ]
 # zoom the map to this level over the result (a 10 m COG is at its native resolution)
 ZOOM = 16
+SLOW_ALIAS = "slow"
 
 
 @pytest.fixture
@@ -60,6 +64,8 @@ def app_url(tmp_path: Path) -> Iterator[str]:
     write_scene(scenes / "scene.tif", size=300, nodata_rows=20)
     port = free_port()
     with tiny_registry(tmp_path) as registry:
+        # a second, slower model: its job is still running when the user picks another alias
+        log_tiny_model(registry, alias=SLOW_ALIAS, options={"ngf": 32, "n_blocks": 4})
         env = dict(os.environ)
         env.update(
             GEOCOLOR_MLFLOW_URI=registry,
@@ -135,6 +141,24 @@ def test_draw_colorize_zoom_download_offline(chromium: str, app_url: str, tmp_pa
 
             colorize = page.get_by_role("button", name="Colorize")
             expect(colorize).to_be_visible(timeout=20_000)
+            # a job with the slow model, then another alias while it runs: never dropped
+            # silently, it goes on in the background (or has finished), and can be cancelled
+            _pick_alias(page, SLOW_ALIAS)
+            expect(colorize).to_be_visible(timeout=20_000)
+            colorize.click()
+            expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=20_000)
+            _pick_alias(page, "prod-candidate")
+            background = page.get_by_text(
+                re.compile("goes on in the background|finished; pick its settings")
+            )
+            expect(background).to_be_visible(timeout=20_000)
+            cancel_it = page.get_by_role("button", name="Cancel it")
+            if cancel_it.is_visible():
+                cancel_it.click()
+            ended = page.get_by_text(re.compile("was cancelled after|finished; pick its settings"))
+            expect(ended).to_be_visible(timeout=120_000)
+
+            expect(colorize).to_be_visible(timeout=20_000)
             colorize.click()
             download_cog = page.get_by_role("button", name="Download colorized COG")
             expect(download_cog).to_be_visible(timeout=60_000)
@@ -203,3 +227,9 @@ def test_draw_colorize_zoom_download_offline(chromium: str, app_url: str, tmp_pa
         for got, want in zip(src.bounds, expected, strict=True):
             assert abs(got - want) <= RESOLUTION
         assert box(*src.bounds).area > 100 * RESOLUTION**2
+
+
+def _pick_alias(page: Any, alias: str) -> None:
+    """Choose ``alias`` in the sidebar's Alias select box."""
+    page.get_by_test_id("stSelectbox").filter(has_text="Alias").click()
+    page.get_by_role("option", name=alias).click()
