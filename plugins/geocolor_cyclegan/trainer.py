@@ -3,11 +3,12 @@
 G maps SAR to optical and F optical to SAR; D_optical and D_sar tell real from generated
 images of their domain. Each step updates both generators on the GAN loss (least
 squares by default) plus lambda-weighted cycle consistency (F(G(sar)) ~ sar and
-G(F(optical)) ~ optical) and the identity loss when the domains have the same bands, then
-both discriminators on real images against generated ones drawn from the image pools.
+G(F(optical)) ~ optical), the identity loss when the domains have the same bands, and the
+paired L1 loss G(sar) ~ optical of the supervised CycleGAN (Wang et al. 2019), then both
+discriminators on real images against generated ones drawn from the image pools.
 Losses skip the pixels the batch's ``valid`` mask excludes. The two domains of a batch
-stay in their paired order: no loss compares a SAR tile with its optical pair, so the
-pairing gives no supervision and shuffling would only cost the shared mask.
+stay in their paired order, which the paired loss needs. Losses are returned as tensors,
+so that a step never waits for the GPU; the driver reads them when it logs.
 """
 
 from __future__ import annotations
@@ -69,14 +70,20 @@ class CycleGANTrainer(AdversarialTrainer):
             device,
         )
         same_bands = in_channels == out_channels
-        self.identity_weight = config.lambda_cycle * config.lambda_identity if same_bands else 0.0
+        #: lambda_identity as trained: 0 when the domains' bands differ.
+        self.lambda_identity = config.lambda_identity if same_bands else 0.0
+        self.identity_weight = config.lambda_cycle * self.lambda_identity
         optical_seed, sar_seed = torch.randint(2**62, (2,)).tolist()
         self.pools = {
             OPTICAL_DISCRIMINATOR: ImagePool(config.pool_size, optical_seed),
             SAR_DISCRIMINATOR: ImagePool(config.pool_size, sar_seed),
         }
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
+    def effective_options(self) -> dict[str, object]:
+        """Options whose trained value differs from the configured one (the identity loss)."""
+        return {"lambda_identity": self.lambda_identity}
+
+    def train_step(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
         """Update G and F, then D_optical and D_sar, on one batch."""
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         generator, inverse = self._in_step[GENERATOR], self._in_step[INVERSE]
@@ -105,8 +112,12 @@ class CycleGANTrainer(AdversarialTrainer):
             adversarial = gan_loss(critics[0](fake_optical), True, valid, mode) + gan_loss(
                 critics[1](fake_sar), True, valid, mode
             )
+        paired = masked_l1(fake_optical, optical, valid)
         generator_loss = (
-            adversarial + self.config.lambda_cycle * cycle + self.identity_weight * identity
+            adversarial
+            + self.config.lambda_cycle * cycle
+            + self.identity_weight * identity
+            + self.config.lambda_paired * paired
         )
         generator_loss.backward()
         self.generator_optimizer.step()
@@ -119,11 +130,17 @@ class CycleGANTrainer(AdversarialTrainer):
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
-        names = ["generator", "adversarial", "cycle", "identity", "discriminator"]
-        values = [generator_loss, adversarial, cycle, identity, discriminator_loss]
+        losses = {
+            "generator": generator_loss,
+            "adversarial": adversarial,
+            "cycle": cycle,
+            "identity": identity,
+            "paired": paired,
+            "discriminator": discriminator_loss,
+        }
         if not self.identity_weight:
-            del names[3], values[3]
-        return dict(zip(names, torch.stack([v.detach() for v in values]).tolist(), strict=True))
+            del losses["identity"]
+        return {name: loss.detach() for name, loss in losses.items()}
 
     def _critic_loss(
         self, name: str, real: Tensor, fake: Tensor, valid: Tensor, amp: bool

@@ -10,7 +10,7 @@ updated discriminator, as the reference does.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from geocolor.models.backend import Batch
 from geocolor.models.gan.adversarial import GENERATOR, AdversarialTrainer, set_requires_grad
@@ -65,7 +65,7 @@ class Pix2PixTrainer(AdversarialTrainer):
         }
         super().__init__(networks, (GENERATOR,), (DISCRIMINATOR,), config, device)
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
+    def train_step(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
         """Update the discriminator, then the generator, on one paired batch."""
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         critic = self._networks[DISCRIMINATOR]
@@ -95,6 +95,7 @@ class Pix2PixTrainer(AdversarialTrainer):
         self.generator_optimizer.step()
         set_requires_grad([critic], True)
 
+        losses = [generator_loss, adversarial, l1, discriminator_loss]
         names = ["generator", "adversarial", "l1", "discriminator"]
-        values = torch.stack([generator_loss, adversarial, l1, discriminator_loss]).detach()
-        return dict(zip(names, values.tolist(), strict=True))
+        # tensors, not floats: reading them would wait for the GPU at every step
+        return {name: loss.detach() for name, loss in zip(names, losses, strict=True)}
