@@ -21,9 +21,9 @@ from torch import Tensor, nn
 
 from geocolor.models.backend import Batch
 from geocolor.models.gan.adversarial import GENERATOR, AdversarialTrainer, set_requires_grad
-from geocolor.models.gan.losses import gan_loss, masked_l1
+from geocolor.models.gan.losses import judged_loss, masked_l1
 from geocolor.models.gan.optim import autocast
-from geocolor.models.gan.patchgan import PatchDiscriminator
+from geocolor.models.gan.patchgan import PatchDiscriminator, split_batch
 from geocolor.models.gan.weights import init_normal
 from geocolor.models.layers import paused_running_stats
 from geocolor_cyclegan.config import CycleGANConfig
@@ -56,8 +56,12 @@ class CycleGANTrainer(AdversarialTrainer):
         networks: dict[str, nn.Module] = {
             GENERATOR: _resnet(in_channels, out_channels, config),
             INVERSE: _resnet(out_channels, in_channels, config),
-            OPTICAL_DISCRIMINATOR: PatchDiscriminator(out_channels, config.ndf),
-            SAR_DISCRIMINATOR: PatchDiscriminator(in_channels, config.ndf),
+            OPTICAL_DISCRIMINATOR: PatchDiscriminator(
+                out_channels, config.ndf, config.discriminator_scales
+            ),
+            SAR_DISCRIMINATOR: PatchDiscriminator(
+                in_channels, config.ndf, config.discriminator_scales
+            ),
         }
         for network in networks.values():
             init_normal(network, config.init_gain)
@@ -88,7 +92,6 @@ class CycleGANTrainer(AdversarialTrainer):
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         generator, inverse = self._in_step[GENERATOR], self._in_step[INVERSE]
         critics = [self._networks[OPTICAL_DISCRIMINATOR], self._networks[SAR_DISCRIMINATOR]]
-        mode = self.config.gan_mode
 
         set_requires_grad(critics, False)
         self.generator_optimizer.zero_grad(set_to_none=True)
@@ -109,9 +112,11 @@ class CycleGANTrainer(AdversarialTrainer):
                     if self.identity_weight
                     else torch.zeros((), device=self.device)
                 )
-            adversarial = gan_loss(critics[0](fake_optical), True, valid, mode) + gan_loss(
-                critics[1](fake_sar), True, valid, mode
+            fooling_optical, matching_optical = self._fooling_losses(
+                critics[0], fake_optical, optical, valid
             )
+            fooling_sar, matching_sar = self._fooling_losses(critics[1], fake_sar, sar, valid)
+        adversarial = fooling_optical + fooling_sar
         paired = masked_l1(fake_optical, optical, valid)
         generator_loss = (
             adversarial
@@ -119,6 +124,10 @@ class CycleGANTrainer(AdversarialTrainer):
             + self.identity_weight * identity
             + self.config.lambda_paired * paired
         )
+        matching = None
+        if matching_optical is not None and matching_sar is not None:
+            matching = matching_optical + matching_sar
+            generator_loss = generator_loss + self.config.lambda_feature_matching * matching
         generator_loss.backward()
         self.generator_optimizer.step()
 
@@ -140,6 +149,8 @@ class CycleGANTrainer(AdversarialTrainer):
         }
         if not self.identity_weight:
             del losses["identity"]
+        if matching is not None:
+            losses["feature_matching"] = matching
         return {name: loss.detach() for name, loss in losses.items()}
 
     def _critic_loss(
@@ -149,12 +160,12 @@ class CycleGANTrainer(AdversarialTrainer):
         pooled = self.pools[name].query(torch.cat([fake.detach().float(), valid.float()], dim=1))
         pooled_fake, pooled_valid = pooled[:, :-1], pooled[:, -1:]
         with autocast(self.device, amp):
-            scores = self._in_step[name](torch.cat([real, pooled_fake]))
-        count = real.shape[0]
+            judgement = self._in_step[name](torch.cat([real, pooled_fake]))
+        on_real, on_fake = split_batch(judgement, real.shape[0])
         mode = self.config.gan_mode
         return 0.5 * (
-            gan_loss(scores[:count], True, valid, mode)
-            + gan_loss(scores[count:], False, pooled_valid, mode)
+            judged_loss(on_real, True, valid, mode)
+            + judged_loss(on_fake, False, pooled_valid, mode)
         )
 
     def _extra_state(self) -> dict[str, object]:
