@@ -58,7 +58,7 @@ def test_resume_with_more_epochs_trains_on_and_keeps_each_versions_metrics(
     params = client.get_run(first.run_id).data.params
     # 2 SAR bands cannot feed the SAR -> optical generator: the identity loss is off
     assert params["backend.lambda_identity"] == "0.0"
-    assert params["backend.lambda_paired"] == "10.0"
+    assert params["backend.lambda_paired"] == "30.0"
 
     before = generator_weights(first.checkpoint)
     resumed = train(store, tiny("cyclegan", epochs=3), resume=first.checkpoint)

@@ -33,7 +33,10 @@ class CycleGANConfig(AdversarialConfig):
         (supervised CycleGAN: Wang et al. 2019, "SAR-to-Optical Image Translation Using
         Supervised Cycle-Consistent Adversarial Networks", IEEE Access 7). The stores
         geocolor prepares are paired, and without this loss the generator only learns
-        *some* optical-looking image; 0 gives the reference, unpaired CycleGAN.
+        *some* optical-looking image; 0 gives the reference, unpaired CycleGAN. 30 was
+        chosen on synthetic pairs (small CycleGAN, 6 epochs, val PSNR in dB, high-frequency
+        energy of prediction over target): 0: 20.5, 0.68; 10: 21.7-22.2, 0.75; 30: 22.6,
+        0.87; 100: 22.1-22.9, 0.77-0.82. Most of the gain, and no blur.
     pool_size
         Generated images kept per discriminator (Shrivastava et al. 2017); 0 disables.
     """
@@ -42,5 +45,5 @@ class CycleGANConfig(AdversarialConfig):
     n_blocks: int = pydantic.Field(default=9, ge=0)
     lambda_cycle: float = pydantic.Field(default=10.0, ge=0)
     lambda_identity: float = pydantic.Field(default=0.5, ge=0)
-    lambda_paired: float = pydantic.Field(default=10.0, ge=0)
+    lambda_paired: float = pydantic.Field(default=30.0, ge=0)
     pool_size: int = pydantic.Field(default=50, ge=0)
