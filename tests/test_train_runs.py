@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +116,26 @@ def test_runs_that_die_are_marked_and_a_finished_one_resumes_to_register(
         train(store, tiny("pix2pix"), resume=checkpoint)
     with pytest.raises(UsageError, match="more than the 1 asked for"):
         train(store, tiny("pix2pix", epochs=1), resume=checkpoint)
+
+
+def test_sigterm_marks_the_run_killed(store: str, tracking: str) -> None:  # noqa: F811
+    """``kill`` (a scheduler's time limit, ``docker stop``) ends the run KILLED, not RUNNING."""
+    command = [sys.executable, "-m", "geocolor.cli", "--quiet", "train", store]
+    command += ["--backend", "pix2pix", "--epochs", "50", "--num-workers", "0"]
+    for key, value in TINY["pix2pix"].items():
+        command += ["-O", f"{key}={value}"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(Path("checkpoints").glob("*/last.pt")):
+            assert process.poll() is None, "train ended before it could be stopped"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, err
+    (run_id,) = [path.parent.name for path in Path("checkpoints").glob("*/last.pt")]
+    assert mlflow.MlflowClient().get_run(run_id).info.status == "KILLED"
