@@ -289,3 +289,25 @@ def test_wrapped_networks_train_while_the_generator_stays_bare(
     assert trainer.generator is bare
     assert len(wrappers) == len(trainer.networks())
     assert all(wrapper.calls > 0 for wrapper in wrappers)
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+def test_multi_scale_critics_and_feature_matching_train(backends: Registry[Any], name: str) -> None:
+    backend, config = small(backends, name, discriminator_scales=2, lambda_feature_matching=10)
+    torch.manual_seed(0)
+    trainer = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU)
+    critics = [n for k, n in trainer.networks().items() if "discriminator" in k]
+    assert critics and all(len(critic.coarser) == 1 for critic in critics)
+    batch = paired_batch(size=64)
+    first = trainer.train_step(batch, amp=False)
+    assert first["feature_matching"] > 0
+    assert all(torch.isfinite(torch.as_tensor(value)) for value in first.values())
+    # one scale keeps the single-scale parameter names: older checkpoints still load
+    single = backend.build_trainer(
+        SAR_BANDS, OPTICAL_BANDS, backend.config_type(**SMALL[name]), CPU
+    )
+    names = {
+        k for n, c in single.networks().items() if "discriminator" in n for k in c.state_dict()
+    }
+    assert all(key.startswith("model.") for key in names)
+    assert "feature_matching" not in single.train_step(paired_batch(), amp=False)

@@ -45,6 +45,17 @@ def _backend_options(pairs: Sequence[str], lr: float | None) -> dict[str, Any]:
 @click.option("--experiment", default=None, help="MLflow experiment (geocolor).")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (auto).")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA (on).")
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="NHWC networks and batches, for GPU tensor cores (off).",
+)
+@click.option(
+    "--compile/--no-compile",
+    "compile",
+    default=None,
+    help="torch.compile the networks of a training step (off).",
+)
 @click.option("--checkpoint-dir", default=None, help="Folder of per-run checkpoints.")
 @click.option("--lr", type=float, default=None, help="Learning rate (the backend's lr option).")
 @click.option(

@@ -46,12 +46,22 @@ class Trainer(Protocol):
         """Replace each network used in :meth:`train_step` by ``wrapper(network)`` (DDP)."""
         ...
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
-        """One optimisation step on ``batch``; returns named scalar losses."""
+    def train_step(self, batch: Batch, amp: bool) -> Mapping[str, float | torch.Tensor]:
+        """One optimisation step on ``batch``; returns named scalar losses.
+
+        Return 0-d tensors rather than floats where the step runs on a GPU: the driver
+        averages them on the device and reads them only when it logs, so steps never
+        wait for the GPU to catch up.
+        """
         ...
 
     def end_epoch(self, epoch: int, epochs: int) -> None:
-        """Called after each epoch (0-based) of ``epochs``: learning-rate schedules."""
+        """Called after each epoch (0-based) of ``epochs``: learning-rate schedules.
+
+        Make it a function of its arguments: a resumed run calls it again for the
+        checkpoint's epoch with the new total, so that a run given more epochs goes on
+        with the schedule it would have followed had it been planned that long.
+        """
         ...
 
     def state_dict(self) -> dict[str, object]:
@@ -61,6 +71,13 @@ class Trainer(Protocol):
     def load_state_dict(self, state: Mapping[str, object]) -> None:
         """Restore what :meth:`state_dict` returned."""
         ...
+
+
+#: Optional ``Trainer`` method: ``effective_options() -> Mapping[str, object]``, the
+#: backend options whose trained value differs from the configured one (a loss the data
+#: cannot use, say). The driver logs these values instead, so a run's parameters say
+#: what was trained.
+EFFECTIVE_OPTIONS = "effective_options"
 
 
 class Backend(Protocol):

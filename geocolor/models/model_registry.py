@@ -10,6 +10,7 @@ This is MLflow's registry of trained models, not the plugin
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -22,6 +23,12 @@ from geocolor.models.tracking import quick_tracking, raise_if_unreachable
 
 _ALIAS = re.compile(r"^[\w-]{1,255}$")
 _VERSION_ALIAS = re.compile(r"^[vV]\d+$")
+#: Version tag: the epochs the registered generator was trained for.
+EPOCHS_TAG = "epochs"
+#: Version tag: the run's metrics when the version was registered, as JSON. Later epochs
+#: of a resumed run log on in the same run, so its latest metrics describe the last version.
+METRICS_TAG = "metrics"
+
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
 
 
@@ -91,7 +98,7 @@ class ModelRow:
 
 
 def list_versions(name: str | None = None) -> list[ModelRow]:
-    """Every version of ``name`` (or of every registered model) with its run's metrics."""
+    """Every version of ``name`` (or of every registered model) with its own metrics."""
     with quick_tracking():
         return _list_versions(mlflow.MlflowClient(), name)
 
@@ -113,7 +120,7 @@ def _list_versions(client: mlflow.MlflowClient, name: str | None) -> list[ModelR
             aliases.setdefault(str(version), []).append(alias)
         versions = client.search_model_versions(f"name = '{model.name}'")
         for version in sorted(versions, key=lambda v: int(v.version)):
-            metrics = _run_metrics(client, version.run_id)
+            metrics = _version_metrics(client, version)
             info = VersionInfo(
                 name=version.name,
                 version=str(version.version),
@@ -125,6 +132,13 @@ def _list_versions(client: mlflow.MlflowClient, name: str | None) -> list[ModelR
     return rows
 
 
+def _version_metrics(client: mlflow.MlflowClient, version: ModelVersion) -> dict[str, float]:
+    """The metrics recorded at registration, else (older versions) its run's latest."""
+    if METRICS_TAG in version.tags:
+        return {str(k): float(v) for k, v in json.loads(version.tags[METRICS_TAG]).items()}
+    return _run_metrics(client, version.run_id)
+
+
 def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, float]:
     """The latest metrics of the run that logged a version ({} if it is gone)."""
     if not run_id:
@@ -134,6 +148,12 @@ def _run_metrics(client: mlflow.MlflowClient, run_id: str | None) -> dict[str, f
     except MlflowException as exc:
         raise_if_unreachable(exc)
         return {}
+
+
+def run_versions(run_id: str) -> list[VersionInfo]:
+    """The registered versions a run logged, of any model."""
+    found = mlflow.MlflowClient().search_model_versions(f"run_id = '{run_id}'")
+    return [_as_info(version) for version in found]
 
 
 def experiment_id(name: str) -> str:

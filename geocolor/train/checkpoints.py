@@ -81,9 +81,9 @@ def load_checkpoint(path: str, config: TrainConfig, store: StoreData) -> dict[st
         raise GeocolorError(
             f"{path}: the checkpoint was trained on another store than {store.path}"
         )
-    if int(state["epoch"]) + 1 >= config.epochs:
+    if int(state["epoch"]) + 1 > config.epochs:
         raise UsageError(
-            f"{path}: the checkpoint has done {int(state['epoch']) + 1} of {config.epochs} "
-            "epochs already; raise --epochs to train longer"
+            f"{path}: the checkpoint has done {int(state['epoch']) + 1} epochs, more than "
+            f"the {config.epochs} asked for; raise --epochs to train longer"
         )
     return state

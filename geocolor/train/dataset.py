@@ -4,7 +4,9 @@ A sample is one tile: one chunk read per modality (S1, S2, mask), since the stor
 chunked by tile (up to four with overlapping tiles, stride < tile size). Randomness
 (crop offset, flips, rotation) is drawn from a generator seeded by (seed, epoch, tile
 index), so a sample is the same whichever worker or rank loads it and a resumed run
-sees the data a straight run would have seen. The store is opened lazily in each
+sees the data a straight run would have seen. The loader's sampler hands out
+(epoch, index) pairs, so workers kept alive across epochs (``persistent``) draw each
+epoch's augmentation without being told of the epoch. The store is opened lazily in each
 process, never shared across a fork.
 """
 
@@ -15,13 +17,14 @@ import json
 import logging
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
 import zarr
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from geocolor.errors import GeocolorError
 from geocolor.models.normalisation import Normalisation
@@ -189,7 +192,9 @@ class TileDataset(Dataset[Sample]):
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_root": None, "_opened_in": None}
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        """Tile ``key``, or ``(epoch, tile)`` as :class:`EpochSampler` draws them."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         sar, optical, valid = read_sample(
             self._store(),
             str(self.tiles.pair[index]),
@@ -197,7 +202,7 @@ class TileDataset(Dataset[Sample]):
             int(self.tiles.col[index]),
             self.tile_size,
         )
-        stack = self._transform(np.concatenate([sar, optical, valid[None]]), index)
+        stack = self._transform(np.concatenate([sar, optical, valid[None]]), epoch, index)
         sar_bands = sar.shape[0]
         sar_unit, _ = self.normalisation.sar_to_unit(torch.from_numpy(stack[:sar_bands]))
         optical_unit, _ = self.normalisation.optical_to_unit(torch.from_numpy(stack[sar_bands:-1]))
@@ -213,9 +218,9 @@ class TileDataset(Dataset[Sample]):
             self._opened_in = os.getpid()
         return self._root
 
-    def _transform(self, stack: np.ndarray, index: int) -> np.ndarray:
+    def _transform(self, stack: np.ndarray, epoch: int, index: int) -> np.ndarray:
         """The same crop, flips and rotation for every layer of ``stack`` (C, H, W)."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         if self.crop is not None and self.crop < self.tile_size:
             top, left = rng.integers(0, self.tile_size - self.crop + 1, size=2)
             stack = stack[:, top : top + self.crop, left : left + self.crop]
@@ -248,6 +253,53 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Tile indices tagged with their epoch; the order a function of (seed, epoch) alone.
+
+    Parameters
+    ----------
+    dataset
+        The tiles sampled.
+    shuffle
+        A fresh permutation each epoch, else tile order.
+    seed
+        Seeds the permutations.
+    distributed
+        Each rank of the initialised process group gets its share, padded to equal
+        lengths (a :class:`~torch.utils.data.DistributedSampler`).
+    """
+
+    def __init__(
+        self, dataset: TileDataset, *, shuffle: bool, seed: int, distributed: bool
+    ) -> None:
+        self.length = len(dataset)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.ranks: DistributedSampler[int] | None = (
+            DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+        )
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order and the augmentations of ``epoch`` from now on."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.ranks) if self.ranks is not None else self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order: list[int]
+        if self.ranks is not None:
+            self.ranks.set_epoch(self.epoch)
+            order = list(self.ranks)
+        elif self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.length, generator=generator).tolist()
+        else:
+            order = list(range(self.length))
+        return ((self.epoch, index) for index in order)
+
+
 def make_loader(
     dataset: TileDataset,
     batch_size: int,
@@ -258,28 +310,30 @@ def make_loader(
     seed: int,
     distributed: bool = False,
     pin_memory: bool = False,
+    persistent: bool = False,
 ) -> DataLoader[Sample]:
-    """A loader for one epoch, its order a function of (seed, epoch) alone.
+    """A loader starting at ``epoch``; :func:`set_loader_epoch` moves it to another.
 
-    With ``distributed``, a :class:`~torch.utils.data.DistributedSampler` gives each
-    rank of the initialised process group its share (padded to equal lengths).
-    ``pin_memory`` speeds up copies to a GPU.
+    ``pin_memory`` speeds up copies to a GPU; ``persistent`` keeps the worker
+    processes (and their open stores) from one epoch to the next.
     """
-    dataset.set_epoch(epoch)
-    generator = torch.Generator().manual_seed(seed + epoch)
-    sampler: DistributedSampler[int] | RandomSampler | None = None
-    if distributed:
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
-        sampler.set_epoch(epoch)
-    elif shuffle:
-        sampler = RandomSampler(dataset, generator=generator)
+    sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, distributed=distributed)
+    sampler.set_epoch(epoch)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
         worker_init_fn=seed_worker,
-        generator=generator,
+        generator=torch.Generator().manual_seed(seed + epoch),
         multiprocessing_context="fork" if num_workers else None,
         pin_memory=pin_memory,
+        persistent_workers=persistent and num_workers > 0,
     )
+
+
+def set_loader_epoch(loader: DataLoader[Sample], epoch: int) -> None:
+    """Make the next pass over a :func:`make_loader` loader draw ``epoch``'s samples."""
+    sampler = loader.sampler
+    assert isinstance(sampler, EpochSampler)
+    sampler.set_epoch(epoch)

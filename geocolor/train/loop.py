@@ -4,13 +4,17 @@ The driver owns everything but the networks: data, seeding, mixed precision, the
 loop, validation, MLflow logging and registration; devices and the process group
 (:mod:`~geocolor.train.placement`), checkpoints (:mod:`~geocolor.train.checkpoints`) and
 scoring (:mod:`~geocolor.train.evaluation`) live beside it. Only rank 0 talks to MLflow
-and writes checkpoints; the others train and wait for it at each epoch's end.
+and writes checkpoints; the others train and wait for it at each epoch's end. A run that
+dies is ended FAILED (an error) or KILLED (Ctrl-C, a termination signal) in MLflow, and
+one killed after its last checkpoint but before registration is finished by ``--resume``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,17 +25,25 @@ import mlflow
 import numpy as np
 import pydantic
 import torch
+from mlflow.entities import RunStatus
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader, default_collate
 
 from geocolor.config import Config
 from geocolor.errors import UsageError
-from geocolor.models.backend import Backend, Trainer
+from geocolor.models.backend import EFFECTIVE_OPTIONS, Backend, Trainer
 from geocolor.models.layers import calibrate_frozen_statistics
 from geocolor.models.logged import ModelSpec, load_model, log_generator, register_generator
 from geocolor.models.model_code import git_commit
-from geocolor.models.model_registry import alias_holder, experiment_id, promote
+from geocolor.models.model_registry import (
+    EPOCHS_TAG,
+    METRICS_TAG,
+    alias_holder,
+    experiment_id,
+    promote,
+    run_versions,
+)
 from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import get_plugins
 from geocolor.plugins.registry import Registry
@@ -46,7 +58,13 @@ from geocolor.train.checkpoints import (
     rng_state,
     save_checkpoint,
 )
-from geocolor.train.dataset import TileDataset, make_loader, seed_everything
+from geocolor.train.dataset import (
+    Sample,
+    TileDataset,
+    make_loader,
+    seed_everything,
+    set_loader_epoch,
+)
 from geocolor.train.drift_fit import fit_drift_reference
 from geocolor.train.evaluation import evaluate_on_store, is_better, promotion_refusal
 from geocolor.train.normalisation_fit import fit_normalisation
@@ -151,6 +169,8 @@ def train(
     train_tiles = store.split(Split.TRAIN)
     val_tiles = store.split(Split.VAL, config.val_max_tiles)
     checkpoint = load_checkpoint(resume, config, store) if resume else None
+    if checkpoint and int(checkpoint["epoch"]) + 1 == config.epochs:
+        _check_unregistered(resume or "", checkpoint)
     if checkpoint:
         normalisation = Normalisation.from_dict(checkpoint["normalisation"])
     else:
@@ -164,6 +184,23 @@ def train(
     with placement(config.device) as where:
         run = _Run(config, backend, options, store, normalisation, where, registry, hooks)
         return run.execute(train_tiles, val_tiles, checkpoint)
+
+
+def _compiled(network: torch.nn.Module) -> torch.nn.Module:
+    """``torch.compile(network)``, typed as the module it stands in for."""
+    compiled: torch.nn.Module = torch.compile(network)  # type: ignore[assignment]
+    return compiled
+
+
+def _check_unregistered(path: str, checkpoint: Mapping[str, Any]) -> None:
+    """A finished checkpoint resumes only to register a model its run died before logging."""
+    done = int(checkpoint["epoch"]) + 1
+    registered = run_versions(str(checkpoint["run_id"]))
+    if any(version.tags.get(EPOCHS_TAG) == str(done) for version in registered):
+        raise UsageError(
+            f"{path}: the checkpoint has done {done} of {done} epochs already and its model "
+            "is registered; raise --epochs to train longer"
+        )
 
 
 class _Run:
@@ -203,14 +240,19 @@ class _Run:
         )
         for network in trainer.networks().values():
             network.to(where.device)
+        if config.channels_last:
+            for network in trainer.networks().values():
+                network.to(memory_format=torch.channels_last)
         first_epoch, step = 0, 0
+        metrics: dict[str, float] = {}
         if checkpoint:
             trainer.load_state_dict(checkpoint["trainer"])
             restore_rng(checkpoint["rng"])
             first_epoch, step = int(checkpoint["epoch"]) + 1, int(checkpoint["step"])
-        if where.world_size > 1:
-            device_ids = [where.device] if where.device.type == "cuda" else None
-            trainer.wrap(lambda network: DistributedDataParallel(network, device_ids=device_ids))
+            metrics = dict(checkpoint.get("metrics", {}))
+            # the schedule of a run planned for config.epochs from the start
+            trainer.end_epoch(first_epoch - 1, config.epochs)
+        self._wrap(trainer)
         train_set = TileDataset(
             self.store.path,
             train_tiles,
@@ -224,11 +266,21 @@ class _Run:
             self.store.path, val_tiles, self.normalisation, self.store.layout.tile_size
         )
         amp = config.amp and where.device.type == "cuda"
-        metrics: dict[str, float] = {}
+        loader = make_loader(
+            train_set,
+            config.batch_size,
+            epoch=first_epoch,
+            shuffle=True,
+            num_workers=config.num_workers,
+            seed=config.seed,
+            distributed=where.world_size > 1,
+            pin_memory=where.device.type == "cuda",
+            persistent=True,
+        )
         with self._mlflow_run(checkpoint["run_id"] if checkpoint else None) as run_id:
             epochs: Iterable[int] = range(first_epoch, config.epochs)
             if where.is_main and not checkpoint:
-                self._log_start(run_id, len(train_tiles), len(val_tiles))
+                self._log_start(run_id, trainer, len(train_tiles), len(val_tiles))
             if where.is_main:
                 self._log_baselines(val_tiles)
             if where.is_main:
@@ -236,11 +288,12 @@ class _Run:
                     epochs, total=config.epochs - first_epoch, desc="epochs", unit="epoch"
                 )
             for epoch in epochs:
-                step = self._train_epoch(trainer, train_set, epoch, step, amp)
+                set_loader_epoch(loader, epoch)
+                step = self._train_epoch(trainer, loader, epoch, step, amp)
                 trainer.end_epoch(epoch, config.epochs)
                 if where.is_main:
                     metrics = self._validate(trainer.generator, val_set, epoch)
-                    state = self._checkpoint_state(trainer, epoch, step, run_id)
+                    state = self._checkpoint_state(trainer, epoch, step, run_id, metrics)
                     save_checkpoint(self._checkpoint_path(run_id), state)
                     if self.hooks.on_epoch is not None:
                         self.hooks.on_epoch(run_id, epoch, metrics)
@@ -253,24 +306,46 @@ class _Run:
             )
         return self._shared(result)
 
+    def _wrap(self, trainer: Trainer) -> None:
+        """DDP across processes, then ``torch.compile``, around the networks a step runs."""
+        config, where = self.config, self.where
+        if where.world_size > 1:
+            device_ids = [where.device] if where.device.type == "cuda" else None
+            trainer.wrap(lambda network: DistributedDataParallel(network, device_ids=device_ids))
+        if config.compile:
+            trainer.wrap(_compiled)
+
     @contextmanager
     def _mlflow_run(self, run_id: str | None) -> Iterator[str]:
+        """The run (new, or resumed), ended FAILED or KILLED however the block dies."""
         if not self.where.is_main:
             yield ""
             return
         experiment = None if run_id else experiment_id(self.config.experiment)
-        # name and tags belong to a new run; a resumed one keeps its own
-        name = None if run_id else self.hooks.run_name
+        # a name of our own (MLflow draws its from the global generator, seeded per run),
+        # unless the caller names it; name and tags belong to a new run only
+        own_name = self.hooks.run_name or f"{self.config.backend}-{secrets.token_hex(4)}"
+        name = None if run_id else own_name
         tags = None if run_id else dict(self.hooks.tags)
         with mlflow.start_run(
             run_id=run_id, experiment_id=experiment, run_name=name, tags=tags
         ) as run:
-            yield run.info.run_id
+            try:
+                yield run.info.run_id
+            except Exception:
+                mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+                raise
+            except BaseException:  # Ctrl-C, or a signal the CLI turned into an exception
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+                raise
 
-    def _log_start(self, run_id: str, train_count: int, val_count: int) -> None:
-        """Parameters, normalisation and provenance tags of a new run."""
+    def _log_start(self, run_id: str, trainer: Trainer, train_count: int, val_count: int) -> None:
+        """Parameters (the effective ones), normalisation and provenance tags of a new run."""
         config = self.config.model_dump(mode="json", exclude={"backend_options"})
         options = self.options.model_dump(mode="json")
+        effective = getattr(trainer, EFFECTIVE_OPTIONS, None)
+        if effective is not None:
+            options.update(effective())
         mlflow.log_params(
             {
                 **config,
@@ -304,37 +379,41 @@ class _Run:
         mlflow.log_metrics({f"val_{name}": value for name, value in self.baselines.items()})
 
     def _train_epoch(
-        self, trainer: Trainer, dataset: TileDataset, epoch: int, step: int, amp: bool
+        self,
+        trainer: Trainer,
+        loader: DataLoader[Sample],
+        epoch: int,
+        step: int,
+        amp: bool,
     ) -> int:
         config, where = self.config, self.where
-        loader = make_loader(
-            dataset,
-            config.batch_size,
-            epoch=epoch,
-            shuffle=True,
-            num_workers=config.num_workers,
-            seed=config.seed,
-            distributed=where.world_size > 1,
-            pin_memory=where.device.type == "cuda",
-        )
         steps = min(len(loader), config.steps_per_epoch or len(loader))
         batches: Iterable[Mapping[str, torch.Tensor]] = islice(loader, steps)
         if where.is_main:
             batches = progress(batches, total=steps, desc=f"epoch {epoch + 1}", unit="step")
-        window: dict[str, list[float]] = {}
+        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        # sums stay on the device: reading a loss would wait for the GPU at every step
+        sums: dict[str, torch.Tensor | float] = {}
+        count = 0
         for batch in batches:
-            on_device = {k: v.to(where.device, non_blocking=True) for k, v in batch.items()}
+            on_device = {
+                key: value.to(where.device, non_blocking=True, memory_format=memory_format)
+                for key, value in batch.items()
+            }
             for name, value in trainer.train_step(on_device, amp).items():
-                window.setdefault(name, []).append(value)
-            step += 1
+                sums[name] = sums.get(name, 0.0) + value
+            step, count = step + 1, count + 1
             if where.is_main and step % config.log_every == 0:
-                mean_losses = {f"loss_{k}": float(np.mean(v)) for k, v in window.items()}
+                mean_losses = {f"loss_{k}": float(total) / count for k, total in sums.items()}
                 mlflow.log_metrics(mean_losses, step=step)
-                window = {}
+                sums, count = {}, 0
         return step
 
     def _validate(
-        self, generator: torch.nn.Module, dataset: TileDataset, epoch: int
+        self,
+        generator: torch.nn.Module,
+        dataset: TileDataset,
+        epoch: int,
     ) -> dict[str, float]:
         """Log the val metrics and a picture of the first few val tiles.
 
@@ -370,7 +449,7 @@ class _Run:
         return posixpath.join(self.config.checkpoint_dir, run_id, "last.pt")
 
     def _checkpoint_state(
-        self, trainer: Trainer, epoch: int, step: int, run_id: str
+        self, trainer: Trainer, epoch: int, step: int, run_id: str, metrics: Mapping[str, float]
     ) -> dict[str, Any]:
         """Everything a resumed run needs to go on after ``epoch`` as if never stopped."""
         return {
@@ -383,6 +462,7 @@ class _Run:
             "config": self.config.model_dump(mode="json"),
             "store_fingerprint": self.store.fingerprint,
             "rng": rng_state(),
+            "metrics": dict(metrics),
         }
 
     def _finish(
@@ -409,6 +489,9 @@ class _Run:
             "backend": config.backend,
             "data_fingerprint": self.store.fingerprint,
             "git_commit": git_commit(),
+            EPOCHS_TAG: str(config.epochs),
+            # the run's metrics now: a resumed run logs on, and its versions must not mix
+            METRICS_TAG: json.dumps(mlflow.get_run(run_id).data.metrics, sort_keys=True),
         }
         logged = log_generator(generator, spec)
         version, promoted = "", False

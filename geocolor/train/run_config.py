@@ -17,7 +17,12 @@ Metric = Literal["psnr", "ssim", "sam", "l1"]
 
 
 class TrainConfig(Config):
-    """Everything ``geocolor train`` can be told (keys of ``pipelines/train.yaml``)."""
+    """Everything ``geocolor train`` can be told (keys of ``pipelines/train.yaml``).
+
+    ``amp`` (bf16 autocast), ``channels_last`` (NHWC networks and batches, which tensor
+    cores prefer) and ``compile`` (``torch.compile`` of the networks a training step
+    runs) only change speed; the last two pay on GPUs and are off by default.
+    """
 
     backend: str = "cyclegan"
     backend_options: dict[str, Any] = pydantic.Field(default_factory=dict)
@@ -30,6 +35,8 @@ class TrainConfig(Config):
     model_name: str = "geocolor"
     experiment: str = "geocolor"
     amp: bool = True
+    channels_last: bool = False
+    compile: bool = False
     device: str = "auto"
     log_every: int = pydantic.Field(default=50, ge=1)
     checkpoint_dir: str = "checkpoints"

@@ -1,7 +1,8 @@
 """Hyper-parameters of the CycleGAN backend, on top of the shared adversarial settings.
 
-Every field has the papers' default, so an empty pipeline section trains the published
-models; the widths and depths are there to make a small model for CPUs and tests.
+Every field but ``lambda_paired`` has the paper's default, so an empty pipeline section
+trains the published model plus paired supervision; the widths and depths are there to
+make a small model for CPUs and tests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from geocolor.models.gan.config import AdversarialConfig
 
 
 class CycleGANConfig(AdversarialConfig):
-    """CycleGAN (Zhu et al. 2017) hyper-parameters; the defaults are the paper's.
+    """CycleGAN (Zhu et al. 2017) hyper-parameters; the defaults are the paper's but one.
 
     Attributes
     ----------
@@ -27,6 +28,15 @@ class CycleGANConfig(AdversarialConfig):
         generator an image of its output domain, which only type-checks when the two
         domains have the same channels; SAR (two polarisations) to optical (three bands)
         does not, so the loss is disabled whenever the channel counts differ.
+    lambda_paired
+        Weight of the masked L1 loss between G(SAR) and the co-registered optical tile
+        (supervised CycleGAN: Wang et al. 2019, "SAR-to-Optical Image Translation Using
+        Supervised Cycle-Consistent Adversarial Networks", IEEE Access 7). The stores
+        geocolor prepares are paired, and without this loss the generator only learns
+        *some* optical-looking image; 0 gives the reference, unpaired CycleGAN. 30 was
+        chosen on synthetic pairs (small CycleGAN, 6 epochs, val PSNR in dB, high-frequency
+        energy of prediction over target): 0: 20.5, 0.68; 10: 21.7-22.2, 0.75; 30: 22.6,
+        0.87; 100: 22.1-22.9, 0.77-0.82. Most of the gain, and no blur.
     pool_size
         Generated images kept per discriminator (Shrivastava et al. 2017); 0 disables.
     """
@@ -35,4 +45,5 @@ class CycleGANConfig(AdversarialConfig):
     n_blocks: int = pydantic.Field(default=9, ge=0)
     lambda_cycle: float = pydantic.Field(default=10.0, ge=0)
     lambda_identity: float = pydantic.Field(default=0.5, ge=0)
+    lambda_paired: float = pydantic.Field(default=30.0, ge=0)
     pool_size: int = pydantic.Field(default=50, ge=0)

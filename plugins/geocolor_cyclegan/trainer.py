@@ -3,11 +3,12 @@
 G maps SAR to optical and F optical to SAR; D_optical and D_sar tell real from generated
 images of their domain. Each step updates both generators on the GAN loss (least
 squares by default) plus lambda-weighted cycle consistency (F(G(sar)) ~ sar and
-G(F(optical)) ~ optical) and the identity loss when the domains have the same bands, then
-both discriminators on real images against generated ones drawn from the image pools.
+G(F(optical)) ~ optical), the identity loss when the domains have the same bands, and the
+paired L1 loss G(sar) ~ optical of the supervised CycleGAN (Wang et al. 2019), then both
+discriminators on real images against generated ones drawn from the image pools.
 Losses skip the pixels the batch's ``valid`` mask excludes. The two domains of a batch
-stay in their paired order: no loss compares a SAR tile with its optical pair, so the
-pairing gives no supervision and shuffling would only cost the shared mask.
+stay in their paired order, which the paired loss needs. Losses are returned as tensors,
+so that a step never waits for the GPU; the driver reads them when it logs.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from torch import Tensor, nn
 
 from geocolor.models.backend import Batch
 from geocolor.models.gan.adversarial import GENERATOR, AdversarialTrainer, set_requires_grad
-from geocolor.models.gan.losses import gan_loss, masked_l1
+from geocolor.models.gan.losses import judged_loss, masked_l1
 from geocolor.models.gan.optim import autocast
-from geocolor.models.gan.patchgan import PatchDiscriminator
+from geocolor.models.gan.patchgan import PatchDiscriminator, split_batch
 from geocolor.models.gan.weights import init_normal
 from geocolor.models.layers import paused_running_stats
 from geocolor_cyclegan.config import CycleGANConfig
@@ -55,8 +56,12 @@ class CycleGANTrainer(AdversarialTrainer):
         networks: dict[str, nn.Module] = {
             GENERATOR: _resnet(in_channels, out_channels, config),
             INVERSE: _resnet(out_channels, in_channels, config),
-            OPTICAL_DISCRIMINATOR: PatchDiscriminator(out_channels, config.ndf),
-            SAR_DISCRIMINATOR: PatchDiscriminator(in_channels, config.ndf),
+            OPTICAL_DISCRIMINATOR: PatchDiscriminator(
+                out_channels, config.ndf, config.discriminator_scales
+            ),
+            SAR_DISCRIMINATOR: PatchDiscriminator(
+                in_channels, config.ndf, config.discriminator_scales
+            ),
         }
         for network in networks.values():
             init_normal(network, config.init_gain)
@@ -69,19 +74,24 @@ class CycleGANTrainer(AdversarialTrainer):
             device,
         )
         same_bands = in_channels == out_channels
-        self.identity_weight = config.lambda_cycle * config.lambda_identity if same_bands else 0.0
+        #: lambda_identity as trained: 0 when the domains' bands differ.
+        self.lambda_identity = config.lambda_identity if same_bands else 0.0
+        self.identity_weight = config.lambda_cycle * self.lambda_identity
         optical_seed, sar_seed = torch.randint(2**62, (2,)).tolist()
         self.pools = {
             OPTICAL_DISCRIMINATOR: ImagePool(config.pool_size, optical_seed),
             SAR_DISCRIMINATOR: ImagePool(config.pool_size, sar_seed),
         }
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
+    def effective_options(self) -> dict[str, object]:
+        """Options whose trained value differs from the configured one (the identity loss)."""
+        return {"lambda_identity": self.lambda_identity}
+
+    def train_step(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
         """Update G and F, then D_optical and D_sar, on one batch."""
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         generator, inverse = self._in_step[GENERATOR], self._in_step[INVERSE]
         critics = [self._networks[OPTICAL_DISCRIMINATOR], self._networks[SAR_DISCRIMINATOR]]
-        mode = self.config.gan_mode
 
         set_requires_grad(critics, False)
         self.generator_optimizer.zero_grad(set_to_none=True)
@@ -102,12 +112,22 @@ class CycleGANTrainer(AdversarialTrainer):
                     if self.identity_weight
                     else torch.zeros((), device=self.device)
                 )
-            adversarial = gan_loss(critics[0](fake_optical), True, valid, mode) + gan_loss(
-                critics[1](fake_sar), True, valid, mode
+            fooling_optical, matching_optical = self._fooling_losses(
+                critics[0], fake_optical, optical, valid
             )
+            fooling_sar, matching_sar = self._fooling_losses(critics[1], fake_sar, sar, valid)
+        adversarial = fooling_optical + fooling_sar
+        paired = masked_l1(fake_optical, optical, valid)
         generator_loss = (
-            adversarial + self.config.lambda_cycle * cycle + self.identity_weight * identity
+            adversarial
+            + self.config.lambda_cycle * cycle
+            + self.identity_weight * identity
+            + self.config.lambda_paired * paired
         )
+        matching = None
+        if matching_optical is not None and matching_sar is not None:
+            matching = matching_optical + matching_sar
+            generator_loss = generator_loss + self.config.lambda_feature_matching * matching
         generator_loss.backward()
         self.generator_optimizer.step()
 
@@ -119,11 +139,19 @@ class CycleGANTrainer(AdversarialTrainer):
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
-        names = ["generator", "adversarial", "cycle", "identity", "discriminator"]
-        values = [generator_loss, adversarial, cycle, identity, discriminator_loss]
+        losses = {
+            "generator": generator_loss,
+            "adversarial": adversarial,
+            "cycle": cycle,
+            "identity": identity,
+            "paired": paired,
+            "discriminator": discriminator_loss,
+        }
         if not self.identity_weight:
-            del names[3], values[3]
-        return dict(zip(names, torch.stack([v.detach() for v in values]).tolist(), strict=True))
+            del losses["identity"]
+        if matching is not None:
+            losses["feature_matching"] = matching
+        return {name: loss.detach() for name, loss in losses.items()}
 
     def _critic_loss(
         self, name: str, real: Tensor, fake: Tensor, valid: Tensor, amp: bool
@@ -132,12 +160,12 @@ class CycleGANTrainer(AdversarialTrainer):
         pooled = self.pools[name].query(torch.cat([fake.detach().float(), valid.float()], dim=1))
         pooled_fake, pooled_valid = pooled[:, :-1], pooled[:, -1:]
         with autocast(self.device, amp):
-            scores = self._in_step[name](torch.cat([real, pooled_fake]))
-        count = real.shape[0]
+            judgement = self._in_step[name](torch.cat([real, pooled_fake]))
+        on_real, on_fake = split_batch(judgement, real.shape[0])
         mode = self.config.gan_mode
         return 0.5 * (
-            gan_loss(scores[:count], True, valid, mode)
-            + gan_loss(scores[count:], False, pooled_valid, mode)
+            judged_loss(on_real, True, valid, mode)
+            + judged_loss(on_fake, False, pooled_valid, mode)
         )
 
     def _extra_state(self) -> dict[str, object]:

@@ -10,13 +10,13 @@ updated discriminator, as the reference does.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from geocolor.models.backend import Batch
 from geocolor.models.gan.adversarial import GENERATOR, AdversarialTrainer, set_requires_grad
-from geocolor.models.gan.losses import gan_loss, masked_l1
+from geocolor.models.gan.losses import judged_loss, masked_l1
 from geocolor.models.gan.optim import autocast
-from geocolor.models.gan.patchgan import PatchDiscriminator
+from geocolor.models.gan.patchgan import PatchDiscriminator, split_batch
 from geocolor.models.gan.weights import init_normal
 from geocolor_pix2pix.config import Pix2PixConfig
 from geocolor_pix2pix.unet import UNetGenerator
@@ -57,7 +57,9 @@ class Pix2PixTrainer(AdversarialTrainer):
     def __init__(
         self, in_channels: int, out_channels: int, config: Pix2PixConfig, device: torch.device
     ) -> None:
-        discriminator = PatchDiscriminator(in_channels + out_channels, config.ndf)
+        discriminator = PatchDiscriminator(
+            in_channels + out_channels, config.ndf, config.discriminator_scales
+        )
         init_normal(discriminator, config.init_gain)
         networks: dict[str, nn.Module] = {
             GENERATOR: build_unet(in_channels, out_channels, config).to(device),
@@ -65,7 +67,7 @@ class Pix2PixTrainer(AdversarialTrainer):
         }
         super().__init__(networks, (GENERATOR,), (DISCRIMINATOR,), config, device)
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, float]:
+    def train_step(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
         """Update the discriminator, then the generator, on one paired batch."""
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         critic = self._networks[DISCRIMINATOR]
@@ -76,11 +78,10 @@ class Pix2PixTrainer(AdversarialTrainer):
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, amp):
             pairs = torch.cat([torch.cat([sar, optical], 1), torch.cat([sar, fake.detach()], 1)])
-            scores = self._in_step[DISCRIMINATOR](pairs)
-        count = sar.shape[0]
+            judgement = self._in_step[DISCRIMINATOR](pairs)
+        on_real, on_fake = split_batch(judgement, sar.shape[0])
         discriminator_loss = 0.5 * (
-            gan_loss(scores[:count], True, valid, mode)
-            + gan_loss(scores[count:], False, valid, mode)
+            judged_loss(on_real, True, valid, mode) + judged_loss(on_fake, False, valid, mode)
         )
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
@@ -88,13 +89,24 @@ class Pix2PixTrainer(AdversarialTrainer):
         set_requires_grad([critic], False)
         self.generator_optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, amp):
-            adversarial = gan_loss(critic(torch.cat([sar, fake], 1)), True, valid, mode)
+            adversarial, matching = self._fooling_losses(
+                critic, torch.cat([sar, fake], 1), torch.cat([sar, optical], 1), valid
+            )
         l1 = masked_l1(fake, optical, valid)
         generator_loss = adversarial + self.config.lambda_l1 * l1
+        if matching is not None:
+            generator_loss = generator_loss + self.config.lambda_feature_matching * matching
         generator_loss.backward()
         self.generator_optimizer.step()
         set_requires_grad([critic], True)
 
-        names = ["generator", "adversarial", "l1", "discriminator"]
-        values = torch.stack([generator_loss, adversarial, l1, discriminator_loss]).detach()
-        return dict(zip(names, values.tolist(), strict=True))
+        losses = {
+            "generator": generator_loss,
+            "adversarial": adversarial,
+            "l1": l1,
+            "discriminator": discriminator_loss,
+        }
+        if matching is not None:
+            losses["feature_matching"] = matching
+        # tensors, not floats: reading them would wait for the GPU at every step
+        return {name: loss.detach() for name, loss in losses.items()}

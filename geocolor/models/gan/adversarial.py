@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from geocolor.models.gan.config import AdversarialConfig
+from geocolor.models.gan.losses import feature_matching, judged_loss
 from geocolor.models.gan.optim import adam, set_learning_rate
 
 GENERATOR = "generator"
@@ -55,6 +56,22 @@ class AdversarialTrainer:
         self._in_step: dict[str, nn.Module] = dict(networks)
         self.generator_optimizer = adam(self._parameters(generators), config)
         self.discriminator_optimizer = adam(self._parameters(critics), config)
+
+    def _fooling_losses(
+        self, critic: nn.Module, fake: torch.Tensor, real: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The generator's GAN loss on ``fake``; its feature matching to ``real`` if weighted.
+
+        ``critic`` is frozen (no parameter gradients) and unwrapped: its verdict is only
+        a loss for the generators.
+        """
+        judgement = critic(fake)
+        adversarial = judged_loss(judgement, True, valid, self.config.gan_mode)
+        if not self.config.lambda_feature_matching:
+            return adversarial, None
+        with torch.no_grad():
+            real_judgement = critic(real)
+        return adversarial, feature_matching(judgement, real_judgement, valid)
 
     def _parameters(self, names: Iterable[str]) -> Iterable[nn.Parameter]:
         return chain.from_iterable(self._networks[name].parameters() for name in names)

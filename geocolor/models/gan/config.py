@@ -37,6 +37,12 @@ class AdversarialConfig(Config):
         Interpolation of the generator's resize-convolutions.
     init_gain
         Standard deviation of the normal(0, gain) weight initialisation.
+    discriminator_scales
+        PatchGANs per discriminator, each on the image halved once more (pix2pixHD,
+        Wang et al. 2018); 1 is the papers' single 70x70 PatchGAN.
+    lambda_feature_matching
+        Weight of pix2pixHD's feature-matching loss on the discriminators' activations
+        (10 there); 0 disables it.
     """
 
     ndf: int = pydantic.Field(default=64, ge=1)
@@ -47,6 +53,8 @@ class AdversarialConfig(Config):
     decay_start: float = pydantic.Field(default=0.5, ge=0, le=1)
     upsampling: Upsampling = "nearest"
     init_gain: float = pydantic.Field(default=0.02, gt=0)
+    discriminator_scales: int = pydantic.Field(default=1, ge=1)
+    lambda_feature_matching: float = pydantic.Field(default=0.0, ge=0)
 
 
 def expect_config(config: Config, kind: type[C], backend: str) -> C:
