@@ -10,11 +10,13 @@ import rasterio
 from rasterio.windows import Window
 
 from geocolor.cli import main
+from geocolor.colorize.readers import scene_processing
 from geocolor.demo.s1 import SyntheticS1Scene, write_synthetic_s1
 from geocolor.errors import GeocolorError
 from geocolor.s1.backscatter import S1Config, backscatter
 from geocolor.s1.border_noise import DN_THRESHOLD, ipf_number, remove_border_noise
 from geocolor.s1.safe import RadarWindow, open_safe
+from geocolor.s1.safe_source import SafeSource
 
 LINES, SAMPLES = 300, 240
 RADAR = {"grid": "radar", "speckle": "none", "db": False, "chunk": 64}
@@ -126,3 +128,13 @@ def test_an_unreadable_ipf_version_is_an_error() -> None:
     assert ipf_number("002.72", "x") == pytest.approx(2.72)
     with pytest.raises(GeocolorError, match="IPF version 'v2' is not a number"):
         ipf_number("v2", "x")
+
+
+def test_colorize_repeats_the_models_border_noise_setting(old_product: Path) -> None:
+    source = SafeSource(open_safe(old_product))
+    bands = ["VV sigma0 dB", "VH sigma0 dB"]
+    trained_without = scene_processing(source, None, bands, {"border_noise": False})
+    assert trained_without is not None and trained_without["border_noise"] is False
+    # a model recorded before the key existed gets today's default
+    older = scene_processing(source, None, bands, {"denoise": True})
+    assert older is not None and older["border_noise"] is True
