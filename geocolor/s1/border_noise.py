@@ -11,9 +11,10 @@ chain turns into NaN. IPF 2.90 and later zero those samples themselves, so their
 products are left alone.
 
 Vectorised per Dask block: the near/far edge of each line is found from a narrow strip
-read beside the block's own rows, the first/last-line edge of each column from one
-strip of the first and last lines, so a block needs only its rows and those small
-vectors.
+of the block's own rows, the first/last-line edge of each column from one strip of the
+first and last lines, so a block needs only its rows and those small vectors. Strips
+inside the processed window are cut from its DN; only an edge outside it (an area of
+interest near, not at, the edge) is read separately.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def remove_border_noise(
     no_cols = da.full(window.pixel1 - window.pixel0, -1, chunks=dn.chunks[1])
 
     def strip(line0: int, line1: int, pixel0: int, pixel1: int) -> da.Array:
+        """DN of an edge strip: cut from ``dn`` when it holds it (no second read)."""
+        inside = window.line0 <= line0 and line1 <= window.line1
+        if inside and window.pixel0 <= pixel0 and pixel1 <= window.pixel1:
+            rows, cols = line0 - window.line0, pixel0 - window.pixel0
+            cut: da.Array = dn[rows : rows + line1 - line0, cols : cols + pixel1 - pixel0]
+            return cut
         part = RadarWindow(line0, line1, pixel0, pixel1)
         return product.read_dn(pol, chunks=(dn.chunks[0][0], pixel1 - pixel0), window=part)
 
