@@ -38,7 +38,8 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
     "--orbit",
     "orbit_file",
     default=None,
-    help="POEORB or RESORB orbit file (.EOF) instead of the annotation's state vectors.",
+    help="POEORB or RESORB orbit file (.EOF), checked against the product; its name "
+    "is recorded as the orbit source.",
 )
 @click.option("--speckle", default=None, help="Speckle filter name, or 'none' (lee).")
 @click.option("--window", type=int, default=None, help="Speckle filter window (7).")

@@ -34,6 +34,7 @@ ANNOTATION_ORBIT = "annotation"
 """The ``orbit_source`` tag of a product whose own state vectors are in effect."""
 PROVENANCE_TAGS = ("border_noise", "orbit_source")
 """Tags that say how the radar chain treated the product, which the store records too."""
+
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
 

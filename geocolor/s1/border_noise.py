@@ -28,8 +28,9 @@ from geocolor.s1.safe import RadarWindow, SafeProduct
 BORDER_LIMIT = 500
 """How far (pixels, lines) from an image edge border noise may reach, as SNAP's default."""
 DN_THRESHOLD = 15
-"""DN at or below which an edge sample is border noise: well below the thermal-noise floor
-of IW GRD DN (about 20 to 35), so the first real sample stops the scan."""
+"""DN at or below which an edge sample is border noise. Real samples sit on the thermal
+noise floor, above it, so the first of them stops the scan; a value chosen from that
+reasoning and the synthetic products, not yet checked on real pre-2.90 products."""
 FIXED_IPF = 2.90
 """The first IPF version that zeroes border noise itself."""
 
