@@ -15,6 +15,7 @@ from geocolor.demo.s1 import SyntheticS1Scene, write_synthetic_s1
 from geocolor.errors import GeocolorError
 from geocolor.s1.backscatter import S1Config, backscatter
 from geocolor.s1.border_noise import DN_THRESHOLD, ipf_number, remove_border_noise
+from geocolor.s1.raster import open_backscatter_raster
 from geocolor.s1.safe import RadarWindow, open_safe
 from geocolor.s1.safe_source import SafeSource
 
@@ -122,6 +123,14 @@ def test_process_s1_border_noise_flag_and_tags(old_product: Path, tmp_path: Path
     assert on_tags["orbit_source"] == off_tags["orbit_source"] == "annotation"
     assert '"border_noise": false' in off_tags["processing"]
     assert np.isnan(on_data).sum() > np.isnan(off_data).sum()
+    # a processed raster passes its provenance on (prepare records it with the pair)
+    mapped = tmp_path / "utm.tif"
+    assert main(["--quiet", "process-s1", str(old_product), "-o", str(mapped), "--pol", "VV"]) == 0
+    raster = open_backscatter_raster(str(mapped))
+    grid = raster.native_grid()
+    tags = raster.on_grid(S1Config(polarisations=("VV",)), grid).tags
+    assert tags["border_noise"] == on_tags["border_noise"]
+    assert tags["orbit_source"] == "annotation"
 
 
 def test_an_unreadable_ipf_version_is_an_error() -> None:
