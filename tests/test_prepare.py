@@ -57,6 +57,10 @@ def test_prepare_writes_a_paired_tiled_store(
     assert acquisition["polarisations"] == ["VV", "VH"] and acquisition["ipf_version"]
     low, high = acquisition["incidence_range"]
     assert 15 < low < high < 50
+    assert attrs["s1_provenance"] == {
+        "border_noise": "not needed (IPF 003.31 >= 2.90)",
+        "orbit_source": "annotation",
+    }
     assert attrs["geocolor_version"] and attrs["parameters"]["tile_size"] == 64
     assert len(attrs["shift"]) == 2
 

@@ -12,6 +12,7 @@ from geocolor.io.outputs import check_output
 from geocolor.io.scratch import scratch_folder
 from geocolor.prepare.store import hold
 from geocolor.s1.backscatter import S1Config, backscatter
+from geocolor.s1.orbit_file import orbit_for_product
 from geocolor.s1.safe import open_safe
 
 
@@ -28,6 +29,18 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
 @click.option("--config", "config_path", help="Pipeline YAML with process-s1 keys.")
 @click.option("--measure", type=click.Choice(["sigma0", "beta0", "gamma0"]), default=None)
 @click.option("--denoise/--no-denoise", default=None, help="Thermal noise removal (on).")
+@click.option(
+    "--border-noise/--no-border-noise",
+    default=None,
+    help="Mask GRD border noise of products before IPF 2.90 (on).",
+)
+@click.option(
+    "--orbit",
+    "orbit_file",
+    default=None,
+    help="POEORB or RESORB orbit file (.EOF), checked against the product; its name "
+    "is recorded as the orbit source.",
+)
 @click.option("--speckle", default=None, help="Speckle filter name, or 'none' (lee).")
 @click.option("--window", type=int, default=None, help="Speckle filter window (7).")
 @click.option("--looks", type=float, default=None, help="Equivalent number of looks (4.4).")
@@ -44,6 +57,7 @@ def process_s1_command(
     config_path: str | None,
     scheduler: str | None,
     polarisations: str | None,
+    orbit_file: str | None,
     **options: object,
 ) -> None:
     """Calibrate, denoise, speckle-filter and georeference a Sentinel-1 GRD product.
@@ -54,8 +68,14 @@ def process_s1_command(
     config = load_config(
         S1Config, config_path, {**options, "polarisations": split_list(polarisations)}
     )
-    check_output(output, [safe, config_path, config.grid], "file")
+    check_output(output, [safe, config_path, config.grid, orbit_file], "file")
     product = open_safe(safe)
+    info = product.info
+    orbit = (
+        None
+        if orbit_file is None
+        else orbit_for_product(orbit_file, info.mission, info.start_time, info.stop_time)
+    )
     with (
         dask_client(scheduler) as client,
         scratch_folder(output) as scratch,
@@ -75,7 +95,7 @@ def process_s1_command(
             result.georef,
             nodata=float("nan"),
             descriptions=result.descriptions,
-            tags=result.tags,
+            tags=result.tags if orbit is None else {**result.tags, "orbit_source": orbit.source},
             client=client,
         )
     click.echo(output)

@@ -71,6 +71,9 @@ _GEOLOCATION_SHAPE = (10, 21)
 _SPECKLE_BLOCK_LINES = 1024
 _MIN_SAMPLES = 64
 _ORBIT_VECTOR_SECONDS = 10.0
+_BORDER_NOISE_SAMPLES = 24  # width of the low-DN strips inside the no-data border ...
+_BORDER_NOISE_LINES = 12  # ... and how many first and last lines hold them
+_BORDER_NOISE_DN = 9  # their highest DN
 _REFERENCE_ORBIT = 36_201  # absolute orbit of a known S1A pass ...
 _REFERENCE_NODE = datetime(2021, 1, 19, 2, 22, 31, 388_113)  # ... and its node crossing
 _REFERENCE_RELATIVE_ORBIT = 79
@@ -104,6 +107,8 @@ class SyntheticS1Scene:
     seed: int = 0
     looks: float = 4.4
     landcover_step: int = 2
+    ipf_version: str = IPF_VERSION
+    border_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.layout.samples < _MIN_SAMPLES:
@@ -266,6 +271,24 @@ class SyntheticS1Scene:
         samples = np.arange(*cols)[None, :]
         return (samples >= near[:, None]) & (samples < self.layout.samples - far[:, None])
 
+    def noisy_border(self, window: Window) -> npt.NDArray[np.bool_]:
+        """Where a product written with ``border_noise`` holds low, non-zero DN: strips
+        inside the valid area's near and far edges and the first and last lines, as
+        products of IPF before 2.90 do; all False without ``border_noise``."""
+        rows, cols = _window_ranges(window, self.layout)
+        if not self.border_noise:
+            return np.zeros((rows[1] - rows[0], cols[1] - cols[0]), dtype=bool)
+        lines = np.arange(*rows)
+        near = self._border_width(lines, salt=1) + _BORDER_NOISE_SAMPLES
+        far = self._border_width(lines, salt=2) + _BORDER_NOISE_SAMPLES
+        samples = np.arange(*cols)[None, :]
+        strips = (samples < near[:, None]) | (samples >= self.layout.samples - far[:, None])
+        end_lines = (lines < _BORDER_NOISE_LINES) | (
+            lines >= self.layout.lines - _BORDER_NOISE_LINES
+        )
+        noisy: npt.NDArray[np.bool_] = (strips | end_lines[:, None]) & self.valid_mask(window)
+        return noisy
+
     def _border_width(self, lines: npt.NDArray[np.int64], salt: int) -> npt.NDArray[np.int64]:
         phase = 2.0 * math.pi * (self.seed * 0.618 + salt * 0.31)
         smooth = 0.5 + 0.5 * np.sin(2.0 * math.pi * lines / 3_000.0 + phase)
@@ -293,14 +316,18 @@ class SyntheticS1Scene:
         """The parameters, for the measurement TIFF's truth tag."""
         layout = dataclasses.asdict(self.layout)
         layout["start_time"] = self.layout.start_time.isoformat()
-        return json.dumps(
-            {
-                "layout": layout,
-                "seed": self.seed,
-                "looks": self.looks,
-                "landcover_step": self.landcover_step,
-            }
-        )
+        record = {
+            "layout": layout,
+            "seed": self.seed,
+            "looks": self.looks,
+            "landcover_step": self.landcover_step,
+        }
+        # only when not the default, so products written before these options keep their bytes
+        if self.ipf_version != IPF_VERSION:
+            record["ipf_version"] = self.ipf_version
+        if self.border_noise:
+            record["border_noise"] = True
+        return json.dumps(record)
 
     @classmethod
     def from_json(cls, text: str) -> SyntheticS1Scene:
@@ -313,6 +340,8 @@ class SyntheticS1Scene:
             seed=record["seed"],
             looks=record["looks"],
             landcover_step=record["landcover_step"],
+            ipf_version=record.get("ipf_version", IPF_VERSION),
+            border_noise=record.get("border_noise", False),
         )
 
     @classmethod
@@ -891,7 +920,7 @@ def _manifest_metadata(
         organisation="ESA",
         site="DLR-Oberpfaffenhofen",
     )
-    child(facility, _q("safe:software"), name="Sentinel-1 IPF", version=IPF_VERSION)
+    child(facility, _q("safe:software"), name="Sentinel-1 IPF", version=scene.ipf_version)
 
     platform = child(_wrap(section, "platform", "Platform Description"), _q("safe:platform"))
     child(platform, _q("safe:nssdcIdentifier"), "2014-016A")
@@ -1042,7 +1071,7 @@ def _write_measurements(
             dst.gcps = (gcps, CRS.from_epsg(4326))
             dst.update_tags(
                 TIFFTAG_IMAGEDESCRIPTION=f"Sentinel-1A IW GRD HR L1 {pol}",
-                TIFFTAG_SOFTWARE=f"Sentinel-1 IPF {IPF_VERSION}",
+                TIFFTAG_SOFTWARE=f"Sentinel-1 IPF {scene.ipf_version}",
                 TIFFTAG_DATETIME=layout.start_time.strftime("%Y:%m:%d %H:%M:%S"),
                 **{TRUTH_TAG: scene.to_json()},
             )
@@ -1091,6 +1120,9 @@ def _digital_numbers(
     power += noise
     dn = np.rint(np.sqrt(power, out=power), out=power)
     dn[~scene.valid_mask(block)] = 0.0
+    noisy = scene.noisy_border(block)
+    if noisy.any():
+        dn[noisy] = rng.integers(1, _BORDER_NOISE_DN + 1, int(noisy.sum())).astype(np.float32)
     np.minimum(dn, np.iinfo(np.uint16).max, out=dn)
     return dn.astype(np.uint16)
 
@@ -1114,14 +1146,19 @@ def write_synthetic_s1(
     tile: int = 512,
     compress: str = "deflate",
     landcover_step: int = 2,
+    ipf_version: str = IPF_VERSION,
+    border_noise: bool = False,
 ) -> Path:
     """Write a synthetic S1A IW GRDH SAFE product (or its ESA-style zip) into ``out_dir``.
 
     ``lines``/``samples`` override the layout's size (the default layout is a full-size
     16 704 x 26 100 frame). ``compress="none"`` writes the measurement rasters as ESA
     does (uncompressed, one line per strip), otherwise they are ``tile``-sized tiles
-    compressed with ``compress``. Same arguments, same bytes in the rasters. The product
-    appears under its final name only once complete. Returns the SAFE folder or zip.
+    compressed with ``compress``. ``ipf_version`` is the IPF version the product claims;
+    ``border_noise`` writes the low-DN edge strips of products processed before IPF 2.90
+    (see :meth:`SyntheticS1Scene.noisy_border`). Same arguments, same bytes in the
+    rasters. The product appears under its final name only once complete. Returns the
+    SAFE folder or zip.
     """
     pols = tuple(p.upper() for p in polarisations)
     if pols not in (("VV", "VH"), ("VV",)):
@@ -1136,7 +1173,14 @@ def write_synthetic_s1(
         lines=base.lines if lines is None else lines,
         samples=base.samples if samples is None else samples,
     )
-    scene = SyntheticS1Scene(layout=sized, seed=seed, looks=looks, landcover_step=landcover_step)
+    scene = SyntheticS1Scene(
+        layout=sized,
+        seed=seed,
+        looks=looks,
+        landcover_step=landcover_step,
+        ipf_version=ipf_version,
+        border_noise=border_noise,
+    )
     names = product_names(scene, pols)
     return publish_safe(
         out_dir,

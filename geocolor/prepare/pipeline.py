@@ -44,7 +44,7 @@ from geocolor.prepare.store import (
 )
 from geocolor.prepare.store_check import pair_problems
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
-from geocolor.s1.backscatter import S1Config
+from geocolor.s1.backscatter import PROVENANCE_TAGS, S1Config
 from geocolor.s1.facts import acquisition_facts
 from geocolor.s2.product import DEFAULT_MASKED
 
@@ -173,6 +173,8 @@ def prepare_pair(
         "s1_start_time": pair.s1.info.start_time.isoformat(),
         # mission, mode, IPF, incidence...: the drift reference's facts
         "s1_acquisition": acquisition_facts(pair.s1),
+        # border-noise decision and orbit source (None where a processed raster says nothing)
+        "s1_provenance": {key: s1.tags.get(key) for key in PROVENANCE_TAGS},
         "s2_product": s2_id,
         "s2_input": locations.get(s2_id),
         "s2_sensing_time": sensed.isoformat() if sensed else None,

@@ -24,10 +24,16 @@ from geocolor.errors import GeocolorError
 from geocolor.geo.crs import named_or_utm_crs
 from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
+from geocolor.s1.border_noise import border_noise_decision, remove_border_noise
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
 from geocolor.s1.safe import GeolocationGrid, RadarWindow, SafeProduct
 from geocolor.s1.speckle import SpeckleParams
+
+ANNOTATION_ORBIT = "annotation"
+"""The ``orbit_source`` tag of a product whose own state vectors are in effect."""
+PROVENANCE_TAGS = ("border_noise", "orbit_source")
+"""Tags that say how the radar chain treated the product, which the store records too."""
 
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
@@ -38,6 +44,7 @@ class S1Config(Config):
 
     measure: Literal["sigma0", "beta0", "gamma0"] = "sigma0"
     denoise: bool = True
+    border_noise: bool = True
     speckle: str = "lee"
     window: int = 7
     looks: float = pydantic.Field(default=4.4, gt=0)
@@ -144,6 +151,7 @@ def backscatter(
     origin = (extent.line0, extent.pixel0)
     # in radar geometry dB is taken inside the chain; a warp must see linear power
     chain_db = config.db and grid is None
+    border_removal, border_provenance = border_noise_decision(product, config.border_noise)
     layers = []
     for pol in polarisations:
         steps = RadarSteps(
@@ -154,6 +162,8 @@ def backscatter(
             params=params,
         )
         dn = product.read_dn(pol, chunks=chunks, window=extent)
+        if border_removal:
+            dn = remove_border_noise(product, pol, dn, extent)
         layers.append(radar_backscatter(dn, steps, origin=origin, db=chain_db))
     image = da.stack(layers)
     if grid is None:
@@ -173,5 +183,7 @@ def backscatter(
         "acquisition_times": product.info.start_time.isoformat(),
         "processing": json.dumps(config.model_dump(mode="json"), sort_keys=True),
         "polarisations": ",".join(polarisations),
+        "border_noise": border_provenance,
+        "orbit_source": ANNOTATION_ORBIT,
     }
     return Backscatter(image, georef, grid, polarisations, descriptions, tags)

@@ -36,7 +36,7 @@ from geocolor import __version__
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import LONLAT, Georeference, Grid, reproject_geometry
 from geocolor.io.product_files import S1_MEASUREMENT_DRIVERS, open_product_raster
-from geocolor.s1.backscatter import Backscatter, S1Config
+from geocolor.s1.backscatter import PROVENANCE_TAGS, Backscatter, S1Config
 from geocolor.s1.source import Hold
 
 # a Sentinel-1 time in a product id or file name: 20210614T052647
@@ -61,6 +61,8 @@ class RasterInfo:
     acquisition_times: str | None
     #: The Sentinel-1 chain's settings (JSON) when geocolor processed the raster.
     processing: str | None = None
+    #: The chain's provenance tags it recorded (border noise, orbit source), as pairs.
+    provenance: tuple[tuple[str, str], ...] = ()
 
     @property
     def start_time(self) -> datetime:
@@ -131,7 +133,11 @@ class BackscatterRaster:
             grid=grid,
             polarisations=polarisations,
             descriptions=tuple(f"{pol} {config.measure} {unit}" for pol in polarisations),
-            tags={"geocolor_version": __version__, "input_product": self.info.product_id},
+            tags={
+                "geocolor_version": __version__,
+                "input_product": self.info.product_id,
+                **dict(self.info.provenance),
+            },
         )
 
 
@@ -256,7 +262,12 @@ def open_backscatter_raster(
     name = path.rstrip("/").rsplit("/", 1)[-1]
     product_id = products.split(",")[0] if products else name.rsplit(".", 1)[0]
     info = RasterInfo(
-        path, product_id, descriptions, tags.get("acquisition_times"), tags.get("processing")
+        path,
+        product_id,
+        descriptions,
+        tags.get("acquisition_times"),
+        tags.get("processing"),
+        tuple((key, tags[key]) for key in PROVENANCE_TAGS if key in tags),
     )
     return BackscatterRaster(path, info, grid, drivers)
 
