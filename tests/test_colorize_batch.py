@@ -1,0 +1,141 @@
+"""Scenes on a Dask cluster: outputs as local runs make, reruns skip, a failure stays its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from distributed import Client, LocalCluster, get_worker
+
+from geocolor.cli import main
+from geocolor.colorize import batch
+from geocolor.colorize.batch import SceneOutcome, colorize_scenes, output_paths, scene_name
+from geocolor.colorize.pipeline import ColorizeConfig, colorize
+from geocolor.errors import UsageError
+from geocolor.models.logged import LoadedModel, load_model
+from tests.scene_factory import tiny_registry, write_scene
+
+CONFIG = ColorizeConfig(tile_size=64, monitor=False)
+MODEL = "models:/geocolor@prod-candidate"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One tiny registry for the module's tests: making one takes seconds."""
+    with tiny_registry(tmp_path_factory.mktemp("registry")) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """Two single-thread workers in this process: quick to start, models counted here."""
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=None,
+        memory_limit=0,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The worker that loaded each model, in order."""
+    loaded: list[str] = []
+
+    def counted(uri: str, device: str = "cpu") -> LoadedModel:
+        loaded.append(get_worker().address)
+        return load_model(uri, device)
+
+    monkeypatch.setattr(batch, "load_model", counted)
+    return loaded
+
+
+def scenes(folder: Path) -> list[str]:
+    """Three small scenes of different sizes, one with a nodata edge."""
+    folder.mkdir()
+    return [
+        str(write_scene(folder / "a.tif", size=150)),
+        str(write_scene(folder / "b.SAFE.tif", size=96, nodata_rows=20)),
+        str(write_scene(folder / "c.tif", size=130)),
+    ]
+
+
+def pixels_and_tags(path: str) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    with rasterio.open(path) as src:
+        return src.read(), src.dataset_mask(), src.tags()
+
+
+def test_scenes_on_a_cluster_match_local_runs_and_a_rerun_skips_them(
+    tmp_path: Path, registry: str, cluster: LocalCluster, loads: list[str]
+) -> None:
+    uri = MODEL
+    with Client(cluster) as client:
+        inputs = scenes(tmp_path / "scenes")
+        broken = tmp_path / "scenes" / "broken.tif"
+        broken.write_bytes(b"not a GeoTIFF")
+        out = tmp_path / "out"
+        seen: list[SceneOutcome] = []
+        outcomes = colorize_scenes(
+            [*inputs, str(broken)],
+            uri,
+            str(out),
+            config=CONFIG,
+            scheduler=client.scheduler.address,
+            finished=seen.append,
+        )
+        assert [o.status for o in outcomes] == ["colorized"] * 3 + ["failed"]
+        assert "broken.tif" in (outcomes[3].error or "") and "\n" not in (outcomes[3].error or "")
+        assert sorted(o.scene for o in seen) == sorted(o.scene for o in outcomes)
+        # each worker loaded the model at most once, for three scenes
+        assert len(loads) == len(set(loads)) and 1 <= len(loads) <= 2
+
+        for scene, outcome in zip(inputs, outcomes, strict=False):
+            local = str(tmp_path / f"local-{Path(scene).name}")
+            colorize(scene, uri, local, config=CONFIG)
+            rgb, mask, tags = pixels_and_tags(outcome.output)
+            want_rgb, want_mask, want_tags = pixels_and_tags(local)
+            np.testing.assert_array_equal(rgb, want_rgb)
+            np.testing.assert_array_equal(mask, want_mask)
+            assert tags == want_tags
+            item = json.loads(Path(outcome.output).with_suffix(".json").read_text())
+            assert item["assets"]["visual"]["href"] == "./" + Path(outcome.output).name
+            assert Path(outcome.output + ".drift.json").exists() or tags["drift_verdict"]
+        assert [Path(o.output).name for o in outcomes[:3]] == ["a.tif", "b.tif", "c.tif"]
+
+        before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+        again = colorize_scenes(inputs, uri, str(out), config=CONFIG)
+        assert [o.status for o in again] == ["skipped"] * 3
+        assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+        assert len(loads) <= 2
+
+
+def test_the_command_reports_each_failure_and_exits_1(
+    tmp_path: Path, registry: str, cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = str(write_scene(tmp_path / "good.tif", size=80))
+    missing = str(tmp_path / "missing.tif")
+    out = tmp_path / "out"
+    args = ["colorize", good, missing, "--model", MODEL]
+    options = ["-o", f"{out}/", "--tile-size", "64", "--scheduler", cluster.scheduler_address]
+    assert main(["--quiet", *args, *options]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [str(out / "good.tif")]
+    failures = [line for line in captured.err.splitlines() if "failed" in line]
+    assert len(failures) == 2 and failures[0].startswith(f"{missing}: failed: ")
+    assert "1 of 2 scenes failed" in failures[1]
+    assert (out / "good.json").is_file()
+
+
+def test_output_names_drop_product_suffixes_and_must_differ() -> None:
+    assert scene_name("/data/S1A_IW_GRDH_X.SAFE.zip") == "S1A_IW_GRDH_X"
+    assert scene_name("/data/S1A_IW_GRDH_X.SAFE/") == "S1A_IW_GRDH_X"
+    assert scene_name("gs://bucket/scenes/vv_vh.tif") == "vv_vh"
+    assert output_paths(["gs://b/x.tif"], "gs://out") == ["gs://out/x.tif"]
+    with pytest.raises(UsageError, match="both be written"):
+        output_paths(["/a/x.tif", "/b/x.SAFE.zip"], "/out")
