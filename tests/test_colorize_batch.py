@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pytest
 import rasterio
@@ -13,7 +14,13 @@ from distributed import Client, LocalCluster, get_worker
 
 from geocolor.cli import main
 from geocolor.colorize import batch
-from geocolor.colorize.batch import SceneOutcome, colorize_scenes, output_paths, scene_name
+from geocolor.colorize.batch import (
+    SceneOutcome,
+    colorize_scenes,
+    is_finished,
+    output_paths,
+    scene_name,
+)
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.errors import UsageError
 from geocolor.models.logged import LoadedModel, load_model
@@ -130,6 +137,38 @@ def test_the_command_reports_each_failure_and_exits_1(
     assert len(failures) == 2 and failures[0].startswith(f"{missing}: failed: ")
     assert "1 of 2 scenes failed" in failures[1]
     assert (out / "good.json").is_file()
+
+
+def test_scenes_go_straight_into_a_bucket_and_a_rerun_there_skips_them(
+    tmp_path: Path, registry: str, cluster: LocalCluster, gcs_bucket: str
+) -> None:
+    inputs = scenes(tmp_path / "scenes")[:2]
+    folder = f"{gcs_bucket}/batch"
+    address = cluster.scheduler_address
+    first = colorize_scenes(inputs, MODEL, folder, config=CONFIG, scheduler=address)
+    assert [o.output for o in first] == [f"{folder}/a.tif", f"{folder}/b.tif"]
+    assert [o.status for o in first] == ["colorized"] * 2
+    bucket = fsspec.filesystem("gs")
+    assert sorted(Path(p).name for p in bucket.ls(folder)) == [
+        "a.json",
+        "a.tif",
+        "b.json",
+        "b.tif",
+    ]
+    again = colorize_scenes(inputs, MODEL, folder, config=CONFIG, scheduler=address)
+    assert [o.status for o in again] == ["skipped"] * 2
+    redone = colorize_scenes(inputs[:1], MODEL, folder, config=CONFIG, redo=True)
+    assert [o.status for o in redone] == ["colorized"]
+
+
+def test_an_output_of_another_model_is_not_taken_for_finished(tmp_path: Path) -> None:
+    cog, item = tmp_path / "x.tif", tmp_path / "x.json"
+    cog.write_bytes(b"")
+    assert not is_finished(str(cog), MODEL)  # no Item yet: the COG may be partial
+    item.write_text(json.dumps({"properties": {"geocolor:model_uri": "models:/other@x"}}))
+    assert not is_finished(str(cog), MODEL)
+    item.write_text(json.dumps({"properties": {"geocolor:model_uri": MODEL}}))
+    assert is_finished(str(cog), MODEL)
 
 
 def test_output_names_drop_product_suffixes_and_must_differ() -> None:
