@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from geocolor.cli import main
 from geocolor.colorize import batch
 from geocolor.colorize.batch import (
     SceneOutcome,
+    SceneProgress,
     colorize_scenes,
     is_finished,
     output_paths,
@@ -78,6 +80,10 @@ def pixels_and_tags(path: str) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
         return src.read(), src.dataset_mask(), src.tags()
 
 
+def no_new_cluster(*args: object, **kwargs: object) -> None:
+    pytest.fail("a scene's task started a cluster of its own")
+
+
 def test_scenes_on_a_cluster_match_local_runs_and_a_rerun_skips_them(
     tmp_path: Path, registry: str, cluster: LocalCluster, loads: list[str]
 ) -> None:
@@ -88,15 +94,27 @@ def test_scenes_on_a_cluster_match_local_runs_and_a_rerun_skips_them(
         broken.write_bytes(b"not a GeoTIFF")
         out = tmp_path / "out"
         seen: list[SceneOutcome] = []
-        outcomes = colorize_scenes(
-            [*inputs, str(broken)],
-            uri,
-            str(out),
-            config=CONFIG,
-            scheduler=client.scheduler.address,
-            finished=seen.append,
-        )
+        steps: list[SceneProgress] = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("geocolor.io.cluster.LocalCluster", no_new_cluster)
+            outcomes = colorize_scenes(
+                [*inputs, str(broken)],
+                uri,
+                str(out),
+                config=CONFIG,
+                scheduler=client.scheduler.address,
+                progress=steps.append,
+                finished=seen.append,
+            )
         assert [o.status for o in outcomes] == ["colorized"] * 3 + ["failed"]
+        # what a worker sends back survives a trip between processes
+        assert [o.line() for o in pickle.loads(pickle.dumps(outcomes))] == [
+            o.line() for o in outcomes
+        ]
+        # every scene's last report says all its tiles are done
+        last = {step.scene: step for step in steps}
+        assert sorted(last) == sorted(inputs)
+        assert all(step.done == step.total > 0 for step in last.values())
         assert "broken.tif" in (outcomes[3].error or "") and "\n" not in (outcomes[3].error or "")
         assert sorted(o.scene for o in seen) == sorted(o.scene for o in outcomes)
         # each worker loaded the model at most once, for three scenes
