@@ -155,6 +155,11 @@ def test_the_command_reports_each_failure_and_exits_1(
     assert len(failures) == 2 and failures[0].startswith(f"{missing}: failed: ")
     assert "1 of 2 scenes failed" in failures[1]
     assert (out / "good.json").is_file()
+    # a model the registry lacks fails the batch at once, on one line
+    unknown = ["colorize", good, missing, "--model", "models:/none@x"]
+    assert main(["--quiet", *unknown, *options]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "models:/none@x: cannot load the model" in err[0]
 
 
 def test_scenes_go_straight_into_a_bucket_and_a_rerun_there_skips_them(

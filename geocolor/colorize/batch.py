@@ -6,7 +6,9 @@ straight to the output folder (a folder the workers share, or a bucket). Its Sen
 processing runs as further tasks on the same cluster (see
 :func:`geocolor.io.cluster.dask_client`). Workers keep the models they loaded
 (:class:`ModelCache`, a worker plugin): a scene borrows a copy of the loaded model
-rather than loading it again, since ``colorize`` puts scene statistics into it.
+rather than loading it again, since ``colorize`` puts scene statistics into it. A
+registry alias is resolved once, before the first task, so every scene of a batch is
+colorized by the same version even if the alias moves meanwhile.
 
 A scene that fails is reported and the others go on; a scene whose COG and Item are
 already in the folder, made by the same model, is skipped, so a rerun finishes what
@@ -16,6 +18,7 @@ an interrupted or partly failed one left.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import posixpath
@@ -32,6 +35,7 @@ from typing import Any, Literal
 import fsspec
 from distributed import Client, Future, get_worker, wait
 from distributed.diagnostics.plugin import WorkerPlugin
+from mlflow.exceptions import MlflowException
 from shapely.geometry.base import BaseGeometry
 
 from geocolor.colorize.pipeline import ColorizeConfig, ColorizeResult, colorize
@@ -44,6 +48,7 @@ from geocolor.io.outputs import check_output
 from geocolor.io.stac import PREFIX
 from geocolor.models.device import resolve_device
 from geocolor.models.logged import LoadedModel, load_model
+from geocolor.models.model_registry import version_info
 
 log = logging.getLogger("geocolor.colorize.batch")
 
@@ -191,11 +196,28 @@ def colorize_scenes(
         else:
             todo.append(index)
     if todo:
+        version = pinned(model)
         with dask_client(scheduler) as client:
             client.register_plugin(ModelCache(), name=PLUGIN)
-            run = _Run(client, scenes, outputs, model, region, config, progress, finished)
+            run = _Run(client, scenes, outputs, (model, version), region, config)
+            run.progress, run.finished = progress, finished
             outcomes.update(run.colorize(todo))
     return [outcomes[index] for index in range(len(scenes))]
+
+
+def pinned(model: str) -> str:
+    """``models:/NAME/VERSION`` for the version a registry alias names now, else ``model``.
+
+    Raises
+    ------
+    GeocolorError
+        One line naming ``model`` when the registry cannot say, before any scene.
+    """
+    try:
+        version = version_info(model)
+    except (MlflowException, OSError) as exc:
+        raise GeocolorError(f"{model}: cannot load the model ({one_line(exc)})") from None
+    return f"models:/{version.name}/{version.version}" if version else model
 
 
 def output_paths(scenes: Sequence[str], folder: str) -> list[str]:
@@ -246,16 +268,15 @@ class _Run:
         client: Client,
         scenes: Sequence[str],
         outputs: Sequence[str],
-        model: str,
+        model: tuple[str, str],
         region: BaseGeometry | None,
         config: ColorizeConfig,
-        progress: Callable[[SceneProgress], None] | None,
-        finished: Callable[[SceneOutcome], None] | None,
     ) -> None:
         self.client = client
         self.scenes, self.outputs = scenes, outputs
         self.model, self.region, self.config = model, region, config
-        self.progress, self.finished = progress, finished
+        self.progress: Callable[[SceneProgress], None] | None = None
+        self.finished: Callable[[SceneOutcome], None] | None = None
         self.topic = f"geocolor-colorize-{uuid.uuid4().hex}"
         self.reports: queue.SimpleQueue[tuple[int, int, int]] = queue.SimpleQueue()
 
@@ -331,13 +352,16 @@ def _wait_some(futures: list[Future[SceneOutcome]]) -> list[Future[SceneOutcome]
 def colorize_on_worker(
     index: int,
     scene: str,
-    model: str,
+    model: tuple[str, str],
     output: str,
     region: BaseGeometry | None,
     config: ColorizeConfig,
     topic: str,
 ) -> SceneOutcome:
     """The task of one scene: ``colorize`` with the worker's copy of the model.
+
+    ``model`` is the URI as given (what the outputs name) and the one loaded (the
+    version an alias named when the batch began).
 
     Errors come back as a failed outcome with their one-line message, not as the
     exception: some carry data that would not survive the trip to the client.
@@ -354,8 +378,10 @@ def colorize_on_worker(
             worker.log_event(topic, (index, done, total))
 
     try:
-        with cache.borrow(model, str(resolve_device(config.device))) as loaded:
-            result = colorize(scene, loaded, output, aoi=region, config=config, progress=report)
+        named, loaded_from = model
+        with cache.borrow(loaded_from, str(resolve_device(config.device))) as loaded:
+            as_named = dataclasses.replace(loaded, uri=named)
+            result = colorize(scene, as_named, output, aoi=region, config=config, progress=report)
     except GeocolorError as refused:
         return SceneOutcome(scene, output, "failed", error=one_line(refused))
     except Exception as failed:  # one scene's bug must not stop the batch
