@@ -177,11 +177,14 @@ def colorize_scenes(
     UsageError
         Before any work, when two scenes would write the same output or an output
         would overwrite an input.
+    GeocolorError
+        Before any work, when the registry does not know ``model``.
     """
     config = config or ColorizeConfig()
     region = load_aoi(aoi) if isinstance(aoi, str) else aoi
     outputs = output_paths(scenes, folder)
     check_output(folder, [*scenes, model, aoi if isinstance(aoi, str) else None], "folder")
+    version = pinned(model)
     if not is_remote(folder):
         Path(folder).mkdir(parents=True, exist_ok=True)
     for output in outputs:
@@ -196,7 +199,6 @@ def colorize_scenes(
         else:
             todo.append(index)
     if todo:
-        version = pinned(model)
         with dask_client(scheduler) as client:
             client.register_plugin(ModelCache(), name=PLUGIN)
             run = _Run(client, scenes, outputs, (model, version), region, config)
