@@ -306,6 +306,8 @@ class _Run:
                     if self.finished:
                         self.finished(outcomes[index])
         finally:
+            # on an interrupt: scenes not begun are dropped (one begun still finishes)
+            self.client.cancel(list(running))
             self.client.unsubscribe_topic(self.topic)
         return outcomes
 
@@ -387,7 +389,7 @@ def colorize_on_worker(
     except GeocolorError as refused:
         return SceneOutcome(scene, output, "failed", error=one_line(refused))
     except Exception as failed:  # one scene's bug must not stop the batch
-        log.exception("%s failed", scene)
+        log.debug("%s failed", scene, exc_info=True)  # the traceback with -vv
         return SceneOutcome(
             scene, output, "failed", error=f"{type(failed).__name__}: {one_line(failed)}"
         )
