@@ -155,6 +155,9 @@ def test_the_command_reports_each_failure_and_exits_1(
     assert len(failures) == 2 and failures[0].startswith(f"{missing}: failed: ")
     assert "1 of 2 scenes failed" in failures[1]
     assert (out / "good.json").is_file()
+    # several scenes into one COG's name is a slip, refused before any work
+    assert main(["--quiet", *args, "-o", str(tmp_path / "all.tif")]) == 2
+    assert "need an output folder" in capsys.readouterr().err
     # a model the registry lacks fails the batch at once, on one line
     unknown = ["colorize", good, missing, "--model", "models:/none@x"]
     assert main(["--quiet", *unknown, *options]) == 1

@@ -10,7 +10,7 @@ import click
 from geocolor.colorize.batch import SceneOutcome, SceneProgress, colorize_scenes
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.config import load_config
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, UsageError
 from geocolor.io.outputs import check_output
 from geocolor.progress import progress_bar
 
@@ -70,6 +70,8 @@ def colorize_command(
     is reported on one line, the others finish, and the exit code is then 1.
     """
     config = load_config(ColorizeConfig, config_path, options)
+    if len(scenes) > 1 and output.lower().endswith((".tif", ".tiff")):
+        raise UsageError(f"-o {output}: {len(scenes)} scenes need an output folder (DIR/)")
     if len(scenes) > 1 or output.endswith("/"):
         _colorize_into_folder(scenes, model_uri, output, aoi, config, scheduler, redo)
         return
