@@ -299,7 +299,7 @@ class _Run:
                     index = waiting.pop()
                     running[self._submit(index)] = index
                 done = _wait_some(list(running))
-                self._pass_on_progress()
+                self._pass_on_progress(outcomes)
                 for future in done:
                     index = running.pop(future)
                     outcomes[index] = self._outcome(future, index)
@@ -337,10 +337,11 @@ class _Run:
             future.release()
         return outcome
 
-    def _pass_on_progress(self) -> None:
+    def _pass_on_progress(self, outcomes: dict[int, SceneOutcome]) -> None:
+        """Reports that came in, bar those of scenes already over (a late message)."""
         while not self.reports.empty():
             index, done, total = self.reports.get()
-            if self.progress:
+            if self.progress and index not in outcomes:
                 self.progress(SceneProgress(self.scenes[index], done, total))
 
 
