@@ -1,21 +1,28 @@
-"""``geocolor colorize``: a Sentinel-1 scene and a model to a colour COG."""
+"""``geocolor colorize``: Sentinel-1 scenes and a model to colour COGs."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from typing import Any
+
 import click
 
+from geocolor.colorize.batch import SceneOutcome, SceneProgress, colorize_scenes
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.config import load_config
+from geocolor.errors import GeocolorError, UsageError
 from geocolor.io.outputs import check_output
 from geocolor.progress import progress_bar
 
 
 @click.command("colorize")
-@click.argument("scene")
+@click.argument("scenes", metavar="SCENE...", nargs=-1, required=True)
 @click.option(
     "--model", "model_uri", required=True, help="models:/NAME@ALIAS, runs:/... or a path."
 )
-@click.option("-o", "--output", required=True, help="Output COG (path or URL).")
+@click.option(
+    "-o", "--output", required=True, help="Output COG, or folder DIR/ for several scenes."
+)
 @click.option("--aoi", default=None, help="minx,miny,maxx,maxy (lon/lat), or a GeoJSON/WKT file.")
 @click.option("--config", "config_path", default=None, help="Pipeline YAML (colorize.yaml).")
 @click.option("--tile-size", type=int, default=None, help="Inference tile side, pixels (512).")
@@ -30,7 +37,10 @@ from geocolor.progress import progress_bar
 @click.option("--crs", default=None, help="Output CRS instead of the scene's.")
 @click.option("--resolution", type=float, default=None, help="Output metres per pixel.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (auto).")
-@click.option("--scheduler", default=None, help="Dask scheduler computing the scene.")
+@click.option(
+    "--scheduler", default=None, help="Dask scheduler computing the scene (or the scenes)."
+)
+@click.option("--redo", is_flag=True, help="Into a folder: colorize finished scenes again.")
 @click.option(
     "--fail-on-drift",
     is_flag=True,
@@ -38,12 +48,13 @@ from geocolor.progress import progress_bar
     help="Exit 1 without writing when the scene is unlike the model's training input.",
 )
 def colorize_command(
-    scene: str,
+    scenes: tuple[str, ...],
     model_uri: str,
     output: str,
     aoi: str | None,
     config_path: str | None,
     scheduler: str | None,
+    redo: bool,
     **options: object,
 ) -> None:
     """Colorize SCENE (GRD SAFE or zip, sigma0 dB GeoTIFF, or a reader plugin's) into a COG.
@@ -52,8 +63,19 @@ def colorize_command(
     and are blended seam-free; the output is an RGB COG with an internal mask, on the
     scene's grid clipped to the AOI. Prints the output's path, and the drift verdict
     (how the scene compares with the model's training input) on stderr.
+
+    Several scenes, or -o DIR/, write DIR/NAME.tif per scene, one Dask task per scene
+    on the cluster (--scheduler; a local one otherwise), each worker loading the model
+    once. Finished scenes are skipped (--redo to colorize them again); a failed scene
+    is reported on one line, the others finish, and the exit code is then 1.
     """
     config = load_config(ColorizeConfig, config_path, options)
+    if len(scenes) > 1 and output.lower().endswith((".tif", ".tiff")):
+        raise UsageError(f"-o {output}: {len(scenes)} scenes need an output folder (DIR/)")
+    if len(scenes) > 1 or output.endswith("/"):
+        _colorize_into_folder(scenes, model_uri, output, aoi, config, scheduler, redo)
+        return
+    scene = scenes[0]
     check_output(output, [scene, model_uri, aoi, config_path], "file")
     with progress_bar(None, desc="colorizing", unit="tile") as bar:
 
@@ -73,3 +95,51 @@ def colorize_command(
     drift = result.drift.summary() if result.drift else "unknown (the model has no reference)"
     click.echo(f"drift: {drift}", err=True)
     click.echo(output)
+
+
+def _colorize_into_folder(
+    scenes: tuple[str, ...],
+    model_uri: str,
+    folder: str,
+    aoi: str | None,
+    config: ColorizeConfig,
+    scheduler: str | None,
+    redo: bool,
+) -> None:
+    """The scenes into ``folder``: a bar of scenes, one of tiles per running scene."""
+    with ExitStack() as stack:
+        overall = stack.enter_context(progress_bar(len(scenes), desc="scenes", unit="scene"))
+        running: dict[str, tuple[ExitStack, Any]] = {}
+
+        def advance(step: SceneProgress) -> None:
+            if step.scene not in running:
+                own = ExitStack()
+                bar = own.enter_context(progress_bar(step.total, desc=step.scene, unit="tile"))
+                running[step.scene] = (own, bar)
+            bar = running[step.scene][1]
+            bar.update(step.done - bar.n)
+
+        def report(outcome: SceneOutcome) -> None:
+            if outcome.scene in running:
+                running.pop(outcome.scene)[0].close()
+            overall.update(1)
+            click.echo(outcome.line(), err=True)
+            if outcome.status == "colorized":
+                click.echo(outcome.output)
+
+        outcomes = colorize_scenes(
+            scenes,
+            model_uri,
+            folder,
+            aoi=aoi,
+            config=config,
+            scheduler=scheduler,
+            redo=redo,
+            progress=advance,
+            finished=report,
+        )
+        for own, _ in running.values():
+            own.close()
+    failed = sum(outcome.status == "failed" for outcome in outcomes)
+    if failed:
+        raise GeocolorError(f"{failed} of {len(scenes)} scenes failed")

@@ -2,7 +2,8 @@
 
 The local default runs its workers as threads of this process: the heavy lifting
 (GDAL reads, numpy and scipy kernels, compression) releases the GIL, and results reach
-the writer without being copied between processes.
+the writer without being copied between processes. A job that itself runs as a task
+on a cluster (one scene of a batch) uses that cluster, never a new one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_worker, worker_client
 
 from geocolor.errors import GeocolorError
 
@@ -41,8 +42,17 @@ def dask_client(scheduler: str | None = None, threads: int | None = None) -> Ite
         (``DASK_SCHEDULER_ADDRESS`` / ``scheduler-address``) is used when this is None.
     threads
         Worker threads of the local cluster; defaults to the machine's cores.
+
+    Inside a task on a Dask worker, with no ``scheduler`` given, the client is that
+    worker's: the task leaves its thread to the cluster while it waits for its own
+    tasks, so jobs running as tasks cannot starve each other of threads.
     """
     logging.getLogger("distributed.worker").addFilter(_not_a_task_failure)
+    if scheduler is None and _in_a_task():
+        # distributed leaves worker_client unannotated
+        with worker_client() as own:
+            yield own
+        return
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
         # distributed leaves Client and LocalCluster (constructors, close) unannotated
@@ -69,3 +79,12 @@ def dask_client(scheduler: str | None = None, threads: int | None = None) -> Ite
     ):
         log.info("using a local Dask cluster with %d threads", threads)
         yield client
+
+
+def _in_a_task() -> bool:
+    """Whether this thread runs a task of a Dask worker."""
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
