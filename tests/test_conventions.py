@@ -19,18 +19,21 @@ from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.colorize.readers import scene_reader
 from geocolor.errors import UsageError
 from geocolor.geo.grid import Grid
-from geocolor.models.logged import LoadedModel, ModelSpec
+from geocolor.models.logged import LoadedModel, ModelSpec, load_model
 from geocolor.models.normalisation import Normalisation
 from geocolor.models.rgb import white_reflectance
+from geocolor.plugins.registry import Registry
 from geocolor.prepare.store import PAIRS, open_store
 from geocolor.s1.backscatter import S1Config
 from geocolor.s1.conventions import applied_processing
 from geocolor.s1.speckle import SpeckleParams, filter_speckle
 from geocolor.s2.product import open_s2
+from geocolor.train.loop import train
 from geocolor.train.store_data import StoreData
 from tests.model_factory import NORMALISATION
 from tests.test_colorize import TRANSFORM, UTM, Constant, loaded, read_output
 from tests.test_dataset import write_synthetic_store
+from tests.test_train import LinearBackend, quick_config, use_fresh_tracking
 
 LEE = {"measure": "sigma0", "db": True, "denoise": True, "speckle": "lee", "window": 5, "looks": 1}
 
@@ -113,6 +116,19 @@ def test_the_store_conventions_are_those_every_pair_shares(
         mixed = StoreData.open(store_with(tmp_path / "levels.zarr", levels))
     assert mixed.optical_conventions is None and mixed.sar_processing is None
     assert "different levels" in caplog.text and "different S1 settings" in caplog.text
+
+
+def test_a_trained_model_carries_its_stores_conventions(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_with(tmp_path / "store.zarr", [(LEE, L2A_NEW)])
+    use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
+    backends: Registry[Any] = Registry("model backend")
+    backends.register("linear", LinearBackend())
+    result = train(store, quick_config(epochs=1), backends=backends)
+    model = load_model(result.model_uri, backends=backends)
+    assert model.optical_conventions == L2A_NEW
+    assert model.sar_processing == {**LEE, "resolution": 10}
 
 
 def test_the_model_spec_carries_the_conventions_and_reads_older_specs() -> None:
