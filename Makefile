@@ -37,7 +37,7 @@ demo: $(STAMP)
 		--steps-per-epoch 10 --batch-size 4 --tile-size 64 --num-workers 0 \
 		-O ngf=16 -O n_blocks=2 -O ndf=16 --promote-if-better prod-candidate
 	cd $(DEMO) && $(abspath $(BIN))/geocolor --quiet colorize data/S1*.SAFE \
-		--model models:/geocolor@prod-candidate --aoi data/aoi.geojson -o colorized.tif
+		--model models:/geocolor/1 --aoi data/aoi.geojson -o colorized.tif
 	@echo $(abspath $(DEMO)/colorized.tif)
 
 lint: $(STAMP)

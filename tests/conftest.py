@@ -68,3 +68,22 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: 
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
     return site
+
+
+@pytest.fixture
+def tracking(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A fresh MLflow SQLite database in ``tmp_path``, which becomes the working folder."""
+    from tests.test_train import use_fresh_tracking
+
+    return use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
+
+
+@pytest.fixture
+def linear_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The training tests' linear backend, installed as a third-party plugin."""
+    from tests.test_train import install_linear_backend
+
+    yield install_linear_backend(tmp_path, monkeypatch)
+    get_plugins.cache_clear()

@@ -16,6 +16,7 @@ from shapely.geometry import Point, box
 
 from geocolor.app.jobs import JobRegistry, Report
 from geocolor.app.logic import (
+    ModelSummary,
     aoi_from_bbox,
     aoi_from_drawing,
     aoi_geojson,
@@ -35,6 +36,7 @@ from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, reproject_geometry
 from geocolor.models.logged import load_model
+from geocolor.models.model_registry import VersionInfo
 from geocolor.s1.source import open_s1
 from tests.scene_factory import tiny_registry, write_scene
 
@@ -109,11 +111,18 @@ def test_default_tracking_uri_lives_in_the_work_folder(tmp_path: Path) -> None:
     assert load_settings({"MLFLOW_TRACKING_URI": "http://mine"}).tracking_uri == "http://mine"
 
 
+def test_model_summary_shows_the_skill_signed() -> None:
+    info = VersionInfo("geocolor", "3", None, ())
+    assert ModelSummary(info, "cyclegan", {"val_skill": 1.234}).skill == "+1.23 dB"
+    assert ModelSummary(info, "cyclegan", {"val_skill": -0.5}).skill == "-0.50 dB"
+
+
 def test_model_summary(tracking: str) -> None:
     assert registered_models(tracking) == {"geocolor": {"prod-candidate": "1"}}
     summary = model_summary("geocolor", "prod-candidate", tracking)
     assert summary.uri == "models:/geocolor/1"
     assert summary.backend == "cyclegan" and summary.metrics == {"val_psnr": 12.5}
+    assert summary.skill == "n/a"  # a run logged before baselines
     with pytest.raises(GeocolorError, match="no version holds the alias 'production'"):
         model_summary("geocolor", "production", tracking)
 

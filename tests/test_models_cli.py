@@ -13,8 +13,11 @@ from geocolor.cli.train import evaluate_command, models_group, train_command
 from geocolor.errors import GeocolorError
 from geocolor.models.logged import load_model
 from geocolor.plugins.manager import get_plugins
+from geocolor.prepare.store import group_array, open_store
 from geocolor.prepare.tiling import Split
+from geocolor.train.baselines import BASELINES
 from geocolor.train.evaluation import evaluate_on_store
+from geocolor.train.metrics import METRICS
 from geocolor.train.store_data import StoreData
 from tests.servers import mlflow_server
 from tests.test_dataset import synthetic_pair, write_synthetic_store
@@ -42,6 +45,20 @@ def tracking(
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_synthetic_store(tmp_path_factory.mktemp("models") / "store.zarr")
+
+
+@pytest.fixture(scope="module")
+def beatable_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store whose reflectance saturates: no affine fit of the SAR, unlike :func:`store`.
+
+    There the linear baseline is exact, so no model has positive skill.
+    """
+    path = write_synthetic_store(tmp_path_factory.mktemp("beatable") / "store.zarr")
+    optical = group_array(open_store(path, "r+"), "pairs/S1A_X__S2A_Y/s2")
+    values = optical[:]
+    low, high = np.nanpercentile(values, [30, 70], axis=(1, 2))[..., None, None]
+    optical[:] = np.clip(values, low, high)
+    return path
 
 
 def invoke(command: object, args: list[str]) -> Result:
@@ -73,7 +90,15 @@ def test_promote_moves_an_alias_and_list_shows_versions(store: str, tracking: st
     rows = listed()
     assert set(rows) == {"1", "2"}
     assert rows["1"][2] == "-" and rows["1"][3] == "linear"
-    assert all(float(value) for value in rows["2"][4:])  # val psnr, ssim, sam, l1
+    assert all(float(value) for value in rows["2"][4:])  # val psnr, ssim, sam, l1, hf, skill
+    # the registered version's run carries the baselines, and its skill is measured by them
+    client = mlflow.MlflowClient()
+    logged = client.get_run(client.get_model_version("geocolor", "2").run_id).data
+    assert {f"val_baseline_{b}_{m}" for b in BASELINES for m in METRICS} <= set(logged.metrics)
+    skill = logged.metrics["val_psnr"] - logged.metrics["val_baseline_linear_psnr"]
+    assert logged.metrics["val_skill"] == pytest.approx(skill)
+    assert float(rows["2"][-1]) == pytest.approx(skill, abs=1e-3 * abs(skill) + 1e-3)
+    assert logged.params["data_range"] == "1.0"
 
     for version in ("1", "2"):
         result = invoke(models_group, ["promote", "geocolor", version, "--alias", "production"])
@@ -93,13 +118,16 @@ def test_evaluate_scores_the_test_split_and_logs_a_run(store: str, tracking: str
     result = invoke(evaluate_command, ["models:/geocolor/1", store, "--split", "test"])
     assert result.exit_code == 0, result.output
     lines = dict(line.split() for line in result.stdout.strip().splitlines())
-    assert set(lines) == {"test_psnr", "test_ssim", "test_sam", "test_l1", "run"}
+    scored = {*METRICS, "skill"} | {f"baseline_{b}_{m}" for b in BASELINES for m in METRICS}
+    assert set(lines) == {f"test_{name}" for name in scored} | {"run"}
+    skill = float(lines["test_psnr"]) - float(lines["test_baseline_linear_psnr"])
+    assert float(lines["test_skill"]) == pytest.approx(skill, abs=2e-4)
 
     run = mlflow.MlflowClient().get_run(lines["run"])
     assert run.data.tags["model_uri"] == "models:/geocolor/1"
-    assert run.data.params["split"] == "test"
+    assert run.data.params["split"] == "test" and run.data.params["data_range"] == "1.0"
     model = load_model("models:/geocolor/1")
-    direct = evaluate_on_store(model, StoreData.open(store), Split.TEST, None, 4, 0)
+    direct = evaluate_on_store(model, StoreData.open(store), Split.TEST, None, 4)
     assert run.data.tags["model_name"] == "geocolor" and run.data.tags["model_version"] == "1"
     assert run.data.tags["backend"] == "linear"
     assert run.data.metrics["test_psnr"] == pytest.approx(direct["psnr"])
@@ -109,25 +137,35 @@ def test_evaluate_scores_the_test_split_and_logs_a_run(store: str, tracking: str
     assert "val_psnr" in val.stdout and val.stdout.split()[1] != lines["test_psnr"]
 
 
+def test_promote_if_better_refuses_a_model_without_skill(store: str, tracking: str) -> None:
+    """Nothing beats the exact linear fit of :func:`store`: promotion is refused, saying why."""
+    refused = trained(store, "--epochs", "1", "--promote-if-better", "production")
+    assert refused[-2].startswith("alias production not moved to version 1: val skill -")
+    assert "does not beat the per-pixel linear baseline" in refused[-2]
+    assert listed()["1"][2] == "-"
+
+
 def test_promote_if_better_moves_the_alias_only_for_a_better_model(
-    store: str, tracking: str
+    beatable_store: str, tracking: str
 ) -> None:
+    store = beatable_store
     promote = ["--promote-if-better", "production"]
-    first = trained(store, "--epochs", "1", *promote)
+    first = trained(store, "--epochs", "6", "--lr", "0.2", *promote)
     assert first[-2:] == ["alias production moved to version 1", "models:/geocolor/1"]
 
     worse = trained(store, "--epochs", "1", "--lr", "1e-6", *promote)
-    assert worse[-2] == "alias production not moved to version 2"
+    assert worse[-2].startswith("alias production not moved to version 2")
     assert listed()["1"][2] == "production"
 
-    better = trained(store, "--epochs", "6", *promote)
+    better = trained(store, "--epochs", "12", "--lr", "0.2", *promote)
     assert better[-2] == "alias production moved to version 3"
     rows = listed()
     assert rows["3"][2] == "production" and rows["1"][2] == "-"
     assert float(rows["3"][4]) > float(rows["1"][4]) > float(rows["2"][4])
+    assert float(rows["3"][-1]) > 0  # the skill column
 
     with_ssim = trained(store, "--epochs", "1", *promote, "--metric", "ssim")
-    assert with_ssim[-2] == "alias production not moved to version 4"
+    assert with_ssim[-2].startswith("alias production not moved to version 4")
 
 
 def test_train_options_are_checked_before_work(store: str, tracking: str) -> None:

@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,11 @@ from geocolor.models.normalisation import Normalisation
 from geocolor.plugins.manager import AUTOLOAD_ENV, get_plugins, load_plugins
 from geocolor.plugins.registry import Registry
 from geocolor.prepare.tiling import Split
-from geocolor.train.dataset import TileDataset, make_loader, seed_everything
+from geocolor.train.dataset import seed_everything
 from geocolor.train.loop import train
-from geocolor.train.metrics import evaluate_generator
 from geocolor.train.run_config import TrainConfig
 from geocolor.train.sample_grid import sample_grid
+from geocolor.train.scoring import score_generator
 from geocolor.train.store_data import StoreData
 from tests.plugin_dist import install_plugin
 from tests.test_dataset import OPTICAL_BANDS, synthetic_pair, write_synthetic_store
@@ -144,19 +144,6 @@ def install_linear_backend(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return site
 
 
-@pytest.fixture
-def tracking(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    return use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def linear_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    yield install_linear_backend(tmp_path, monkeypatch)
-    get_plugins.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_synthetic_store(tmp_path_factory.mktemp("train") / "store.zarr")
@@ -180,30 +167,21 @@ def loss_history(run_id: str) -> list[tuple[int, float]]:
     return [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
 
 
-def baseline_psnr(
+def untrained_psnr(
     store: str, backend: Any, options: Config, seed: int, normalisation: Normalisation
-) -> tuple[float, float]:
-    """Val PSNR of the backend's untrained generator and of predicting the mean colour."""
+) -> float:
+    """Val PSNR of the backend's untrained generator, scored as validation scores."""
     data = StoreData.open(store)
-    tile = data.layout.tile_size
-    val = TileDataset(store, data.split(Split.VAL), normalisation, tile)
-    training = TileDataset(store, data.split(Split.TRAIN), normalisation, tile)
-    optical = torch.stack([training[i]["optical"] for i in range(len(training))])
-    valid = torch.stack([training[i]["valid"] for i in range(len(training))])
-    mean = ((optical * valid).sum((0, 2, 3)) / valid.sum()).view(1, -1, 1, 1)
-
-    class MeanColour(nn.Module):
-        def forward(self, sar: torch.Tensor) -> torch.Tensor:
-            return mean.expand(sar.shape[0], -1, *sar.shape[2:])
-
     seed_everything(seed)
     untrained = backend.build_trainer(2, 3, options, torch.device("cpu")).generator
-
-    def score(generator: nn.Module) -> float:
-        loader = make_loader(val, 4, epoch=0, shuffle=False, num_workers=0, seed=0)
-        return evaluate_generator(generator, loader, normalisation, torch.device("cpu"))["psnr"]
-
-    return score(untrained), score(MeanColour())
+    return score_generator(
+        untrained,
+        normalisation,
+        torch.device("cpu"),
+        store,
+        data.split(Split.VAL),
+        data.layout.tile_size,
+    )["psnr"]
 
 
 #: A CycleGAN small enough to learn the synthetic relation in a minute or two on a CPU.
@@ -224,14 +202,14 @@ def test_default_cyclegan_learns_the_mapping(store: str, tracking: str) -> None:
     assert config.backend == "cyclegan"
     result = train(store, config)
     model = load_model(result.model_uri)
-    untrained, mean_colour = baseline_psnr(
+    untrained = untrained_psnr(
         store,
         get_plugins().backends.get("cyclegan"),
         model.config,
         config.seed,
         model.normalisation,
     )
-    trained = result.metrics["psnr"]
+    trained, mean_colour = result.metrics["psnr"], result.metrics["baseline_mean_psnr"]
     print(
         f"val PSNR (dB): untrained {untrained:.2f}, mean colour {mean_colour:.2f}, "
         f"trained {trained:.2f}; SSIM {result.metrics['ssim']:.3f}"

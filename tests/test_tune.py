@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -15,17 +14,11 @@ from click.testing import CliRunner
 
 from geocolor.cli.main import build_cli, main
 from geocolor.errors import UsageError
-from geocolor.plugins.manager import get_plugins
 from geocolor.train.tune import default_storage
 from geocolor.train.tune_space import read_space
 from geocolor_cyclegan.config import CycleGANConfig
 from tests.test_dataset import write_synthetic_store
-from tests.test_train import (
-    REPOSITORY,
-    LinearConfig,
-    install_linear_backend,
-    use_fresh_tracking,
-)
+from tests.test_train import REPOSITORY, LinearConfig
 
 # the linear test backend learns the synthetic store at lr 0.05 and not at all at 1e-7:
 # that slow region is the crafted bad one the pruner must cut
@@ -36,19 +29,6 @@ PIPELINE = "num_workers: 0\nbatch_size: 4\nsteps_per_epoch: 4\nlog_every: 1\nval
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_synthetic_store(tmp_path_factory.mktemp("tune") / "store.zarr")
-
-
-@pytest.fixture
-def tracking(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    return use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def linear_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    yield install_linear_backend(tmp_path, monkeypatch)
-    get_plugins.cache_clear()
 
 
 @pytest.fixture

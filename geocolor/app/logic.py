@@ -120,6 +120,12 @@ class ModelSummary:
         """The exact version, so a moving alias cannot change the model mid-session."""
         return f"models:/{self.info.name}/{self.info.version}"
 
+    @property
+    def skill(self) -> str:
+        """Val PSNR above the per-pixel linear baseline's, for display ("n/a" if not logged)."""
+        value = self.metrics.get("val_skill")
+        return "n/a" if value is None else f"{value:+.2f} dB"
+
 
 def model_summary(name: str, alias: str, tracking_uri: str) -> ModelSummary:
     """The version of ``name`` holding ``alias``, its backend and its run's metrics.

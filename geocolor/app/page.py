@@ -161,7 +161,12 @@ def _model_step(settings: AppSettings) -> ModelSummary | None:
     alias = st.selectbox("Alias", aliases, index=aliases.index(settings.model_alias))
     summary = _show_error(model_summary, name, alias, settings.tracking_uri)
     if summary is not None:
-        st.markdown(f"**Version** {summary.info.version} · **backend** {summary.backend}")
+        st.markdown(
+            f"**Version** {summary.info.version} · **backend** {summary.backend} · "
+            f"**skill** {summary.skill}",
+            help="Validation PSNR above a per-pixel linear fit from the SAR bands; "
+            "below zero the model does no better than that regression.",
+        )
         if summary.metrics:
             st.dataframe(
                 {"metric": list(summary.metrics), "value": list(summary.metrics.values())},

@@ -14,9 +14,9 @@ from geocolor.io.outputs import check_output
 from geocolor.models.model_registry import check_alias, list_versions, promote
 from geocolor.models.tracking import check_reachable
 from geocolor.prepare.tiling import Split
-from geocolor.train.evaluation import evaluate_model
+from geocolor.train.evaluation import evaluate_model, promotion_refusal
 from geocolor.train.loop import train
-from geocolor.train.metrics import HIGHER_IS_BETTER
+from geocolor.train.metrics import DEFAULT_DATA_RANGE, METRICS
 from geocolor.train.run_config import Metric, TrainConfig
 
 
@@ -94,7 +94,11 @@ def train_command(
         click.echo(f"val_{name} {value:.4f}")
     if config.promote_if_better:
         verdict = "moved to" if result.promoted else "not moved to"
-        click.echo(f"alias {config.promote_if_better} {verdict} version {result.model_version}")
+        refusal = promotion_refusal(result.metrics)
+        reason = f": {refusal}" if refusal and not result.promoted else ""
+        click.echo(
+            f"alias {config.promote_if_better} {verdict} version {result.model_version}{reason}"
+        )
     click.echo(result.model_uri)
 
 
@@ -110,7 +114,13 @@ def train_command(
 )
 @click.option("--max-tiles", type=int, default=None, help="Score at most this many tiles.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--num-workers", type=int, default=0, show_default=True)
+@click.option(
+    "--data-range",
+    type=float,
+    default=DEFAULT_DATA_RANGE,
+    show_default=True,
+    help="Reflectance span of PSNR and SSIM.",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--experiment", default="geocolor", show_default=True, help="MLflow experiment.")
 def evaluate_command(
@@ -119,13 +129,16 @@ def evaluate_command(
     split: str,
     max_tiles: int | None,
     batch_size: int,
-    num_workers: int,
+    data_range: float,
     device: str,
     experiment: str,
 ) -> None:
     """Score MODEL_URI on a split of STORE and log the scores as an MLflow run.
 
     MODEL_URI is models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model or a path.
+    The model runs as colorize runs it (scene statistics); the mean-colour and linear
+    baselines, fitted on the train split, are scored beside it, and the skill (PSNR
+    above the linear baseline's).
     """
     run_id, metrics = evaluate_model(
         model_uri,
@@ -133,7 +146,7 @@ def evaluate_command(
         Split[split.upper()],
         max_tiles=max_tiles,
         batch_size=batch_size,
-        num_workers=num_workers,
+        data_range=data_range,
         device=device,
         experiment=experiment,
     )
@@ -150,12 +163,16 @@ def models_group() -> None:
 @models_group.command("list")
 @click.argument("name", required=False)
 def list_command(name: str | None) -> None:
-    """Versions of model NAME (or of every model): aliases, backend and validation metrics."""
+    """Versions of model NAME (or of every model): aliases, backend and validation metrics.
+
+    VAL_SKILL is the PSNR above the per-pixel linear baseline's (dB); below zero the
+    model has learnt less than that regression.
+    """
     rows = list_versions(name)
     if not rows:
         click.echo("no registered models")
         return
-    metric_names = [f"val_{metric}" for metric in HIGHER_IS_BETTER]
+    metric_names = [f"val_{metric}" for metric in (*METRICS, "skill")]
     table = [["NAME", "VERSION", "ALIASES", "BACKEND", *(m.upper() for m in metric_names)]]
     for row in rows:
         values = [row.metrics.get(metric) for metric in metric_names]

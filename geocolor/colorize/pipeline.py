@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ import numpy as np
 import pydantic
 import rasterio
 import rasterio.features
-import torch
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
@@ -40,7 +38,6 @@ from geocolor.colorize.blending import (
     Span,
     axis_spans,
     default_overlap,
-    pushed_pixels,
     redundancy,
     round_up,
 )
@@ -62,18 +59,18 @@ from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
 from geocolor.io.cog import cog_staging
 from geocolor.models.device import resolve_device
 from geocolor.models.drift import DriftReport, DriftThresholds
-from geocolor.models.layers import gather_scene_statistics, set_norm_mode
+from geocolor.models.layers import set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 from geocolor.models.monitoring import log_colorization
 from geocolor.models.rgb import RGB_BANDS, rgb_band_indices, white_reflectance
+from geocolor.models.scene_statistics import (
+    STATISTICS_TILES,
+    statistics_windows,
+    use_scene_statistics,
+)
 from geocolor.s1.source import open_s1
 
 log = logging.getLogger("geocolor.colorize.pipeline")
-
-# side of the windows sampled for scene statistics: the usual training tile
-STATISTICS_WINDOW = 256
-# most of the plan's pixels the statistics pass may add: it is a cost per scene
-STATISTICS_SHARE = 0.04
 
 
 class ColorizeConfig(Config):
@@ -83,7 +80,7 @@ class ColorizeConfig(Config):
     overlap: int | None = pydantic.Field(default=None, ge=0)
     batch_size: int = pydantic.Field(default=4, ge=1)
     norm: Literal["scene", "frozen", "tile"] = "scene"
-    statistics_tiles: int = pydantic.Field(default=8, ge=1)
+    statistics_tiles: int = pydantic.Field(default=STATISTICS_TILES, ge=1)
     #: Reflectance shown as full brightness; None: the top of the model's training
     #: range (:func:`~geocolor.models.rgb.white_reflectance`).
     max_reflectance: float | None = pydantic.Field(default=None, gt=0)
@@ -205,7 +202,7 @@ def colorize(
             grid = reader.grid
             plan = plan_tiles(grid, loaded, config)
             report = assess(loaded, reader, facts, config.drift, config.fail_on_drift)
-            prepare_norm(loaded, reader, config, plan)
+            prepare_norm(loaded, reader, config)
             tags = {
                 **_tags(
                     input_name or scene, loaded, reader, region, config, plan.tile, plan.overlap
@@ -316,46 +313,20 @@ def plan_tiles(grid: Grid, model: LoadedModel, config: ColorizeConfig) -> TilePl
     return TilePlan(tile, overlap, rows, cols)
 
 
-def prepare_norm(
-    model: LoadedModel, reader: SceneReader, config: ColorizeConfig, plan: TilePlan
-) -> None:
-    """Put the model's norm layers in the configured mode, sampling the scene if asked."""
+def prepare_norm(model: LoadedModel, reader: SceneReader, config: ColorizeConfig) -> None:
+    """Put the model's norm layers in the configured mode, sampling the scene if asked.
+
+    Scene statistics follow :func:`~geocolor.models.scene_statistics.statistics_windows`,
+    the rule validation and ``evaluate`` score models with.
+    """
     if config.norm != "scene":
         set_norm_mode(model.generator, config.norm)
         return
-    # the usual training tile, or the whole grid when it is smaller
-    height, width = (
-        round_up(min(STATISTICS_WINDOW, side), model.size_multiple) for side in reader.grid.shape
+    windows = statistics_windows(
+        reader.read, reader.grid.shape, model.size_multiple, config.statistics_tiles
     )
-    candidates = []
-    for row0, col0 in _sample_origins(config.statistics_tiles, (height, width), reader.grid):
-        sar = reader.read(row0, col0, height, width)
-        inside = sar[:, : reader.grid.height - row0, : reader.grid.width - col0]
-        if np.isfinite(inside).all(axis=0).mean() >= 0.5:
-            candidates.append(sar)
-    if not candidates:
-        raise GeocolorError("scene statistics: no sampled window of the scene holds enough data")
-    pushed = pushed_pixels(plan.rows, plan.cols)
-    affordable = max(round(STATISTICS_SHARE * pushed / (height * width)), 1)
-    picked = np.linspace(0, len(candidates) - 1, min(affordable, len(candidates))).round()
-    batch = torch.from_numpy(np.stack([candidates[int(i)] for i in np.unique(picked)]))
-    batches = [model.normalisation.sar_to_unit(batch.to(model.device))[0]]
-    gather_scene_statistics(model.generator, batches)
-    log.info("scene statistics gathered over %d windows", len(batches[0]))
-
-
-def _sample_origins(count: int, window: tuple[int, int], grid: Grid) -> list[tuple[int, int]]:
-    """Up to ``count`` window origins on an even lattice over the grid.
-
-    They depend on the grid alone, not on the tiling, so two runs with different tile
-    sizes normalise with the same statistics.
-    """
-    per_axis = max(math.ceil(math.sqrt(count)), 1)
-    rows = np.linspace(0, max(grid.height - window[0], 0), per_axis).round().astype(int)
-    cols = np.linspace(0, max(grid.width - window[1], 0), per_axis).round().astype(int)
-    lattice = sorted({(int(row), int(col)) for row in rows for col in cols})
-    picked = np.linspace(0, len(lattice) - 1, min(count, len(lattice))).round().astype(int)
-    return [lattice[index] for index in np.unique(picked)]
+    use_scene_statistics(model.generator, model.normalisation, windows, model.device)
+    log.info("scene statistics gathered over %d windows", len(windows))
 
 
 def _tags(

@@ -9,6 +9,7 @@ and writes checkpoints; the others train and wait for it at each epoch's end.
 
 from __future__ import annotations
 
+import logging
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from geocolor.plugins.registry import Registry
 from geocolor.prepare.store import TileTable, open_store
 from geocolor.prepare.tiling import Split
 from geocolor.progress import progress
+from geocolor.train.baselines import baseline_scores, skill
 from geocolor.train.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -46,13 +48,15 @@ from geocolor.train.checkpoints import (
 )
 from geocolor.train.dataset import TileDataset, make_loader, seed_everything
 from geocolor.train.drift_fit import fit_drift_reference
-from geocolor.train.evaluation import evaluate_on_store, is_better
-from geocolor.train.metrics import evaluate_generator
+from geocolor.train.evaluation import evaluate_on_store, is_better, promotion_refusal
 from geocolor.train.normalisation_fit import fit_normalisation
 from geocolor.train.placement import Placement, placement
 from geocolor.train.run_config import TrainConfig
 from geocolor.train.sample_grid import sample_grid
+from geocolor.train.scoring import score_generator
 from geocolor.train.store_data import StoreData
+
+log = logging.getLogger("geocolor.train.loop")
 
 # training tiles whose pooled statistics become the saved model's frozen ones
 CALIBRATION_TILES = 16
@@ -186,6 +190,8 @@ class _Run:
         self.registry = registry
         self.in_channels = len(store.layout.sar_bands)
         self.out_channels = len(store.layout.optical_bands)
+        #: The baselines' val metrics (rank 0), set before the first epoch.
+        self.baselines: dict[str, float] = {}
 
     def execute(
         self, train_tiles: TileTable, val_tiles: TileTable, checkpoint: Mapping[str, Any] | None
@@ -223,6 +229,8 @@ class _Run:
             epochs: Iterable[int] = range(first_epoch, config.epochs)
             if where.is_main and not checkpoint:
                 self._log_start(run_id, len(train_tiles), len(val_tiles))
+            if where.is_main:
+                self._log_baselines(val_tiles)
             if where.is_main:
                 epochs = progress(
                     epochs, total=config.epochs - first_epoch, desc="epochs", unit="epoch"
@@ -285,6 +293,16 @@ class _Run:
             }
         )
 
+    def _log_baselines(self, val_tiles: TileTable) -> None:
+        """Score the baselines on the val tiles: the bar every epoch's skill is measured by."""
+        self.baselines = baseline_scores(
+            self.store,
+            val_tiles,
+            data_range=self.config.data_range,
+            batch_size=self.config.batch_size,
+        )
+        mlflow.log_metrics({f"val_{name}": value for name, value in self.baselines.items()})
+
     def _train_epoch(
         self, trainer: Trainer, dataset: TileDataset, epoch: int, step: int, amp: bool
     ) -> int:
@@ -318,18 +336,25 @@ class _Run:
     def _validate(
         self, generator: torch.nn.Module, dataset: TileDataset, epoch: int
     ) -> dict[str, float]:
-        """Log the val metrics and a picture of the first few val tiles."""
-        loader = make_loader(
-            dataset,
-            self.config.batch_size,
-            epoch=0,
-            shuffle=False,
-            num_workers=self.config.num_workers,
-            seed=self.config.seed,
-            pin_memory=self.where.device.type == "cuda",
+        """Log the val metrics and a picture of the first few val tiles.
+
+        The generator is scored as ``colorize`` runs it (scene statistics); its per-tile
+        instance-norm scores are logged beside as ``val_tilenorm_*``.
+        """
+        metrics = score_generator(
+            generator,
+            self.normalisation,
+            self.where.device,
+            self.store.path,
+            dataset.tiles,
+            self.store.layout.tile_size,
+            data_range=self.config.data_range,
+            batch_size=self.config.batch_size,
+            tile_norm_too=True,
         )
-        metrics = evaluate_generator(generator, loader, self.normalisation, self.where.device)
+        metrics["skill"] = skill(metrics, self.baselines)
         mlflow.log_metrics({f"val_{name}": value for name, value in metrics.items()}, step=epoch)
+        metrics |= self.baselines
         shown = default_collate([dataset[i] for i in range(min(GRID_ROWS, len(dataset)))])
         with torch.no_grad():
             generator.eval()
@@ -424,10 +449,16 @@ def promote_if_better(
 ) -> bool:
     """Move ``config.promote_if_better`` to ``version`` if it beats the holder on val.
 
-    Logs the incumbent's score and the decision in the active run.
+    A model without skill over the linear baseline is never promoted. Logs the
+    incumbent's score and the decision in the active run.
     """
     alias, name = config.promote_if_better, config.model_name
     assert alias is not None
+    refusal = promotion_refusal(metrics)
+    if refusal is not None:
+        log.warning("%s not moved to version %s: %s", alias, version, refusal)
+        mlflow.set_tag("promotion", f"refused: {refusal}")
+        return False
     holder = alias_holder(name, alias)
     if holder is not None:
         holder_model = load_model(f"models:/{name}/{holder.version}", device, registry)
@@ -437,7 +468,7 @@ def promote_if_better(
             Split.VAL,
             config.val_max_tiles,
             config.batch_size,
-            config.num_workers,
+            config.data_range,
         )[config.metric]
         mlflow.log_metric(f"incumbent_val_{config.metric}", incumbent)
         if not is_better(config.metric, metrics[config.metric], incumbent):

@@ -38,3 +38,5 @@ class TrainConfig(Config):
     percentiles: tuple[float, float] = (1.0, 99.0)
     promote_if_better: str | None = None
     metric: Metric = "psnr"
+    #: Reflectance span of PSNR and SSIM: a declared physical scale, not the data's.
+    data_range: float = pydantic.Field(default=1.0, gt=0)
