@@ -17,7 +17,7 @@ from rasterio.crs import CRS
 from geocolor.colorize.conventions import check_measure, speckle_to_apply
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.colorize.readers import scene_reader
-from geocolor.errors import UsageError
+from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
 from geocolor.models.logged import LoadedModel, ModelSpec, load_model
 from geocolor.models.normalisation import Normalisation
@@ -155,13 +155,13 @@ def test_speckle_is_added_only_to_a_raster_that_says_it_is_unfiltered(
     with caplog.at_level(logging.WARNING):
         assert speckle_to_apply(None, LEE, "s.tif") is None  # never on a guess
     assert "does not say whether it is speckle-filtered" in caplog.text
-    with pytest.raises(UsageError, match="trained on unfiltered backscatter"):
+    with pytest.raises(GeocolorError, match="trained on unfiltered backscatter"):
         speckle_to_apply(filtered, {**LEE, "speckle": "none"}, "s.tif")
 
 
 def test_another_measure_is_refused_naming_both() -> None:
     check_measure(("VV sigma0 dB", "VH sigma0 linear"), "sigma0", "s.tif")
-    with pytest.raises(UsageError, match=r"s.tif: holds gamma0 .* trained on sigma0"):
+    with pytest.raises(GeocolorError, match=r"s.tif: holds gamma0 .* trained on sigma0"):
         check_measure(("VV gamma0 dB", "VH gamma0 dB"), "sigma0", "s.tif")
 
 
@@ -219,7 +219,7 @@ def test_colorize_converts_units_and_refuses_filtered_input_for_an_unfiltered_mo
     linear_bands = ("VV sigma0 linear", "VH sigma0 linear")
     fed = read_scene(as_db, linear_bands, {**LEE, "db": False})
     np.testing.assert_allclose(fed, 10 ** (backscatter / 10), rtol=1e-5)
-    with pytest.raises(UsageError, match="filtering cannot be undone"):
+    with pytest.raises(GeocolorError, match="filtering cannot be undone"):
         read_scene(as_db, DB_BANDS, {**LEE, "speckle": "none"})
 
 

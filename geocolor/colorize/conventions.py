@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from geocolor.errors import UsageError
+from geocolor.errors import GeocolorError
 from geocolor.s1.speckle import NO_FILTER
 
 log = logging.getLogger("geocolor.colorize.conventions")
@@ -30,7 +30,7 @@ def check_measure(descriptions: Sequence[str], measure: str, path: str) -> None:
     held = {text.split()[1] for text in descriptions if len(text.split()) == 3}
     other = sorted(held - {measure})
     if other:
-        raise UsageError(
+        raise GeocolorError(
             f"{path}: holds {', '.join(other)} backscatter, but the model was trained on"
             f" {measure}, which it cannot be converted to; give a {measure} scene or the"
             " GRD product"
@@ -59,7 +59,7 @@ def speckle_to_apply(
 
     Raises
     ------
-    UsageError
+    GeocolorError
         When the raster is filtered and the training data was not.
     """
     wanted = (trained or {}).get("speckle")
@@ -78,7 +78,7 @@ def speckle_to_apply(
     if applied == NO_FILTER:
         return None if wanted == NO_FILTER else str(wanted)
     if wanted == NO_FILTER:
-        raise UsageError(
+        raise GeocolorError(
             f"{path}: is speckle-filtered ({applied}), but the model was trained on unfiltered"
             " backscatter and filtering cannot be undone; give an unfiltered scene or the"
             " GRD product"
