@@ -16,7 +16,7 @@ from rasterio.crs import CRS
 
 from geocolor.colorize.conventions import check_measure, speckle_to_apply
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
-from geocolor.colorize.readers import scene_reader
+from geocolor.colorize.readers import raster_speckle, scene_reader
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
 from geocolor.models.logged import LoadedModel, ModelSpec, load_model
@@ -157,6 +157,17 @@ def test_speckle_is_added_only_to_a_raster_that_says_it_is_unfiltered(
     assert "does not say whether it is speckle-filtered" in caplog.text
     with pytest.raises(GeocolorError, match="trained on unfiltered backscatter"):
         speckle_to_apply(filtered, {**LEE, "speckle": "none"}, "s.tif")
+
+
+def test_a_grd_goes_through_the_chain_saying_when_the_models_filtering_is_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    product = fake_source(False, None)
+    with caplog.at_level(logging.WARNING):
+        assert raster_speckle(product, S1Config(), LEE, "x.SAFE") is None
+        assert not caplog.text
+        assert raster_speckle(product, S1Config(), {**LEE, "speckle": None}, "x.SAFE") is None
+    assert "does not say whether its training data was speckle-filtered" in caplog.text
 
 
 def test_another_measure_is_refused_naming_both() -> None:

@@ -215,6 +215,13 @@ def raster_speckle(
     was not, is refused (:mod:`geocolor.colorize.conventions`).
     """
     if source.native_grid() is None:
+        if sar_processing is not None and sar_processing.get("speckle") is None:
+            log.warning(
+                "the model does not say whether its training data was speckle-filtered;"
+                " %s goes through the chain with the %s filter",
+                path,
+                config.speckle,
+            )
         return None
     check_measure(tuple(getattr(source.info, "descriptions", ()) or ()), config.measure, path)
     return speckle_to_apply(recorded_processing(source), sar_processing, path)
