@@ -64,7 +64,7 @@ def test_the_s2_record_follows_the_processing_baseline(tmp_path: Path) -> None:
     write_band(tmp_path / "mixed" / "B03.tif", "float32", {})
     mixed = open_s2(tmp_path / "mixed")
     assert mixed.reflectance_convention(["B03"]) == {"level": "L2A", "scale": 1.0, "offset": 0.0}
-    with pytest.raises(Exception, match="scaled differently"):
+    with pytest.raises(GeocolorError, match="scaled differently"):
         mixed.reflectance_convention(["B02", "B03"])
 
 
