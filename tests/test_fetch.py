@@ -111,6 +111,13 @@ def test_sentinel1_output_is_backscatter_in_db_with_nan_nodata(
         assert np.isnan(dataset.nodata) and dataset.crs == CRS.from_epsg(32633)
     assert tags["input_products"] == "S1A_ASC_SOUTH,S1A_ASC_NORTH"
     assert tags["polarisations"] == "VV,VH"
+    # what prepare records and colorize reads (geocolor.s1.conventions)
+    assert json.loads(tags["processing"]) == {
+        "measure": "sigma0",
+        "db": True,
+        "speckle": "none",
+        "window": None,
+    }
     request = json.loads(tags["request"])
     assert request["input"]["type"] == "sentinel-1-grd"
     assert request["input"]["processing"]["backCoeff"] == "SIGMA0_ELLIPSOID"

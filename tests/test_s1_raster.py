@@ -91,6 +91,22 @@ def test_a_processed_raster_is_paired_and_prepared_like_its_safe(
     root = open_store(str(tmp_path / "raster"), "r")
     (pair,) = complete_pairs(root)
     assert root[f"pairs/{pair}"].attrs["s1_bands"] == ["VV sigma0 dB", "VH sigma0 dB"]
+    # both record what the data went through: the raster's filtering is its own (its
+    # processing tag), the baseline 04.00 product's offset the S2 side's
+    for name in ("safe", "raster"):
+        root = open_store(str(tmp_path / name), "r")
+        (pair,) = complete_pairs(root)
+        parameters = root[f"pairs/{pair}"].attrs["parameters"]
+        assert isinstance(parameters, dict)
+        assert parameters["s2"] == {"level": "L2A", "scale": 1e-4, "offset": -0.1}
+        s1 = parameters["s1"]
+        assert (s1["measure"], s1["db"], s1["denoise"], s1["speckle"], s1["window"]) == (
+            "sigma0",
+            True,
+            True,
+            "lee",
+            7,
+        )
 
 
 def test_products_are_told_apart_by_name_and_dated_from_their_tags(

@@ -18,7 +18,7 @@ from geocolor.models.model_registry import list_versions
 from geocolor.train import loop
 from geocolor.train.loop import train
 from geocolor.train.run_config import TrainConfig
-from tests.test_train import store, tracking  # noqa: F401 (fixtures)
+from tests.test_train import store  # noqa: F401 (a fixture)
 
 TINY = {
     "cyclegan": {"ngf": 4, "n_blocks": 1, "ndf": 4, "pool_size": 0},
@@ -49,7 +49,7 @@ def generator_weights(checkpoint: str) -> dict[str, torch.Tensor]:
 
 def test_resume_with_more_epochs_trains_on_and_keeps_each_versions_metrics(
     store: str,  # noqa: F811
-    tracking: str,  # noqa: F811
+    tracking: str,
 ) -> None:
     first = train(store, tiny("cyclegan"))
     twin = train(store, tiny("cyclegan", channels_last=True))
@@ -81,7 +81,7 @@ def test_resume_with_more_epochs_trains_on_and_keeps_each_versions_metrics(
 
 def test_runs_that_die_are_marked_and_a_finished_one_resumes_to_register(
     store: str,  # noqa: F811
-    tracking: str,  # noqa: F811
+    tracking: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def fail(*args: Any) -> None:

@@ -304,7 +304,19 @@ def _s1_recipe(acquisition: Acquisition, config: FetchConfig) -> _Recipe:
         dtype="float32",
         nodata=float("nan"),
         descriptions=tuple(f"{pol} {config.backscatter} {unit}" for pol in POLARISATIONS),
-        tags={"polarisations": ",".join(POLARISATIONS)},
+        tags={
+            "polarisations": ",".join(POLARISATIONS),
+            # what colorize and prepare need to know of the filtering (geocolor.s1.conventions)
+            "processing": json.dumps(
+                {
+                    "measure": config.backscatter,
+                    "db": config.db,
+                    "speckle": config.speckle,
+                    "window": config.speckle_window if config.speckle == "lee" else None,
+                },
+                sort_keys=True,
+            ),
+        },
     )
     return _Recipe(
         evalscript=_evalscript((*POLARISATIONS, "dataMask"), "FLOAT32", units=None),

@@ -62,7 +62,7 @@ from geocolor.models.drift import DriftReport, DriftThresholds
 from geocolor.models.layers import set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 from geocolor.models.monitoring import log_colorization
-from geocolor.models.rgb import RGB_BANDS, rgb_band_indices
+from geocolor.models.rgb import RGB_BANDS, rgb_band_indices, white_reflectance
 from geocolor.models.scene_statistics import (
     STATISTICS_TILES,
     statistics_windows,
@@ -81,7 +81,9 @@ class ColorizeConfig(Config):
     batch_size: int = pydantic.Field(default=4, ge=1)
     norm: Literal["scene", "frozen", "tile"] = "scene"
     statistics_tiles: int = pydantic.Field(default=STATISTICS_TILES, ge=1)
-    max_reflectance: float = pydantic.Field(default=0.3, gt=0)
+    #: Reflectance shown as full brightness; None: the top of the model's training
+    #: range (:func:`~geocolor.models.rgb.white_reflectance`).
+    max_reflectance: float | None = pydantic.Field(default=None, gt=0)
     crs: str | None = None
     resolution: float | None = pydantic.Field(default=None, gt=0)
     device: str = "auto"
@@ -180,6 +182,7 @@ def colorize(
         else load_model(model, resolve_device(config.device))
     )
     rgb = rgb_channels(loaded)
+    white = config.max_reflectance or white_reflectance(loaded.normalisation, rgb)
     source = open_s1(scene)
     facts = facts_of_scene(source, loaded)
     monitored = _monitoring(loaded, input_name or scene, config)
@@ -205,6 +208,7 @@ def colorize(
                     input_name or scene, loaded, reader, region, config, plan.tile, plan.overlap
                 ),
                 **drift_tags(report),
+                **_reflectance_tags(loaded, white),
             }
             with _colour_cog(output, grid, tags, config.compress) as dst:
                 blend(
@@ -215,7 +219,7 @@ def colorize(
                     grid.shape,
                     plan.overlap,
                     len(rgb),
-                    _writer(dst, grid, region, config.max_reflectance),
+                    _writer(dst, grid, region, white),
                     batch_size=config.batch_size,
                     panel_width=max(config.panel_width, 2 * plan.tile),
                     progress=progress,
@@ -349,6 +353,14 @@ def _tags(
             {**config.model_dump(mode="json"), "tile_size": tile, "overlap": overlap},
             sort_keys=True,
         ),
+    }
+
+
+def _reflectance_tags(model: LoadedModel, white: float) -> dict[str, str]:
+    """What the colours mean: the value shown white and the training data's Sentinel-2 record."""
+    return {
+        "white_reflectance": f"{white:g}",
+        "optical_conventions": json.dumps(model.optical_conventions, sort_keys=True),
     }
 
 

@@ -19,10 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import dask.array as da
 import numpy as np
 from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
+from geocolor.colorize.conventions import check_measure, speckle_to_apply
 from geocolor.errors import UsageError
 from geocolor.geo.aoi import require_area
 from geocolor.geo.crs import parse_crs, utm_crs_of
@@ -30,9 +32,11 @@ from geocolor.geo.grid import Grid, crop_to_area, grid_covering, pixel_bounds
 from geocolor.io.cluster import dask_client
 from geocolor.io.scratch import scratch_folder
 from geocolor.io.spill import shares_disk, spill, spilled_lazily
-from geocolor.s1.backscatter import S1Config
+from geocolor.s1.backscatter import S1Config, to_db
+from geocolor.s1.conventions import recorded_processing
 from geocolor.s1.raster import band_polarisation
 from geocolor.s1.source import S1Source, open_s1
+from geocolor.s1.speckle import NO_FILTER, SpeckleParams, filter_speckle
 
 log = logging.getLogger("geocolor.colorize.readers")
 
@@ -133,6 +137,7 @@ def scene_reader(
     """
     source = source or open_s1(path)
     config = _s1_config(sar_bands, sar_processing)
+    speckle = raster_speckle(source, config, sar_processing, path)
     named_crs = None if crs is None else parse_crs(crs)
     grid = output_grid(source, config, aoi, named_crs, resolution, path)
     with (
@@ -146,8 +151,13 @@ def scene_reader(
             if shares_disk(client)
             else None
         )
-        result = source.on_grid(config, grid, hold=hold)
-        array = spill(result.image, folder / "scene.npy", client, desc="processing")
+        if speckle is None:
+            image = source.on_grid(config, grid, hold=hold).image
+        else:
+            power = source.on_grid(config.model_copy(update={"db": False}), grid).image
+            image = _filtered(power, speckle, config)
+            log.info("%s: unfiltered, filtered with %s as the training data was", path, speckle)
+        array = spill(image, folder / "scene.npy", client, desc="processing")
         log.info("processed %s onto a %d x %d grid", source.info.product_id, *grid.shape[::-1])
         yield ArrayReader(array, grid, source.info.product_id)
 
@@ -195,6 +205,35 @@ def _crop(grid: Grid, aoi: BaseGeometry, path: str) -> Grid:
     return cropped
 
 
+def raster_speckle(
+    source: S1Source, config: S1Config, sar_processing: dict[str, Any] | None, path: str
+) -> str | None:
+    """The speckle filter a processed raster needs to look like the training data.
+
+    None for a product in radar geometry, which the chain filters as ``config`` says.
+    A raster of another measure than the model's, or filtered where the training data
+    was not, is refused (:mod:`geocolor.colorize.conventions`).
+    """
+    if source.native_grid() is None:
+        if sar_processing is not None and sar_processing.get("speckle") is None:
+            log.warning(
+                "the model does not say whether its training data was speckle-filtered;"
+                " %s goes through the chain with the %s filter",
+                path,
+                config.speckle,
+            )
+        return None
+    check_measure(tuple(getattr(source.info, "descriptions", ()) or ()), config.measure, path)
+    return speckle_to_apply(recorded_processing(source), sar_processing, path)
+
+
+def _filtered(power: da.Array, speckle: str, config: S1Config) -> da.Array:
+    """Linear power filtered with ``speckle`` at ``config``'s window and looks, in its unit."""
+    params = SpeckleParams(window=config.window, looks=config.looks)
+    filtered = filter_speckle(power, speckle, params)
+    return to_db(filtered) if config.db else filtered
+
+
 def scene_processing(
     source: S1Source,
     recorded: dict[str, Any] | None,
@@ -205,21 +244,35 @@ def scene_processing(
 
     A scene in radar geometry (a GRD product) goes through the chain here, with the
     model's settings; a processed raster went through what it ``recorded`` (None when
-    it does not say).
+    it does not say), and the model's speckle filter when it says it is unfiltered and
+    the training data was filtered (:func:`raster_speckle`).
     """
+    config = _s1_config(sar_bands, sar_processing)
     if source.native_grid() is None:
-        return _s1_config(sar_bands, sar_processing).model_dump(mode="json")
+        return config.model_dump(mode="json")
+    if (
+        recorded is not None
+        and recorded.get("speckle") == NO_FILTER
+        and speckle_to_apply(recorded, sar_processing, source.info.product_id)
+    ):
+        return {**recorded, "speckle": config.speckle, "window": config.window}
     return recorded
 
 
 def _s1_config(sar_bands: Sequence[str], sar_processing: dict[str, Any] | None) -> S1Config:
-    """The training data's Sentinel-1 settings, for the model's polarisations, in dB."""
+    """The training data's Sentinel-1 settings, for the model's polarisations and unit.
+
+    The unit is the bands' (``"VV sigma0 linear"``), dB when they do not name one.
+    """
     settings = {key: value for key, value in (sar_processing or {}).items() if value is not None}
     measures = {band.split()[1] for band in sar_bands if len(band.split()) > 1}
     if len(measures) == 1:
         settings["measure"] = measures.pop()
+    units = {band.split()[2].lower() for band in sar_bands if len(band.split()) > 2}
     settings.update(
-        polarisations=tuple(band_polarisation(band) for band in sar_bands), db=True, grid="utm"
+        polarisations=tuple(band_polarisation(band) for band in sar_bands),
+        db=units != {"linear"},
+        grid="utm",
     )
     known = {key: value for key, value in settings.items() if key in S1Config.model_fields}
     return S1Config.model_validate(known)

@@ -67,6 +67,10 @@ class ModelSpec:
     #: What the training input looked like, for ``colorize``'s drift report; None for
     #: a model logged before drift monitoring.
     drift_reference: DriftReference | None = None
+    #: What the predicted Sentinel-2 values are (``{"level": "L2A", "scale": ...,
+    #: "offset": ...}``, the store's ``parameters.s2``); None when the store's pairs
+    #: disagree or the model predates it.
+    optical_conventions: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         """The spec as a JSON document."""
@@ -81,6 +85,7 @@ class ModelSpec:
                 "drift_reference": (
                     self.drift_reference.to_dict() if self.drift_reference is not None else None
                 ),
+                "optical_conventions": self.optical_conventions,
                 "geocolor_version": __version__,
             },
             indent=2,
@@ -99,6 +104,7 @@ class ModelSpec:
             Normalisation.from_dict(spec["normalisation"]),
             spec.get("sar_processing"),
             DriftReference.from_dict(reference) if reference is not None else None,
+            spec.get("optical_conventions"),
         )
 
 
@@ -118,6 +124,9 @@ class LoadedModel:
         Sentinel-1 chain settings of the training data (see :class:`ModelSpec`).
     drift_reference
         The training input's histograms and facts; None for an older model.
+    optical_conventions
+        Level, reflectance scale and offset of the training data's Sentinel-2 values
+        (see :class:`ModelSpec`); None for an older model.
     generator
         The torch network in eval mode on :attr:`device`; maps normalised SAR to
         normalised optical.
@@ -142,6 +151,7 @@ class LoadedModel:
     device: torch.device
     version: VersionInfo | None
     drift_reference: DriftReference | None = None
+    optical_conventions: dict[str, Any] | None = None
 
     @torch.no_grad()
     def predict(self, sar_db: np.ndarray) -> np.ndarray:
@@ -303,4 +313,5 @@ def _from_artifacts(
         device=device,
         version=version,
         drift_reference=spec.drift_reference,
+        optical_conventions=spec.optical_conventions,
     )

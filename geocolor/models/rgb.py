@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from geocolor.models.normalisation import Normalisation
+
 #: Sentinel-2 bands shown as red, green and blue.
 RGB_BANDS = ("B04", "B03", "B02")
 
@@ -23,3 +25,15 @@ def rgb_band_indices(bands: Sequence[str]) -> tuple[int, int, int] | None:
         return None
     red, green, blue = (list(bands).index(band) for band in RGB_BANDS)
     return red, green, blue
+
+
+def white_reflectance(normalisation: Normalisation, shown: Sequence[int]) -> float:
+    """The value shown as full brightness: the top of the model's training range.
+
+    A model predicts within its training data's optical range (the normalisation's
+    upper percentile, recorded in whatever reflectance scale the store holds), so the
+    brightest of the ``shown`` bands' tops is rendered white: bright towns, sand or
+    snow of real data keep their detail instead of saturating at a fixed value, and the
+    bands share one scale, so colours stay balanced.
+    """
+    return max(normalisation.optical_high[index] for index in shown)

@@ -45,6 +45,7 @@ from geocolor.prepare.store import (
 from geocolor.prepare.store_check import pair_problems
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
 from geocolor.s1.backscatter import PROVENANCE_TAGS, S1Config
+from geocolor.s1.conventions import applied_processing
 from geocolor.s1.facts import acquisition_facts
 from geocolor.s2.product import DEFAULT_MASKED
 
@@ -136,6 +137,7 @@ def check_inputs(pairs: Sequence[Pair], config: PrepareConfig, aoi: BaseGeometry
         grid, _ = plan
         pair.s1.on_grid(config.s1, grid)
         _s2_on_grid(pair, config, grid)
+        pair.s2.reflectance_convention(config.s2_bands, config.resolution)
         _mask_on_grid(pair, config, grid)
 
 
@@ -159,6 +161,12 @@ def prepare_pair(
         summary.skipped = plan
         return summary
     grid, layout = plan
+    parameters = {
+        **json.loads(config.model_dump_json()),
+        # what the data went through, which a model trained on it carries
+        "s1": applied_processing(pair.s1, config.s1),
+        "s2": pair.s2.reflectance_convention(config.s2_bands, config.resolution),
+    }
 
     group = begin_pair(root, pair.pair_id)
     s1 = pair.s1.on_grid(config.s1, grid, hold=lambda image: hold(image, group, SCRATCH, client))
@@ -185,7 +193,7 @@ def prepare_pair(
         "days_apart": pair.days_apart,
         "s1_bands": list(s1.descriptions),
         "s2_bands": list(config.s2_bands),
-        "parameters": json.loads(config.model_dump_json()),
+        "parameters": parameters,
         "geocolor_version": __version__,
     }
     # S1 is written once as it comes; a shift correction is estimated on the stored

@@ -129,6 +129,27 @@ class S2Product:
         with_nodata: xr.DataArray = reflectance.rio.write_nodata(np.nan)
         return with_nodata
 
+    def reflectance_convention(
+        self, bands: Sequence[str], resolution: int = 10
+    ) -> dict[str, str | float]:
+        """How ``bands``' stored numbers became reflectance: ``DN * scale + offset``.
+
+        ``{"level": "L2A", "scale": ..., "offset": ...}``, the record ``prepare`` keeps
+        with each pair: baseline 04.00 products carry ``BOA_ADD_OFFSET`` (-1000 DN, an
+        offset of -0.1), older ones none; floating-point band files hold reflectance
+        (scale 1, offset 0). Bands that disagree are an error: a pair has one record.
+        """
+        found = set()
+        for band in bands:
+            band_file = self._band_file(band, resolution)
+            found.add((1.0 / band_file.quantification, band_file.offset / band_file.quantification))
+        if len(found) != 1:
+            raise GeocolorError(
+                f"{self.info.product_id}: bands {', '.join(bands)} are scaled differently"
+            )
+        scale, offset = found.pop()
+        return {"level": "L2A", "scale": scale, "offset": offset}
+
     def read_mask(
         self,
         resolution: int = 10,

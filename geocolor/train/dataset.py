@@ -118,6 +118,35 @@ def store_sar_processing(root: zarr.Group) -> dict[str, Any] | None:
     return found[0]
 
 
+def store_optical_conventions(root: zarr.Group) -> dict[str, Any] | None:
+    """What every complete pair's Sentinel-2 values are: level, reflectance scale and offset.
+
+    ``parameters.s2`` of each pair (``{"level": "L2A", "scale": 0.0001, "offset": -0.1}``).
+    Pairs of one level whose products were scaled differently (baselines before and
+    after 04.00) still hold the same reflectance, so a key on which they differ is
+    None; pairs of different levels (L1C top-of-atmosphere beside L2A surface
+    reflectance) give None with a warning, like :func:`store_sar_processing`.
+    """
+    found = []
+    for name in complete_pairs(root):
+        parameters = root[f"{PAIRS}/{name}"].attrs.get("parameters")
+        if not isinstance(parameters, dict) or not isinstance(parameters.get("s2"), dict):
+            return None
+        found.append(parameters["s2"])
+    if not found:
+        return None
+    if any(settings.get("level") != found[0].get("level") for settings in found):
+        log.warning("%s: pairs hold Sentinel-2 data of different levels", root.store_path)
+        return None
+    keys = {key for settings in found for key in settings}
+    return {
+        key: found[0].get(key)
+        if all(settings.get(key) == found[0].get(key) for settings in found)
+        else None
+        for key in sorted(keys)
+    }
+
+
 def store_fingerprint(root: zarr.Group, tiles: TileTable) -> str:
     """A short hash of the tile index and every pair's provenance attributes.
 

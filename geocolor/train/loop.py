@@ -484,6 +484,7 @@ class _Run:
             self.normalisation,
             self.store.sar_processing,
             fit_drift_reference(open_store(self.store.path, "r"), self.store.tiles),
+            self.store.optical_conventions,
         )
         tags = {
             "backend": config.backend,

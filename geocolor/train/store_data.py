@@ -14,6 +14,7 @@ from geocolor.train.dataset import (
     StoreLayout,
     store_fingerprint,
     store_layout,
+    store_optical_conventions,
     store_sar_processing,
 )
 
@@ -27,6 +28,7 @@ class StoreData:
     tiles: TileTable
     fingerprint: str
     sar_processing: dict[str, Any] | None
+    optical_conventions: dict[str, Any] | None
 
     @classmethod
     def open(cls, path: str) -> StoreData:
@@ -39,6 +41,7 @@ class StoreData:
             tiles,
             store_fingerprint(root, tiles),
             store_sar_processing(root),
+            store_optical_conventions(root),
         )
 
     def split(self, split: Split, max_tiles: int | None = None) -> TileTable:
