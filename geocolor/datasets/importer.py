@@ -1,0 +1,125 @@
+"""``geocolor import``: a public dataset into the training store, in parallel on Dask.
+
+The reader lists the dataset's candidate pairs (names and paths only); they are packed
+into groups (:mod:`.groups`), and each group not already complete in the store is read
+and written by one Dask task. At most two tasks per worker thread are in flight, so
+memory is bounded by the cluster's threads, not the dataset's size, and a progress bar
+counts patches. A rerun after a kill skips the complete groups.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from distributed import Client, as_completed
+
+from geocolor.datasets.groups import GroupPlan, GroupResult, plan_groups, write_group
+from geocolor.datasets.patches import DatasetReader
+from geocolor.datasets.splits import SplitRule
+from geocolor.errors import UsageError
+from geocolor.prepare.store import complete_pairs, open_store
+from geocolor.progress import progress_bar
+
+log = logging.getLogger("geocolor.datasets.importer")
+
+IN_FLIGHT_PER_THREAD = 2
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, for the final report."""
+
+    groups: int = 0
+    already_complete: int = 0
+    kept: int = 0
+    unsplit: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The report: skipped pairs (one line each, at most 20), then the totals."""
+        shown = self.skipped[:20]
+        more = len(self.skipped) - len(shown)
+        lines = shown + ([f"... and {more} more skipped"] if more > 0 else [])
+        lines.append(
+            f"{self.kept} patches imported into {self.groups} groups "
+            f"({self.already_complete} already complete), {len(self.skipped)} skipped, "
+            f"{self.unsplit} outside the split lists"
+        )
+        return lines
+
+
+def store_settings(root_attrs: dict[str, object], reader: DatasetReader, path: str) -> dict:
+    """The root attributes a store of ``reader``'s patches holds; refuse a different store."""
+    settings: dict[str, object] = {
+        "tile_size": reader.patch_size,
+        "resolution": 10,
+        "s2_bands": list(reader.s2_bands),
+        "s1_polarisations": list(reader.s1_bands),
+        "dataset": reader.name,
+    }
+    for key, value in settings.items():
+        held = root_attrs.get(key)
+        if held is not None and held != value:
+            raise UsageError(f"{path}: the store holds {key} {held}, not {value}; use a new store")
+    return settings
+
+
+def import_dataset(
+    reader: DatasetReader,
+    root_folder: str,
+    store: str,
+    client: Client,
+    *,
+    rule: SplitRule,
+    limit: int | None = None,
+    pack: int = 64,
+) -> ImportSummary:
+    """Import the first ``limit`` (all by default) pairs of the dataset at ``root_folder``."""
+    if pack < 1:
+        raise UsageError("--pack must be at least 1")
+    candidates = list(itertools.islice(reader.candidates(root_folder), limit))
+    if not candidates:
+        raise UsageError(f"{root_folder}: no {reader.name} patch found")
+    root = open_store(store, "a")
+    root.attrs.update(store_settings(dict(root.attrs), reader, store))
+    if "pairs" not in root:
+        root.create_group("pairs")
+    plans = plan_groups(candidates, pack, reader.name)
+    finished = set(complete_pairs(root))
+    summary = ImportSummary(groups=len(plans))
+    todo = [plan for plan in plans if plan.group_id not in finished]
+    summary.already_complete = len(plans) - len(todo)
+    threads = sum(client.nthreads().values()) or 1
+    # distributed leaves scatter unannotated: the reader and rule travel once per worker
+    shared = client.scatter([reader, rule], broadcast=True)
+    with progress_bar(sum(len(p.candidates) for p in todo), desc="patches", unit="patch") as bar:
+        for plan, result in _run(client, store, todo, shared, threads * IN_FLIGHT_PER_THREAD):
+            summary.kept += result.kept
+            summary.unsplit += result.unsplit
+            summary.skipped.extend(result.skipped)
+            bar.update(len(plan.candidates))
+    return summary
+
+
+def _run(
+    client: Client, store: str, plans: list[GroupPlan], shared: list, window: int
+) -> Iterator[tuple[GroupPlan, GroupResult]]:
+    """Results of ``write_group`` over ``plans``, at most ``window`` tasks in flight."""
+    pending = iter(plans)
+    by_key = {}
+
+    def submit(plan: GroupPlan) -> object:
+        future = client.submit(write_group, store, plan, *shared, key=f"import-{plan.group_id}")
+        by_key[future.key] = plan
+        return future
+
+    running = as_completed([submit(plan) for plan in itertools.islice(pending, window)])
+    for future in running:
+        result = future.result()
+        yield by_key.pop(future.key), result
+        following = next(pending, None)
+        if following is not None:
+            running.add(submit(following))

@@ -1,0 +1,92 @@
+"""BigEarthNet v1.0 (Sentinel-1 and Sentinel-2 patches of 120 px at 10 m over Europe).
+
+ROOT holds the S1 and S2 archives as extracted, side by side: ``BigEarthNet-S1-v1.0/``
+and ``BigEarthNet-v1.0/`` (or the ``BigEarthNet-S1-Example/`` and
+``BigEarthNet-S2-Example/`` folders). An S1 patch folder holds ``<name>_VV.tif`` and
+``<name>_VH.tif`` (float32 sigma0 dB) and ``<name>_labels_metadata.json``, whose
+``corresponding_s2_patch`` names the S2 patch folder, which holds ``<name>_B01.tif`` ...
+``<name>_B12.tif`` (uint16 L2A digital numbers; B02, B03 and B04 at 10 m, 120 px).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+
+from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_patch
+from geocolor.datasets.rasters import exists, join, list_folder, read_raster, read_text, same_grid
+from geocolor.errors import GeocolorError
+from geocolor_datasets.conventions import DN_SCALE, conventions
+
+LAYOUTS = (
+    ("BigEarthNet-S1-v1.0", "BigEarthNet-v1.0"),
+    ("BigEarthNet-S1-Example", "BigEarthNet-S2-Example"),
+)
+S2_BANDS = ("B02", "B03", "B04")
+S1_BANDS = ("VV", "VH")
+PARTNER_KEY = "corresponding_s2_patch"
+
+
+class BigEarthNet:
+    """Reader of BigEarthNet v1.0 S1+S2 pairs, one pair per S1 patch."""
+
+    name = "bigearthnet"
+    patch_size = 120
+    s1_bands = S1_BANDS
+    s2_bands = S2_BANDS
+    parameters = conventions("L2A", S1_BANDS)
+
+    def candidates(self, root: str) -> Iterator[Candidate]:
+        """Every S1 patch folder, in name order, with the S2 archive it pairs into."""
+        s1_root, s2_root = _archives(root)
+        for name in list_folder(s1_root):
+            yield Candidate(name, join(s1_root, name), partner_root=s2_root)
+
+    def read(self, candidate: Candidate) -> PatchPair | SkippedPair:
+        """VV and VH with B02, B03 and B04 of the S2 patch its metadata names."""
+        folder, name = candidate.location, candidate.name
+        metadata_path = join(folder, f"{name}_labels_metadata.json")
+        try:
+            metadata = json.loads(read_text(metadata_path))
+        except FileNotFoundError:
+            return SkippedPair(name, f"no {name}_labels_metadata.json")
+        except json.JSONDecodeError as exc:
+            raise GeocolorError(f"{metadata_path}: not JSON ({exc})") from None
+        partner = metadata.get(PARTNER_KEY) if isinstance(metadata, dict) else None
+        if not isinstance(partner, str) or not partner:
+            raise GeocolorError(f"{metadata_path}: no {PARTNER_KEY}")
+        assert candidate.partner_root is not None
+        s2_folder = join(candidate.partner_root, partner)
+        if not exists(s2_folder):
+            return SkippedPair(name, f"its Sentinel-2 patch {partner} is missing")
+        s1_paths = [join(folder, f"{name}_{band}.tif") for band in S1_BANDS]
+        s2_paths = [join(s2_folder, f"{partner}_{band}.tif") for band in S2_BANDS]
+        s1 = [read_raster(path) for path in s1_paths]
+        s2 = [read_raster(path) for path in s2_paths]
+        for raster, path in zip(s1[1:] + s2, s1_paths[1:] + s2_paths, strict=True):
+            same_grid(s1[0], raster, path)
+        sizes = {raster.data.shape[1:]: path for raster, path in zip(s2, s2_paths, strict=True)}
+        if len(sizes) > 1:
+            raise GeocolorError(f"{list(sizes.values())[-1]}: size differs from the other bands")
+        pair = PatchPair(
+            name,
+            np.concatenate([raster.data for raster in s1]),
+            np.concatenate([raster.data for raster in s2]) * np.float32(DN_SCALE),
+            s1[0].crs,
+            s1[0].transform,
+            partner,
+        )
+        return check_patch(pair, self.patch_size, s1_paths[0], s2_paths[0])
+
+
+def _archives(root: str) -> tuple[str, str]:
+    """The S1 and S2 archive folders under ``root``, or why it is not BigEarthNet."""
+    for s1_name, s2_name in LAYOUTS:
+        if exists(join(root, s1_name)):
+            if not exists(join(root, s2_name)):
+                raise GeocolorError(f"{join(root, s2_name)}: missing beside {s1_name}/")
+            return join(root, s1_name), join(root, s2_name)
+    expected = " or ".join(f"{s1}/ and {s2}/" for s1, s2 in LAYOUTS)
+    raise GeocolorError(f"{root}: not a BigEarthNet folder (expected {expected})")
