@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from geocolor.datasets.importer import import_dataset
@@ -11,6 +13,9 @@ from geocolor.io.cluster import dask_client
 from geocolor.io.locks import store_lock
 from geocolor.io.outputs import check_output
 from geocolor.plugins.manager import get_plugins
+
+
+log = logging.getLogger("geocolor.datasets")
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -79,8 +84,10 @@ def import_command(
     rule = SplitRule(official, _fractions(split), split_block, seed)
     with store_lock(output), dask_client(scheduler) as client:
         summary = import_dataset(reader, root, output, client, rule=rule, limit=limit, pack=pack)
-    for line in summary.lines():
-        click.echo(line)
+    *skipped, total = summary.lines()
+    for line in skipped:
+        log.warning("%s", line)
+    click.echo(total)
     if summary.kept == 0 and summary.already_complete == 0:
         raise GeocolorError(f"{root}: no {dataset} pair could be imported")
     click.echo(output)

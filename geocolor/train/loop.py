@@ -44,7 +44,7 @@ from geocolor.train.checkpoints import (
     rng_state,
     save_checkpoint,
 )
-from geocolor.train.dataset import TileDataset, make_loader, seed_everything
+from geocolor.train.dataset import TileDataset, check_crop, make_loader, seed_everything
 from geocolor.train.drift_fit import fit_drift_reference
 from geocolor.train.evaluation import evaluate_on_store, is_better
 from geocolor.train.metrics import evaluate_generator
@@ -144,6 +144,7 @@ def train(
     backend: Backend = registry.get(config.backend)
     options = backend_config(backend, config.backend_options)
     store = StoreData.open(store_path)
+    check_crop(config.tile_size, store.layout.tile_size, store_path)
     train_tiles = store.split(Split.TRAIN)
     val_tiles = store.split(Split.VAL, config.val_max_tiles)
     checkpoint = load_checkpoint(resume, config, store) if resume else None
