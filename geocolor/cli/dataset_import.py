@@ -14,7 +14,6 @@ from geocolor.io.locks import store_lock
 from geocolor.io.outputs import check_output
 from geocolor.plugins.manager import get_plugins
 
-
 log = logging.getLogger("geocolor.datasets")
 
 

@@ -13,6 +13,7 @@ import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from distributed import Client, as_completed
 
@@ -51,9 +52,11 @@ class ImportSummary:
         return lines
 
 
-def store_settings(root_attrs: dict[str, object], reader: DatasetReader, path: str) -> dict:
+def store_settings(
+    root_attrs: dict[str, object], reader: DatasetReader, path: str
+) -> dict[str, Any]:
     """The root attributes a store of ``reader``'s patches holds; refuse a different store."""
-    settings: dict[str, object] = {
+    settings: dict[str, Any] = {
         "tile_size": reader.patch_size,
         "resolution": 10,
         "s2_bands": list(reader.s2_bands),
@@ -105,7 +108,7 @@ def import_dataset(
 
 
 def _run(
-    client: Client, store: str, plans: list[GroupPlan], shared: list, window: int
+    client: Client, store: str, plans: list[GroupPlan], shared: list[Any], window: int
 ) -> Iterator[tuple[GroupPlan, GroupResult]]:
     """Results of ``write_group`` over ``plans``, at most ``window`` tasks in flight."""
     pending = iter(plans)

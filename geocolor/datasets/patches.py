@@ -104,10 +104,9 @@ class DatasetReader(Protocol):
         ...
 
 
-def check_patch(pair: PatchPair, size: int, s1_file: str, s2_file: str) -> PatchPair:
-    """Refuse a pair whose arrays are not ``size`` square, naming the file that is off."""
-    for array, path in ((pair.s1, s1_file), (pair.s2, s2_file)):
-        if array.shape[1:] != (size, size):
-            rows, cols = array.shape[1:]
-            raise GeocolorError(f"{path}: {cols} x {rows} px, the dataset's patches are {size}")
-    return pair
+def check_size(data: np.ndarray, size: int, path: str) -> np.ndarray:
+    """``data`` (bands, rows, cols) when ``size`` square, else an error naming ``path``."""
+    if data.shape[1:] != (size, size):
+        rows, cols = data.shape[1:]
+        raise GeocolorError(f"{path}: {cols} x {rows} px, the dataset's patches are {size}")
+    return data

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
 
 BEN_S1 = "BigEarthNet-S1-Example"
 BEN_S2 = "BigEarthNet-S2-Example"
@@ -45,7 +45,8 @@ def _field(rng: np.random.Generator, size: int) -> np.ndarray:
     for _ in range(3):
         fy, fx, phase = rng.uniform(0.5, 3.0), rng.uniform(0.5, 3.0), rng.uniform(0, 6.3)
         field += np.sin(2 * np.pi * (fy * y + fx * x) + phase)
-    return (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+    scaled: np.ndarray = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+    return scaled
 
 
 def _write_tif(path: Path, data: np.ndarray, patch: FakePatch, pixel: float) -> None:
@@ -59,7 +60,7 @@ def _write_tif(path: Path, data: np.ndarray, patch: FakePatch, pixel: float) -> 
         count=bands,
         dtype=data.dtype,
         crs=CRS.from_epsg(patch.epsg),
-        transform=from_origin(patch.west, patch.north, pixel, pixel),
+        transform=Affine(pixel, 0.0, patch.west, 0.0, -pixel, patch.north),
     ) as dst:
         dst.write(data)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_patch
+from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_size
 from geocolor.datasets.rasters import exists, join, list_folder, read_raster, read_text, same_grid
 from geocolor.errors import GeocolorError
 from geocolor_datasets.conventions import DN_SCALE, conventions
@@ -67,18 +67,18 @@ class BigEarthNet:
         s2 = [read_raster(path) for path in s2_paths]
         for raster, path in zip(s1[1:] + s2, s1_paths[1:] + s2_paths, strict=True):
             same_grid(s1[0], raster, path)
-        sizes = {raster.data.shape[1:]: path for raster, path in zip(s2, s2_paths, strict=True)}
-        if len(sizes) > 1:
-            raise GeocolorError(f"{list(sizes.values())[-1]}: size differs from the other bands")
-        pair = PatchPair(
+        size = self.patch_size
+        return PatchPair(
             name,
-            np.concatenate([raster.data for raster in s1]),
-            np.concatenate([raster.data for raster in s2]) * np.float32(DN_SCALE),
+            np.concatenate(
+                [check_size(r.data, size, p) for r, p in zip(s1, s1_paths, strict=True)]
+            ),
+            np.concatenate([check_size(r.data, size, p) for r, p in zip(s2, s2_paths, strict=True)])
+            * np.float32(DN_SCALE),
             s1[0].crs,
             s1[0].transform,
             partner,
         )
-        return check_patch(pair, self.patch_size, s1_paths[0], s2_paths[0])
 
 
 def _archives(root: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_patch
+from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_size
 from geocolor.datasets.rasters import exists, join, list_folder, read_raster, same_grid
 from geocolor.errors import GeocolorError
 from geocolor_datasets.conventions import DN_SCALE, conventions
@@ -22,8 +22,7 @@ from geocolor_datasets.conventions import DN_SCALE, conventions
 SEASON = re.compile(r"^ROIs\d{4}_(spring|summer|fall|winter)$")
 S1_SCENE = re.compile(r"^(?:.+_)?s1_(\d+)$")
 S1_BANDS = ("VV", "VH")
-S2_ALL_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09")
-S2_ALL_BANDS += ("B10", "B11", "B12")
+S2_ALL_BANDS = tuple("B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12".split())
 S2_BANDS = ("B02", "B03", "B04")
 
 
@@ -71,15 +70,14 @@ class Sen12ms:
         if s2.data.shape[0] != len(S2_ALL_BANDS):
             raise GeocolorError(f"{s2_path}: {s2.data.shape[0]} bands, not the 13 of L1C")
         wanted = [S2_ALL_BANDS.index(band) for band in S2_BANDS]
-        pair = PatchPair(
+        return PatchPair(
             candidate.name,
-            s1.data,
-            s2.data[wanted] * np.float32(DN_SCALE),
+            check_size(s1.data, self.patch_size, s1_path),
+            check_size(s2.data, self.patch_size, s2_path)[wanted] * np.float32(DN_SCALE),
             s1.crs,
             s1.transform,
             _s2_name(candidate.name),
         )
-        return check_patch(pair, self.patch_size, s1_path, s2_path)
 
 
 def _s2_name(s1_name: str) -> str:
