@@ -22,7 +22,10 @@ from geocolor_datasets.conventions import DN_SCALE, conventions
 SEASON = re.compile(r"^ROIs\d{4}_(spring|summer|fall|winter)$")
 S1_SCENE = re.compile(r"^(?:.+_)?s1_(\d+)$")
 S1_BANDS = ("VV", "VH")
-S2_ALL_BANDS = tuple("B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12".split())
+S2_ALL_BANDS = (
+    *("B01", "B02", "B03", "B04", "B05", "B06", "B07"),
+    *("B08", "B8A", "B09", "B10", "B11", "B12"),
+)
 S2_BANDS = ("B02", "B03", "B04")
 
 
