@@ -93,7 +93,11 @@ class DatasetReader(Protocol):
     patch_size: int
     s1_bands: tuple[str, ...]
     s2_bands: tuple[str, ...]
-    parameters: dict[str, Any]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The conventions (see above), JSON-ready."""
+        ...
 
     def candidates(self, root: str) -> Iterator[Candidate]:
         """The dataset's pairs under ``root``, sorted; an error when ``root`` is not it."""

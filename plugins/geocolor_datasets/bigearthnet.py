@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_size
-from geocolor.datasets.rasters import exists, join, list_folder, read_raster, read_text, same_grid
 from geocolor.errors import GeocolorError
 from geocolor_datasets.conventions import DN_SCALE, conventions
 
@@ -36,20 +36,28 @@ class BigEarthNet:
     patch_size = 120
     s1_bands = S1_BANDS
     s2_bands = S2_BANDS
-    parameters = conventions("L2A", S1_BANDS)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Unfiltered sigma0 dB; L2A digital numbers."""
+        return conventions("L2A", S1_BANDS)
 
     def candidates(self, root: str) -> Iterator[Candidate]:
         """Every S1 patch folder, in name order, with the S2 archive it pairs into."""
+        from geocolor.datasets import rasters  # rasterio: imported when used
+
         s1_root, s2_root = _archives(root)
-        for name in list_folder(s1_root):
-            yield Candidate(name, join(s1_root, name), partner_root=s2_root)
+        for name in rasters.list_folder(s1_root):
+            yield Candidate(name, rasters.join(s1_root, name), partner_root=s2_root)
 
     def read(self, candidate: Candidate) -> PatchPair | SkippedPair:
         """VV and VH with B02, B03 and B04 of the S2 patch its metadata names."""
+        from geocolor.datasets import rasters  # rasterio: imported when used
+
         folder, name = candidate.location, candidate.name
-        metadata_path = join(folder, f"{name}_labels_metadata.json")
+        metadata_path = rasters.join(folder, f"{name}_labels_metadata.json")
         try:
-            metadata = json.loads(read_text(metadata_path))
+            metadata = json.loads(rasters.read_text(metadata_path))
         except FileNotFoundError:
             return SkippedPair(name, f"no {name}_labels_metadata.json")
         except json.JSONDecodeError as exc:
@@ -58,15 +66,15 @@ class BigEarthNet:
         if not isinstance(partner, str) or not partner:
             raise GeocolorError(f"{metadata_path}: no {PARTNER_KEY}")
         assert candidate.partner_root is not None
-        s2_folder = join(candidate.partner_root, partner)
-        if not exists(s2_folder):
+        s2_folder = rasters.join(candidate.partner_root, partner)
+        if not rasters.exists(s2_folder):
             return SkippedPair(name, f"its Sentinel-2 patch {partner} is missing")
-        s1_paths = [join(folder, f"{name}_{band}.tif") for band in S1_BANDS]
-        s2_paths = [join(s2_folder, f"{partner}_{band}.tif") for band in S2_BANDS]
-        s1 = [read_raster(path) for path in s1_paths]
-        s2 = [read_raster(path) for path in s2_paths]
+        s1_paths = [rasters.join(folder, f"{name}_{band}.tif") for band in S1_BANDS]
+        s2_paths = [rasters.join(s2_folder, f"{partner}_{band}.tif") for band in S2_BANDS]
+        s1 = [rasters.read_raster(path) for path in s1_paths]
+        s2 = [rasters.read_raster(path) for path in s2_paths]
         for raster, path in zip(s1[1:] + s2, s1_paths[1:] + s2_paths, strict=True):
-            same_grid(s1[0], raster, path)
+            rasters.same_grid(s1[0], raster, path)
         size = self.patch_size
         return PatchPair(
             name,
@@ -83,10 +91,12 @@ class BigEarthNet:
 
 def _archives(root: str) -> tuple[str, str]:
     """The S1 and S2 archive folders under ``root``, or why it is not BigEarthNet."""
+    from geocolor.datasets import rasters  # rasterio: imported when used
+
     for s1_name, s2_name in LAYOUTS:
-        if exists(join(root, s1_name)):
-            if not exists(join(root, s2_name)):
-                raise GeocolorError(f"{join(root, s2_name)}: missing beside {s1_name}/")
-            return join(root, s1_name), join(root, s2_name)
+        if rasters.exists(rasters.join(root, s1_name)):
+            if not rasters.exists(rasters.join(root, s2_name)):
+                raise GeocolorError(f"{rasters.join(root, s2_name)}: missing beside {s1_name}/")
+            return rasters.join(root, s1_name), rasters.join(root, s2_name)
     expected = " or ".join(f"{s1}/ and {s2}/" for s1, s2 in LAYOUTS)
     raise GeocolorError(f"{root}: not a BigEarthNet folder (expected {expected})")

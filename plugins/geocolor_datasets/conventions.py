@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from geocolor.s1.backscatter import S1Config
-
 DN_SCALE = 1e-4
 """Sentinel-2 digital numbers to reflectance (``BOA/QUANTIFICATION_VALUE`` 10000)."""
 
@@ -15,6 +13,8 @@ def conventions(level: str, polarisations: tuple[str, ...]) -> dict[str, Any]:
 
     Both datasets predate processing baseline 04.00, so their reflectance has no offset.
     """
+    from geocolor.s1.backscatter import S1Config  # dask: imported when used
+
     s1 = S1Config(speckle="none", polarisations=polarisations)
     return {
         "s1": s1.model_dump(mode="json"),

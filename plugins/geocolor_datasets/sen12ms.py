@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_size
-from geocolor.datasets.rasters import exists, join, list_folder, read_raster, same_grid
 from geocolor.errors import GeocolorError
 from geocolor_datasets.conventions import DN_SCALE, conventions
 
@@ -36,38 +36,46 @@ class Sen12ms:
     patch_size = 256
     s1_bands = S1_BANDS
     s2_bands = S2_BANDS
-    parameters = conventions("L1C", S1_BANDS)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Unfiltered sigma0 dB; L1C digital numbers."""
+        return conventions("L1C", S1_BANDS)
 
     def candidates(self, root: str) -> Iterator[Candidate]:
         """Every S1 patch of every scene of every season, in name order."""
-        seasons = [name for name in list_folder(root) if SEASON.match(name)]
+        from geocolor.datasets import rasters  # rasterio: imported when used
+
+        seasons = [name for name in rasters.list_folder(root) if SEASON.match(name)]
         if not seasons:
             raise GeocolorError(
                 f"{root}: not a SEN12MS folder (expected ROIs1158_spring/ and other seasons)"
             )
         for season in seasons:
-            for scene in list_folder(join(root, season)):
+            for scene in rasters.list_folder(rasters.join(root, season)):
                 match = S1_SCENE.match(scene)
                 if match is None:
                     continue
-                for file in list_folder(join(root, season, scene)):
+                for file in rasters.list_folder(rasters.join(root, season, scene)):
                     if file.endswith(".tif"):
                         yield Candidate(
                             file.removesuffix(".tif"),
-                            join(root, season, scene, file),
+                            rasters.join(root, season, scene, file),
                             holdout=f"{season}/{match.group(1)}",
                         )
 
     def read(self, candidate: Candidate) -> PatchPair | SkippedPair:
         """VV and VH with B02, B03 and B04 of the matching ``_s2_`` patch."""
+        from geocolor.datasets import rasters  # rasterio: imported when used
+
         s1_path = candidate.location
         folder, file = s1_path.rsplit("/", 1)
         parent, scene = folder.rsplit("/", 1)
-        s2_path = join(parent, _s2_name(scene), _s2_name(file))
-        if not exists(s2_path):
+        s2_path = rasters.join(parent, _s2_name(scene), _s2_name(file))
+        if not rasters.exists(s2_path):
             return SkippedPair(candidate.name, f"its Sentinel-2 patch {s2_path} is missing")
-        s1, s2 = read_raster(s1_path), read_raster(s2_path)
-        same_grid(s1, s2, s2_path)
+        s1, s2 = rasters.read_raster(s1_path), rasters.read_raster(s2_path)
+        rasters.same_grid(s1, s2, s2_path)
         if s1.data.shape[0] != len(S1_BANDS):
             raise GeocolorError(f"{s1_path}: {s1.data.shape[0]} bands, not VV and VH")
         if s2.data.shape[0] != len(S2_ALL_BANDS):
