@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from geocolor.demo.public_datasets import BEN_S1, BEN_S2, write_bigearthnet, wri
 from geocolor.prepare.store import begin_pair, complete_pairs, open_store, read_tile, read_tiles
 from geocolor.prepare.tiling import Split
 from geocolor.train.store_data import StoreData
+from tests.test_train import use_fresh_tracking
 
 
 def geocolor(*args: str) -> int:
@@ -166,3 +168,66 @@ def test_sen12ms_holds_out_whole_scenes(tmp_path: Path) -> None:
     assert parameters["s2"]["level"] == "L1C"
     assert StoreData.open(store).layout.tile_size == 256
     assert set(tiles.split.tolist()) <= {int(s) for s in Split}
+
+
+TINY = [
+    *("--steps-per-epoch", "2", "--batch-size", "2", "--num-workers", "0", "--epochs", "1"),
+    *("-O", "ngf=4", "-O", "n_blocks=1", "-O", "ndf=4"),
+]
+
+
+def held_out_scene(root: zarr.Group, folder: Path, s1_file: Callable[[str], list[Path]]) -> Path:
+    """The first test patch's VV and VH as the dB GeoTIFF ``colorize`` reads (bands named)."""
+    tiles = read_tiles(root).of_split(Split.TEST)
+    name = attrs_of(root, str(tiles.pair[0]))["patches"][int(tiles.tile_id[0])]["name"]
+    sources = [rasterio.open(path) for path in s1_file(name)]
+    data = np.concatenate([source.read() for source in sources])
+    profile = {**sources[0].profile, "count": 2}
+    for source in sources:
+        source.close()
+    scene = folder / f"{name}_sigma0_db.tif"
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = ("VV sigma0 dB", "VH sigma0 dB")
+    return scene
+
+
+def ben_s1_files(root: Path) -> Callable[[str], list[Path]]:
+    return lambda name: [root / BEN_S1 / name / f"{name}_{band}.tif" for band in ("VV", "VH")]
+
+
+def sen12ms_s1_files(root: Path) -> Callable[[str], list[Path]]:
+    return lambda name: sorted(root.glob(f"*/*/{name}.tif"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["bigearthnet", "sen12ms"])
+def test_import_train_evaluate_colorize(
+    dataset: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
+    source = tmp_path / "in"
+    if dataset == "bigearthnet":
+        write_bigearthnet(source, 16)
+        files, crop, block = ben_s1_files(source), "32", "1200"
+    else:
+        write_sen12ms(source, scenes=8, patches=1)
+        files, crop, block = sen12ms_s1_files(source), "64", "1"
+    store = str(tmp_path / "store.zarr")
+    imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
+    assert geocolor(*imported, "--split-block", block, "--seed", "3") == 0
+    size = StoreData.open(store).layout.tile_size
+    capsys.readouterr()
+    assert geocolor("train", store, *TINY, "--tile-size", str(size * 2)) == 1
+    assert f"cannot fit the store's {size} px tiles" in capsys.readouterr().err
+    assert geocolor("train", store, *TINY, "--tile-size", crop) == 0
+    assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
+    scene = held_out_scene(open_store(store, "r"), tmp_path, files)
+    out = tmp_path / "colour.tif"
+    assert geocolor("colorize", str(scene), "--model", "models:/geocolor/1", "-o", str(out)) == 0
+    with rasterio.open(out) as colour, rasterio.open(scene) as radar:
+        assert colour.count == 3 and colour.shape == radar.shape and colour.crs == radar.crs
