@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import fsspec
 import numpy as np
+import rasterio
 import rasterio.errors
 from rasterio.crs import CRS
 
@@ -33,7 +34,8 @@ def read_raster(path: str) -> Raster:
     """
     lock = OPENER_LOCK if is_remote(path) else contextlib.nullcontext()
     try:
-        with lock, open_raster(path) as src:
+        # a patch has no side-car files: listing its folder on every open is waste
+        with lock, rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), open_raster(path) as src:
             data = src.read().astype(np.float32)
             nodata, crs, transform = src.nodata, src.crs, src.transform
     except rasterio.errors.RasterioIOError as exc:
