@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pytest
 import rasterio
@@ -231,3 +232,20 @@ def test_import_train_evaluate_colorize(
     assert geocolor("colorize", str(scene), "--model", "models:/geocolor/1", "-o", str(out)) == 0
     with rasterio.open(out) as colour, rasterio.open(scene) as radar:
         assert colour.count == 3 and colour.shape == radar.shape and colour.crs == radar.crs
+
+
+def test_import_streams_from_and_to_gcs(
+    gcs_bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_bigearthnet(tmp_path / "ben", 4, missing_s2=1)
+    fs = fsspec.filesystem("gs")
+    for path in sorted((tmp_path / "ben").rglob("*")):
+        if path.is_file():
+            fs.put_file(str(path), f"{gcs_bucket}/ben/{path.relative_to(tmp_path / 'ben')}")
+    store = f"{gcs_bucket}/ben.zarr"
+    assert geocolor("import", "bigearthnet", f"{gcs_bucket}/ben", "-o", store) == 0
+    assert "3 patches imported into 1 groups" in capsys.readouterr().out
+    tiles = read_tiles(open_store(store, "r"))
+    assert len(tiles) == 3
+    s1, s2 = read_tile(open_store(store, "r"), str(tiles.pair[0]), 0, 0, 120)
+    assert np.isfinite(s1).all() and np.isfinite(s2).all()
