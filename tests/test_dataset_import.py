@@ -249,3 +249,15 @@ def test_import_streams_from_and_to_gcs(
     assert len(tiles) == 3
     s1, s2 = read_tile(open_store(store, "r"), str(tiles.pair[0]), 0, 0, 120)
     assert np.isfinite(s1).all() and np.isfinite(s2).all()
+
+
+def test_limit_imports_the_first_pairs(ben: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "ben.zarr")
+    assert geocolor("import", "bigearthnet", str(ben), "-o", store, "--limit", "3") == 0
+    root = open_store(store, "r")
+    tiles = read_tiles(root)
+    names = [
+        attrs_of(root, str(p))["patches"][int(t)]["name"]
+        for p, t in zip(tiles.pair, tiles.tile_id, strict=True)
+    ]
+    assert names == sorted(path.name for path in (ben / BEN_S1).iterdir())[:3]
