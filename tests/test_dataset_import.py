@@ -152,14 +152,21 @@ def test_a_folder_that_is_not_the_dataset_is_one_line(
         assert len(error.splitlines()) == 1
 
 
-def test_sen12ms_holds_out_whole_scenes(tmp_path: Path) -> None:
+def test_sen12ms_holds_out_whole_scenes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_sen12ms(tmp_path / "in", scenes=6, patches=2)
     (tmp_path / "in" / "ROIs1158_spring" / "s2_3" / "ROIs1158_spring_s2_3_p2.tif").unlink()
+    with rasterio.open(
+        tmp_path / "in/ROIs1158_spring/s1_4/ROIs1158_spring_s1_4_p1.tif", "r+"
+    ) as s1:
+        blanked = s1.read()
+        blanked[:, 100:] = np.nan  # over half the patch is nodata
+        s1.write(blanked)
     store = str(tmp_path / "s.zarr")
     assert geocolor("import", "sen12ms", str(tmp_path / "in"), "-o", store, "--pack", "5") == 0
+    assert "1 skipped, 1 mostly nodata" in capsys.readouterr().out
     root = open_store(store, "r")
     tiles = read_tiles(root)
-    assert len(tiles) == 11
+    assert len(tiles) == 10
     scenes: dict[str, set[int]] = {}
     for pair, tile_id, split in zip(tiles.pair, tiles.tile_id, tiles.split, strict=True):
         name = attrs_of(root, str(pair))["patches"][int(tile_id)]["name"]

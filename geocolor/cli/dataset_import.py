@@ -57,6 +57,13 @@ def _fractions(text: str) -> tuple[float, float, float]:
     show_default=True,
     help="Patches per group of the store (one file per modality and group).",
 )
+@click.option(
+    "--min-valid",
+    type=click.FloatRange(0, 1),
+    default=0.95,
+    show_default=True,
+    help="Least fraction of valid (not nodata) pixels per patch.",
+)
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 def import_command(
     dataset: str,
@@ -68,6 +75,7 @@ def import_command(
     seed: int,
     limit: int | None,
     pack: int,
+    min_valid: float,
     scheduler: str | None,
 ) -> None:
     """Import DATASET (bigearthnet, sen12ms or a plugin's) from ROOT into a training store.
@@ -82,7 +90,9 @@ def import_command(
     official = read_split_lists(split_lists) if split_lists else {}
     rule = SplitRule(official, _fractions(split), split_block, seed)
     with store_lock(output), dask_client(scheduler) as client:
-        summary = import_dataset(reader, root, output, client, rule=rule, limit=limit, pack=pack)
+        summary = import_dataset(
+            reader, root, output, client, rule=rule, limit=limit, pack=pack, min_valid=min_valid
+        )
     *skipped, total = summary.lines()
     for line in skipped:
         log.warning("%s", line)

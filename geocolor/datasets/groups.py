@@ -45,6 +45,7 @@ class GroupResult:
     kept: int = 0
     skipped: list[str] = field(default_factory=list)
     unsplit: int = 0
+    nodata: int = 0
 
 
 def plan_groups(candidates: Sequence[Candidate], pack: int, dataset: str) -> list[GroupPlan]:
@@ -61,10 +62,14 @@ def plan_groups(candidates: Sequence[Candidate], pack: int, dataset: str) -> lis
     return plans
 
 
-def write_group(store: str, plan: GroupPlan, reader: DatasetReader, rule: SplitRule) -> GroupResult:
+def write_group(
+    store: str, plan: GroupPlan, reader: DatasetReader, rule: SplitRule, min_valid: float
+) -> GroupResult:
     """Read a group's patches, write them packed into ``store`` and mark the group complete.
 
-    Runs on a Dask worker: it opens the store itself and sends back only the summary.
+    Patches valid (S1 and S2 finite) over less than ``min_valid`` of their pixels are
+    dropped, as ``prepare`` drops such tiles. Runs on a Dask worker: it opens the store
+    itself and sends back only the summary.
     """
     result = GroupResult(plan.group_id)
     patches: list[tuple[PatchPair, int]] = []
@@ -72,6 +77,9 @@ def write_group(store: str, plan: GroupPlan, reader: DatasetReader, rule: SplitR
         read = reader.read(candidate)
         if isinstance(read, SkippedPair):
             result.skipped.append(f"{read.name}: skipped ({read.reason})")
+            continue
+        if _valid_fraction(read) < min_valid:
+            result.nodata += 1
             continue
         split = rule.split((read.name, read.partner), candidate.holdout, read.crs, read.bounds())
         if split is None:
@@ -117,9 +125,7 @@ def _write_arrays(group: zarr.Group, patches: list[PatchPair], size: int) -> Non
 def _tile_table(group_id: str, patches: list[tuple[PatchPair, int]], size: int) -> TileTable:
     count = len(patches)
     bounds = np.array([patch.bounds() for patch, _ in patches], dtype=np.float64).reshape(-1, 4)
-    valid = [
-        float((np.isfinite(p.s1).all(0) & np.isfinite(p.s2).all(0)).mean()) for p, _ in patches
-    ]
+    valid = [_valid_fraction(patch) for patch, _ in patches]
     return TileTable(
         pair=np.full(count, group_id, dtype=object),
         tile_id=np.arange(count, dtype=np.int32),
@@ -133,6 +139,10 @@ def _tile_table(group_id: str, patches: list[tuple[PatchPair, int]], size: int) 
         cloud_fraction=np.zeros(count, dtype=np.float64),
         split=np.array([split for _, split in patches], dtype=np.uint8),
     )
+
+
+def _valid_fraction(patch: PatchPair) -> float:
+    return float((np.isfinite(patch.s1).all(0) & np.isfinite(patch.s2).all(0)).mean())
 
 
 def _attrs(reader: DatasetReader, patches: list[PatchPair]) -> dict[str, Any]:

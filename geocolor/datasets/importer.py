@@ -37,6 +37,7 @@ class ImportSummary:
     already_complete: int = 0
     kept: int = 0
     unsplit: int = 0
+    nodata: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -47,7 +48,7 @@ class ImportSummary:
         lines.append(
             f"{self.kept} patches imported into {self.groups} groups "
             f"({self.already_complete} already complete), {len(self.skipped)} skipped, "
-            f"{self.unsplit} outside the split lists"
+            f"{self.nodata} mostly nodata, {self.unsplit} outside the split lists"
         )
         return lines
 
@@ -79,6 +80,7 @@ def import_dataset(
     rule: SplitRule,
     limit: int | None = None,
     pack: int = 64,
+    min_valid: float = 0.95,
 ) -> ImportSummary:
     """Import the first ``limit`` (all by default) pairs of the dataset at ``root_folder``."""
     if pack < 1:
@@ -96,12 +98,13 @@ def import_dataset(
     todo = [plan for plan in plans if plan.group_id not in finished]
     summary.already_complete = len(plans) - len(todo)
     threads = sum(client.nthreads().values()) or 1
-    # distributed leaves scatter unannotated: the reader and rule travel once per worker
-    shared = client.scatter([reader, rule], broadcast=True)
+    # the reader and rule travel once per worker
+    shared = [*client.scatter([reader, rule], broadcast=True), min_valid]
     with progress_bar(sum(len(p.candidates) for p in todo), desc="patches", unit="patch") as bar:
         for plan, result in _run(client, store, todo, shared, threads * IN_FLIGHT_PER_THREAD):
             summary.kept += result.kept
             summary.unsplit += result.unsplit
+            summary.nodata += result.nodata
             summary.skipped.extend(result.skipped)
             bar.update(len(plan.candidates))
     return summary
