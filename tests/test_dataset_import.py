@@ -84,9 +84,9 @@ def test_a_rerun_skips_complete_groups_and_redoes_half_written_ones(
 
 def test_group_names_follow_their_members() -> None:
     listing = [Candidate(f"p{i}", f"/d/p{i}") for i in range(5)]
-    first, second = plan_groups(listing, 2, "x"), plan_groups(listing[:4], 2, "x")
+    first, second = list(plan_groups(listing, 2, "x")), list(plan_groups(listing[:4], 2, "x"))
     assert [g.group_id for g in first[:2]] == [g.group_id for g in second]
-    other = plan_groups([*listing[:4], Candidate("q", "/q")], 2, "x")
+    other = list(plan_groups([*listing[:4], Candidate("q", "/q")], 2, "x"))
     assert first[2].group_id != other[2].group_id
 
 

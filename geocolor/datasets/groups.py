@@ -14,7 +14,8 @@ marked complete that is not whole, and the next run redoes the unfinished ones.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,18 +49,19 @@ class GroupResult:
     nodata: int = 0
 
 
-def plan_groups(candidates: Sequence[Candidate], pack: int, dataset: str) -> list[GroupPlan]:
+def plan_groups(candidates: Iterable[Candidate], pack: int, dataset: str) -> Iterator[GroupPlan]:
     """Consecutive runs of ``pack`` candidates, each named by its position and members.
 
     The name hashes the member names, so a rerun over the same listing finds its
     complete groups again and a different listing never mistakes one for its own.
     """
-    plans = []
-    for start in range(0, len(candidates), pack):
-        members = tuple(candidates[start : start + pack])
+    stream = iter(candidates)
+    for index in itertools.count():
+        members = tuple(itertools.islice(stream, pack))
+        if not members:
+            return
         digest = hashlib.sha256("\0".join(c.name for c in members).encode()).hexdigest()[:8]
-        plans.append(GroupPlan(f"{dataset}-{start // pack:06d}-{digest}", members))
-    return plans
+        yield GroupPlan(f"{dataset}-{index:06d}-{digest}", members)
 
 
 def write_group(

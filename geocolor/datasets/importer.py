@@ -1,8 +1,8 @@
 """``geocolor import``: a public dataset into the training store, in parallel on Dask.
 
-The reader lists the dataset's candidate pairs (names and paths only); they are packed
-into groups (:mod:`.groups`), and each group not already complete in the store is read
-and written by one Dask task. At most two tasks per worker thread are in flight, so
+The reader lists the dataset's candidate pairs (names and paths only) as a stream; they
+are packed into groups (:mod:`.groups`) as they come, and each group not already
+complete in the store is read and written by one Dask task. At most two tasks per worker thread are in flight, so
 memory is bounded by the cluster's threads, not the dataset's size, and a progress bar
 counts patches. A rerun after a kill skips the complete groups.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ def store_settings(
     """The root attributes a store of ``reader``'s patches holds; refuse a different store."""
     settings: dict[str, Any] = {
         "tile_size": reader.patch_size,
-        "resolution": 10,
+        "resolution": reader.parameters.get("resolution"),
         "s2_bands": list(reader.s2_bands),
         "s1_polarisations": list(reader.s1_bands),
         "dataset": reader.name,
@@ -85,23 +85,33 @@ def import_dataset(
     """Import the first ``limit`` (all by default) pairs of the dataset at ``root_folder``."""
     if pack < 1:
         raise UsageError("--pack must be at least 1")
-    candidates = list(itertools.islice(reader.candidates(root_folder), limit))
-    if not candidates:
+    # the listing streams: only the groups in flight are held, never the whole dataset
+    listing = itertools.islice(reader.candidates(root_folder), limit)
+    first = next(listing, None)
+    if first is None:
         raise UsageError(f"{root_folder}: no {reader.name} patch found")
     root = open_store(store, "a")
     root.attrs.update(store_settings(dict(root.attrs), reader, store))
     if "pairs" not in root:
         root.create_group("pairs")
-    plans = plan_groups(candidates, pack, reader.name)
     finished = set(complete_pairs(root))
-    summary = ImportSummary(groups=len(plans))
-    todo = [plan for plan in plans if plan.group_id not in finished]
-    summary.already_complete = len(plans) - len(todo)
+    summary = ImportSummary()
     threads = sum(client.nthreads().values()) or 1
     # the reader and rule travel once per worker
     shared = [*client.scatter([reader, rule], broadcast=True), min_valid]
-    with progress_bar(sum(len(p.candidates) for p in todo), desc="patches", unit="patch") as bar:
-        for plan, result in _run(client, store, todo, shared, threads * IN_FLIGHT_PER_THREAD):
+    with progress_bar(limit, desc="patches", unit="patch") as bar:
+
+        def unfinished(plans: Iterable[GroupPlan]) -> Iterator[GroupPlan]:
+            for plan in plans:
+                summary.groups += 1
+                if plan.group_id in finished:
+                    summary.already_complete += 1
+                    bar.update(len(plan.candidates))
+                else:
+                    yield plan
+
+        plans = unfinished(plan_groups(itertools.chain([first], listing), pack, reader.name))
+        for plan, result in _run(client, store, plans, shared, threads * IN_FLIGHT_PER_THREAD):
             summary.kept += result.kept
             summary.unsplit += result.unsplit
             summary.nodata += result.nodata
@@ -111,10 +121,10 @@ def import_dataset(
 
 
 def _run(
-    client: Client, store: str, plans: list[GroupPlan], shared: list[Any], window: int
+    client: Client, store: str, plans: Iterator[GroupPlan], shared: list[Any], window: int
 ) -> Iterator[tuple[GroupPlan, GroupResult]]:
     """Results of ``write_group`` over ``plans``, at most ``window`` tasks in flight."""
-    pending = iter(plans)
+    pending = plans
     by_key = {}
 
     def submit(plan: GroupPlan) -> object:
