@@ -2,9 +2,9 @@
 
 The reader lists the dataset's candidate pairs (names and paths only) as a stream; they
 are packed into groups (:mod:`.groups`) as they come, and each group not already
-complete in the store is read and written by one Dask task. At most two tasks per worker thread are in flight, so
-memory is bounded by the cluster's threads, not the dataset's size, and a progress bar
-counts patches. A rerun after a kill skips the complete groups.
+complete in the store is read and written by one Dask task. At most two tasks per
+worker thread are in flight, so memory is bounded by the cluster's threads, not the
+dataset's size, and a progress bar counts patches. A rerun after a kill skips the complete groups.
 """
 
 from __future__ import annotations
