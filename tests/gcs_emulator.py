@@ -14,6 +14,8 @@ emulator is taught what gcsfs expects of real GCS:
   CRLF delimiters before it parses them;
 - ``objects.move``, which gcsfs renames with and would otherwise retry for half a
   minute before falling back to copying;
+- suffix byte ranges (``Range: bytes=-N``, the last N bytes), with which zarr reads
+  a shard's index: the emulator would send the whole object, read as the index;
 - the ``ifGenerationMatch=0`` precondition of an upload (create only if absent, which
   gcsfs sends for ``xb`` mode and the store lock relies on): 412 when the object exists.
 
@@ -24,6 +26,7 @@ control API the emulator lacks, waiting a minute on every call.
 from __future__ import annotations
 
 import http.server
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -98,10 +101,28 @@ def _insert_if_absent(request: Any, response: Any, storage: Any, *args: Any, **k
 
 
 _INSERT = objects.insert
+_DOWNLOAD = objects.download
+_SUFFIX_RANGE = re.compile(r"^\s*bytes=-(?P<length>[0-9]+)$")
+
+
+def _download_with_suffix_ranges(request: Any, response: Any, storage: Any, *args: Any) -> Any:
+    """``objects.download`` that serves ``bytes=-N`` as the object's last N bytes."""
+    headers = request._request_handler.headers
+    match = _SUFFIX_RANGE.fullmatch(headers.get("range", ""))
+    if match:
+        try:
+            obj = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])
+        except NotFound:
+            pass
+        else:
+            start = max(int(obj["size"]) - int(match["length"]), 0)
+            headers.replace_header("range", f"bytes={start}-")
+    return _DOWNLOAD(request, response, storage, *args)
 
 
 def _checked(handler: Callable[..., Any]) -> Callable[..., Any]:
-    return _insert_if_absent if handler is _INSERT else handler
+    taught = {_INSERT: _insert_if_absent, _DOWNLOAD: _download_with_suffix_ranges}
+    return taught.get(handler, handler)
 
 
 class _RoomyHTTPServer(http.server.HTTPServer):

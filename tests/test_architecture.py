@@ -26,12 +26,13 @@ ALLOWED: dict[str, set[str]] = {
     "s2": {"geo", "io"},
     "acquire": {"geo", "io", "s1", "s2"},
     "prepare": {"geo", "io", "s1", "s2"},
+    "datasets": {"geo", "io", "s1", "s2", "prepare"},
     "models": {"geo", "io"},
     "train": {"geo", "io", "s1", "s2", "prepare", "models"},
     "colorize": {"geo", "io", "s1", "s2", "models"},
     "app": {"geo", "io", "s1", "s2", "models", "colorize"},
     "cli": {"geo", "io", "s1", "s2", "acquire", "prepare", "models", "train", "colorize", "app"}
-    | {"demo"},
+    | {"demo", "datasets"},
     "demo": {"geo", "io"},
 }
 # the public API (geocolor/__init__.py) resolves names from every stage lazily

@@ -53,6 +53,10 @@ CORE_COMMANDS = {
         "geocolor.cli.acquire:fetch_command",
         "Download scenes as GeoTIFFs on one grid, ready for ``prepare`` and ``colorize``.",
     ),
+    "import": LazyCommand(
+        "geocolor.cli.dataset_import:import_command",
+        "Import DATASET (bigearthnet, sen12ms or a plugin's) from ROOT into a training store.",
+    ),
     "models": LazyCommand(
         "geocolor.cli.train:models_group", "Registered models: list versions, move aliases."
     ),

@@ -42,5 +42,10 @@ def geocolor_register_sources(registry: Registry[Any]) -> None:
 
 
 @hookspec
+def geocolor_register_dataset_readers(registry: Registry[Any]) -> None:
+    """Add public dataset readers (``geocolor import DATASET``) to ``registry``."""
+
+
+@hookspec
 def geocolor_register_commands(cli: click.Group) -> None:
     """Add click commands to the ``geocolor`` command group."""

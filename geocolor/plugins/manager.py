@@ -39,6 +39,7 @@ class Plugins:
     speckle_filters: Registry[Any] = field(default_factory=lambda: Registry("speckle filter"))
     readers: Registry[Any] = field(default_factory=lambda: Registry("reader"))
     sources: Registry[Any] = field(default_factory=lambda: Registry("data source"))
+    dataset_readers: Registry[Any] = field(default_factory=lambda: Registry("dataset"))
     command_origins: dict[str, str] = field(default_factory=dict)
 
     def registries(self) -> dict[str, Registry[Any]]:
@@ -48,6 +49,7 @@ class Plugins:
             "geocolor_register_speckle_filters": self.speckle_filters,
             "geocolor_register_readers": self.readers,
             "geocolor_register_sources": self.sources,
+            "geocolor_register_dataset_readers": self.dataset_readers,
         }
 
     def register_commands(self, cli: click.Group) -> None:

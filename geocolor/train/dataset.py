@@ -82,6 +82,19 @@ def store_layout(root: zarr.Group) -> StoreLayout:
     return first
 
 
+def check_crop(crop: int | None, tile_size: int, store_path: str) -> None:
+    """Refuse, before any work, a ``--tile-size`` crop larger than the store's tiles.
+
+    Imported datasets hold small tiles (BigEarthNet's are 120 px), below the default
+    crop of other stores, so the message says what would fit.
+    """
+    if crop is not None and crop > tile_size:
+        raise GeocolorError(
+            f"{store_path}: a {crop} px crop (--tile-size) cannot fit the store's "
+            f"{tile_size} px tiles; use --tile-size {tile_size} or less"
+        )
+
+
 def read_sample(
     root: zarr.Group, pair: str, row: int, col: int, size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

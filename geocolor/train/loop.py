@@ -61,6 +61,7 @@ from geocolor.train.checkpoints import (
 from geocolor.train.dataset import (
     Sample,
     TileDataset,
+    check_crop,
     make_loader,
     seed_everything,
     set_loader_epoch,
@@ -166,6 +167,7 @@ def train(
     backend: Backend = registry.get(config.backend)
     options = backend_config(backend, config.backend_options)
     store = StoreData.open(store_path)
+    check_crop(config.tile_size, store.layout.tile_size, store_path)
     train_tiles = store.split(Split.TRAIN)
     val_tiles = store.split(Split.VAL, config.val_max_tiles)
     checkpoint = load_checkpoint(resume, config, store) if resume else None

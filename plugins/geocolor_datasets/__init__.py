@@ -1,0 +1,1 @@
+"""Built-in public dataset readers for ``geocolor import``: BigEarthNet and SEN12MS."""
