@@ -116,7 +116,7 @@ def _finish_jobs(app: AppTest) -> None:
 def test_opens_with_scene_and_model(fake_map: FakeMap, scenes: Path) -> None:
     app = _opened()
     assert app.selectbox[0].value == str(scenes / "scene.tif")
-    assert "**Version** 1 · **backend** cyclegan" in _texts(app, "markdown")
+    assert "**Version** 1 · **backend** cyclegan · **skill** n/a" in _texts(app, "markdown")
     assert not app.error
     assert "Scene footprint" in fake_map.html and "L.Control.Draw" in fake_map.html
 
