@@ -36,6 +36,11 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
 @click.option("--resolution", type=float, default=None, help="Metres per pixel (10).")
 @click.option("--crs", default=None, help="Output CRS instead of the scene's UTM zone.")
 @click.option("--pol", "polarisations", default=None, help="Polarisations, e.g. VV,VH.")
+@click.option(
+    "--dem",
+    default=None,
+    help="DEM raster (path or URL, ellipsoidal heights) for range-Doppler terrain correction.",
+)
 @click.option("--chunk", type=int, default=None, help="Dask chunk size in pixels (2048).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 def process_s1_command(

@@ -48,6 +48,7 @@ from geocolor.io.xml import (
 )
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
+from geocolor.s1.radar_geometry import RadarGeometry, parse_radar_geometry
 
 __all__ = [
     "GeolocationGrid",
@@ -283,6 +284,11 @@ class SafeProduct:
             if not np.isfinite(values).all():
                 raise GeocolorError(f"{source}: geolocation grid {name} holds non-finite values.")
         return GeolocationGrid(**columns)
+
+    def radar_geometry(self) -> RadarGeometry:
+        """Orbit, image timing and srgr polynomials of the first polarisation (shared by all)."""
+        root, source = self._annotation(self.info.polarisations[0])
+        return parse_radar_geometry(root, source)
 
     def incidence_range(self) -> tuple[float, float] | None:
         """Lowest and highest incidence angle (degrees) at the tie points; None if unannotated."""
