@@ -66,7 +66,7 @@ def _vertical_datum(crs: CRS) -> bool:
 
 def heights(dem: Dem, grid: Grid, row0: int, col0: int, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear DEM heights (float64 m) at the centres of a chunk of ``grid``; NaN uncovered."""
-    transform = grid.transform * Affine.translation(col0, row0)
+    transform = grid.window_transform(row0, col0)
     return _resampled(dem, grid.crs, transform, shape, Resampling.bilinear)
 
 
@@ -78,7 +78,7 @@ def height_range(dem: Dem, grid: Grid) -> tuple[float, float]:
     """
     factor = max(1, int(np.ceil(max(grid.shape) / _OVERVIEW)))
     shape = (int(np.ceil(grid.height / factor)), int(np.ceil(grid.width / factor)))
-    transform = grid.transform * Affine.scale(grid.width / shape[1], grid.height / shape[0])
+    transform = grid.transform @ Affine.scale(grid.width / shape[1], grid.height / shape[0])
     low = _resampled(dem, grid.crs, transform, shape, Resampling.min)
     high = _resampled(dem, grid.crs, transform, shape, Resampling.max)
     uncovered = float(np.mean(~(np.isfinite(low) & np.isfinite(high))))

@@ -72,9 +72,7 @@ def map_to_radar(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Image (line, pixel) of ``grid`` positions (fractional row, col from the grid's
     corner) at ellipsoidal ``height``."""
-    transform = grid.transform
-    x = transform.c + cols * transform.a + rows * transform.b
-    y = transform.f + cols * transform.d + rows * transform.e
+    x, y = grid.pixel_to_map(rows, cols)
     lon, lat = Transformer.from_crs(grid.crs, LONLAT, always_xy=True).transform(x, y)
     return geometry.line_pixel(geodetic_to_ecef(np.asarray(lon), np.asarray(lat), height))
 
