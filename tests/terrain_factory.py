@@ -31,7 +31,8 @@ def ridge(grid: Grid, height: float, base: float = 100.0, width: float = 1500.0)
     across = ((cols - grid.width / 2) * np.cos(0.3) + (rows - grid.height / 2) * np.sin(0.3)) * (
         resolution
     )
-    return (base + height * np.exp(-((across / (width / 2)) ** 2))).astype(np.float32)
+    heights: np.ndarray = base + height * np.exp(-((across / (width / 2)) ** 2))
+    return heights.astype(np.float32)
 
 
 def write_dem(path: Path, grid: Grid, heights: np.ndarray, crs: str | None = UTM) -> Path:

@@ -46,7 +46,8 @@ def index_image() -> da.Array:
         np.arange(LAYOUT.samples, dtype=np.float32),
         indexing="ij",
     )
-    return da.from_array(np.stack([line, pixel]), chunks=(2, 128, 128))
+    image: da.Array = da.from_array(np.stack([line, pixel]), chunks=(2, 128, 128))
+    return image
 
 
 def geocoded_indices(product: Path, grid: Grid, dem: Path, chunk: int = 1024) -> np.ndarray:

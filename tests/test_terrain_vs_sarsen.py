@@ -33,7 +33,7 @@ def sarsen_gtc(product: Path, dem: Path, out: Path) -> np.ndarray:
         measurement, str(dem), output_urlpath=str(out), interp_method="linear", chunks=None
     )
     with rasterio.open(out) as src:
-        image = src.read(1)
+        image: np.ndarray = src.read(1)
         # sarsen writes its y axis ascending: south-up
         return image[::-1] if src.transform.e > 0 else image
 

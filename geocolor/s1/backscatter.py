@@ -33,6 +33,8 @@ from geocolor.s1.terrain import TerrainLocator, terrain_correct
 
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
+TERRAIN_TAGS = ("dem", "dem_height_reference", "orbit_source")
+"""Provenance tags of a terrain-corrected image (absent without a DEM)."""
 
 
 class S1Config(Config):
@@ -196,9 +198,6 @@ def backscatter(
         "polarisations": ",".join(polarisations),
     }
     if isinstance(locator, TerrainLocator):
-        tags.update(
-            dem=locator.dem.path,
-            dem_height_reference=locator.dem.height_reference,
-            orbit_source="annotation state vectors",
-        )
+        terrain = (locator.dem.path, locator.dem.height_reference, "annotation state vectors")
+        tags.update(zip(TERRAIN_TAGS, terrain, strict=True))
     return Backscatter(image, georef, grid, polarisations, descriptions, tags)
