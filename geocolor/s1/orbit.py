@@ -13,16 +13,21 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 
 from geocolor.errors import GeocolorError
 from geocolor.io.xml import required_number, required_time
 
-# Newton steps of the zero-Doppler solve; each multiplies the time error by roughly the
-# orbit's curvature over the step, so a few reach nanoseconds from the scene's mid time
-_NEWTON_STEPS = 6
+# Newton steps of the zero-Doppler solve at most; the error shrinks quadratically, so
+# three or four reach the tolerance (seconds; a 1e-5 of a line) from the scene's mid time
+_NEWTON_STEPS = 10
+_TIME_TOLERANCE = 1e-8
 _AXES = ("x", "y", "z")
+
+
+Axes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,43 +39,63 @@ class Orbit:
     positions: np.ndarray
     velocities: np.ndarray
 
+    @cached_property
+    def _cubics(self) -> np.ndarray:
+        """(interval, power, axis) coefficients of each interval's Hermite cubic in the
+        seconds since the interval's start."""
+        step = np.diff(self.times)[:, None]
+        p0, p1 = self.positions[:-1], self.positions[1:]
+        v0, v1 = self.velocities[:-1], self.velocities[1:]
+        square = (3.0 * (p1 - p0) / step - 2.0 * v0 - v1) / step
+        cube = (2.0 * (p0 - p1) / step + v0 + v1) / (step * step)
+        return np.stack([p0, v0, square, cube], axis=1)
+
     def state(self, time: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Position, velocity and acceleration (..., 3) at ``time`` (s after ``epoch``)."""
-        index = np.clip(np.searchsorted(self.times, time) - 1, 0, self.times.size - 2)
-        t0 = self.times[index]
-        step = self.times[index + 1] - t0
-        u = ((time - t0) / step)[..., None]
-        step = step[..., None]
-        p0, p1 = self.positions[index], self.positions[index + 1]
-        m0, m1 = self.velocities[index] * step, self.velocities[index + 1] * step
-        u2, u3 = u * u, u * u * u
-        position = (
-            (2 * u3 - 3 * u2 + 1) * p0 + (u3 - 2 * u2 + u) * m0 + (-2 * u3 + 3 * u2) * p1
-        ) + (u3 - u2) * m1
-        velocity = ((6 * u2 - 6 * u) * p0 + (3 * u2 - 4 * u + 1) * m0 + (6 * u - 6 * u2) * p1) + (
-            3 * u2 - 2 * u
-        ) * m1
-        acceleration = ((12 * u - 6) * (p0 - p1) + (6 * u - 4) * m0) + (6 * u - 2) * m1
-        return position, velocity / step, acceleration / (step * step)
+        position, velocity, acceleration = self._state_axes(np.asarray(time, dtype=np.float64))
+        return np.stack(position, -1), np.stack(velocity, -1), np.stack(acceleration, -1)
 
-    def zero_doppler(self, target: np.ndarray, first_guess: float) -> tuple[np.ndarray, np.ndarray]:
-        """Azimuth time (s after ``epoch``) and slant range (m) of Earth-fixed ``target`` (..., 3).
+    def _state_axes(self, time: np.ndarray) -> tuple[Axes, Axes, Axes]:
+        """x, y, z of position, velocity and acceleration at ``time``, each of its shape.
+
+        Points are evaluated interval by interval with scalar coefficients: an output
+        chunk spans a second or two of azimuth time, so one or two intervals.
+        """
+        index = np.clip(np.searchsorted(self.times, time) - 1, 0, self.times.size - 2)
+        intervals = np.unique(index)
+        out = [np.empty(time.shape) for _ in range(9)]
+        for interval in intervals.tolist():
+            here = slice(None) if intervals.size == 1 else index == interval
+            since = time[here] - self.times[interval]
+            for axis in range(3):
+                c0, c1, c2, c3 = self._cubics[interval, :, axis].tolist()
+                out[axis][here] = ((c3 * since + c2) * since + c1) * since + c0
+                out[3 + axis][here] = (3.0 * c3 * since + 2.0 * c2) * since + c1
+                out[6 + axis][here] = 6.0 * c3 * since + 2.0 * c2
+        return (out[0], out[1], out[2]), (out[3], out[4], out[5]), (out[6], out[7], out[8])
+
+    def zero_doppler(self, target: Axes, first_guess: float) -> tuple[np.ndarray, np.ndarray]:
+        """Azimuth time (s after ``epoch``) and slant range (m) of Earth-fixed ``target`` (x, y, z).
 
         Zero Doppler is the time the line of sight is perpendicular to the velocity:
         ``f(t) = (target - S(t)) . V(t) = 0``, solved by Newton's method from ``first_guess``
         with ``f'(t) = (target - S) . A - V . V``.
         """
-        time = np.full(target.shape[:-1], first_guess)
+        time = np.full(target[0].shape, first_guess)
         for _ in range(_NEWTON_STEPS):
-            position, velocity, acceleration = self.state(time)
-            offset = target - position
-            doppler = np.einsum("...k,...k->...", offset, velocity)
-            slope = np.einsum("...k,...k->...", offset, acceleration) - np.einsum(
-                "...k,...k->...", velocity, velocity
+            position, velocity, acceleration = self._state_axes(time)
+            offset = [t - p for t, p in zip(target, position, strict=True)]
+            doppler = sum(o * v for o, v in zip(offset, velocity, strict=True))
+            slope = sum(o * a for o, a in zip(offset, acceleration, strict=True)) - sum(
+                v * v for v in velocity
             )
-            time = time - doppler / slope
-        position, _, _ = self.state(time)
-        return time, np.linalg.norm(target - position, axis=-1)
+            step = doppler / slope
+            time -= step
+            if np.abs(step).max() < _TIME_TOLERANCE:
+                break
+        position, _, _ = self._state_axes(time)
+        distance = np.sqrt(sum((t - p) ** 2 for t, p in zip(target, position, strict=True)))
+        return time, distance
 
 
 def parse_orbit(root: ET.Element, epoch: datetime, source: str) -> Orbit:

@@ -17,7 +17,7 @@ import numpy as np
 
 from geocolor.errors import GeocolorError
 from geocolor.io.xml import required_number, required_numbers, required_time
-from geocolor.s1.orbit import Orbit, parse_orbit
+from geocolor.s1.orbit import Axes, Orbit, parse_orbit
 
 _WGS84_A = 6_378_137.0
 _WGS84_E2 = 6.694379990141317e-3
@@ -64,8 +64,8 @@ class RadarGeometry:
     lines: int
     samples: int
 
-    def line_pixel(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fractional image (line, pixel) centre coordinates of Earth-fixed ``target`` (..., 3)."""
+    def line_pixel(self, target: Axes) -> tuple[np.ndarray, np.ndarray]:
+        """Fractional image (line, pixel) centre coordinates of Earth-fixed ``target`` (x, y, z)."""
         mid_time = (self.lines - 1) / 2.0 * self.azimuth_time_interval
         time, slant_range = self.orbit.zero_doppler(target, mid_time)
         line = time / self.azimuth_time_interval
@@ -73,15 +73,15 @@ class RadarGeometry:
         return line, pixel
 
 
-def geodetic_to_ecef(lon: np.ndarray, lat: np.ndarray, height: np.ndarray) -> np.ndarray:
-    """Earth-fixed WGS84 coordinates (..., 3) of geodetic degrees and ellipsoidal height (m)."""
+def geodetic_to_ecef(lon: np.ndarray, lat: np.ndarray, height: np.ndarray) -> Axes:
+    """Earth-fixed WGS84 x, y, z (m) of geodetic degrees and ellipsoidal height (m)."""
     lo, la = np.radians(lon), np.radians(lat)
     sin_lat, cos_lat = np.sin(la), np.cos(la)
     normal = _WGS84_A / np.sqrt(1.0 - _WGS84_E2 * sin_lat * sin_lat)
     x = (normal + height) * cos_lat * np.cos(lo)
     y = (normal + height) * cos_lat * np.sin(lo)
     z = (normal * (1.0 - _WGS84_E2) + height) * sin_lat
-    return np.stack([x, y, z], axis=-1)
+    return x, y, z
 
 
 def parse_radar_geometry(root: ET.Element, source: str) -> RadarGeometry:
