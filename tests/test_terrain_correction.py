@@ -11,13 +11,15 @@ import pytest
 import rasterio
 from affine import Affine
 from pyproj import Transformer
+from shapely.geometry import box
 
 from geocolor.cli import main
+from geocolor.colorize.readers import ArrayReader, scene_reader
 from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
-from geocolor.s1.backscatter import S1Config, backscatter
+from geocolor.s1.backscatter import S1Config, backscatter, target_grid
 from geocolor.s1.dem import ELLIPSOIDAL, open_dem
 from geocolor.s1.safe import open_safe
 from geocolor.s1.terrain import TerrainLocator, terrain_correct
@@ -200,3 +202,26 @@ def test_shifted_dem_grid_still_covers(product: Path, grid: Grid, tmp_path: Path
     dem = write_dem(tmp_path / "coarse.tif", coarse, np.full(coarse.shape, 250.0))
     line, pixel = geocoded_indices(product, grid, dem)
     assert np.isfinite(line).all() and np.isfinite(pixel).all()
+
+
+def test_colorize_reads_a_safe_with_the_models_dem(product: Path, tmp_path: Path) -> None:
+    """``colorize`` repeats the S1 settings a model records: its DEM included."""
+    scene_grid = target_grid(open_safe(product), S1Config())
+    assert scene_grid is not None
+    dem = write_dem(tmp_path / "scene.tif", scene_grid, ridge(scene_grid, 800.0))
+    centre = open_safe(product).footprint().centroid
+    aoi = box(centre.x - 0.005, centre.y - 0.005, centre.x + 0.005, centre.y + 0.005)
+
+    def read(processing: dict[str, object]) -> np.ndarray:
+        with scene_reader(str(product), ["VV sigma0 dB"], processing, aoi=aoi) as reader:
+            assert isinstance(reader, ArrayReader)
+            return np.array(reader.array)
+
+    with_dem = read({"speckle": "none", "dem": str(dem)})
+    without = read({"speckle": "none"})
+    assert with_dem.shape == without.shape and np.isfinite(with_dem).all()
+    assert not np.allclose(with_dem, without)
+    small = Grid(scene_grid.crs, scene_grid.transform, 8, 8)
+    elsewhere = write_dem(tmp_path / "corner.tif", small, np.zeros(small.shape))
+    with pytest.raises(GeocolorError, match="does not cover"):
+        read({"dem": str(elsewhere)})
