@@ -110,7 +110,8 @@ def test_process_s1_records_the_orbit_file(
     args = ["--quiet", "process-s1", str(product), "--grid", "radar", "--speckle", "none"]
     assert main([*args, "-o", str(out), "--orbit", str(eof)]) == 0
     with rasterio.open(out) as src:
-        assert src.tags()["orbit_source"] == f"POEORB {eof.stem}"
+        assert src.tags()["orbit_file"] == f"POEORB {eof.stem}"
+        assert src.tags()["orbit_source"] == "annotation"  # the vectors the geometry used
 
     wrong = write_orbit_file(tmp_path / "wrong", LAYOUT, mission="S1C")
     refused = tmp_path / "refused.tif"

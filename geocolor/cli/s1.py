@@ -38,8 +38,8 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
     "--orbit",
     "orbit_file",
     default=None,
-    help="POEORB or RESORB orbit file (.EOF), checked against the product; its name "
-    "is recorded as the orbit source.",
+    help="POEORB or RESORB orbit file (.EOF), checked against the product and recorded "
+    "(orbit_file tag); the geometry uses the annotation's state vectors for now.",
 )
 @click.option("--speckle", default=None, help="Speckle filter name, or 'none' (lee).")
 @click.option("--window", type=int, default=None, help="Speckle filter window (7).")
@@ -49,6 +49,11 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
 @click.option("--resolution", type=float, default=None, help="Metres per pixel (10).")
 @click.option("--crs", default=None, help="Output CRS instead of the scene's UTM zone.")
 @click.option("--pol", "polarisations", default=None, help="Polarisations, e.g. VV,VH.")
+@click.option(
+    "--dem",
+    default=None,
+    help="DEM raster (path or URL, ellipsoidal heights) for range-Doppler terrain correction.",
+)
 @click.option("--chunk", type=int, default=None, help="Dask chunk size in pixels (2048).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 def process_s1_command(
@@ -95,7 +100,8 @@ def process_s1_command(
             result.georef,
             nodata=float("nan"),
             descriptions=result.descriptions,
-            tags=result.tags if orbit is None else {**result.tags, "orbit_source": orbit.source},
+            # the checked file is recorded; the geometry still uses the annotation's vectors
+            tags=result.tags if orbit is None else {**result.tags, "orbit_file": orbit.source},
             client=client,
         )
     click.echo(output)

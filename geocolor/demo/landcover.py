@@ -402,9 +402,30 @@ ORBIT_PERIOD = 12 * 86_400.0 / 175.0
 _ORBIT_INCLINATION = 98.18
 
 
+_WGS84_A = 6_378_137.0
+_WGS84_B = 6_356_752.314245179
+_GEODETIC_TO_ECEF = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+_ECEF_TO_GEODETIC = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+# fixed-point iterations placing a slant-range circle on the ellipsoid (converges to
+# well under a millimetre in four)
+_ELLIPSOID_ITERATIONS = 6
+
+
 def _unit_vector(lon: float, lat: float) -> npt.NDArray[np.float64]:
     lo, la = math.radians(lon), math.radians(lat)
     return np.array([math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la)])
+
+
+def _geocentric_latitude(lat: float) -> float:
+    """Geocentric latitude (degrees) of a point at geodetic ``lat`` on the WGS84 ellipsoid."""
+    return math.degrees(math.atan((_WGS84_B / _WGS84_A) ** 2 * math.tan(math.radians(lat))))
+
+
+def _ellipsoid_radius(direction: FloatArray) -> FloatArray:
+    """Distance from the Earth's centre to the WGS84 ellipsoid along unit ``direction``."""
+    x, y, z = direction[..., 0], direction[..., 1], direction[..., 2]
+    radius: FloatArray = 1.0 / np.sqrt((x * x + y * y) / _WGS84_A**2 + z * z / _WGS84_B**2)
+    return radius
 
 
 @dataclass(frozen=True)
@@ -412,10 +433,14 @@ class SceneLayout:
     """Placement, size and radar geometry of a synthetic IW GRDH scene.
 
     Line ``l`` is the zero-Doppler position of a satellite flying a great circle at
-    ``platform_height`` with ``heading`` at the scene centre; pixel ``p`` lies
-    ``p * pixel_spacing`` metres of ground range beyond the near-range edge, whose
-    incidence is ``near_incidence`` degrees; the radar looks right. Defaults are a
-    full-size descending frame over the Po plain.
+    ``platform_height`` with ``heading`` at the scene centre; pixel ``p`` is seen at the
+    slant range of ``p * pixel_spacing`` metres of ground range beyond the near-range
+    edge of a reference sphere, whose incidence is ``near_incidence`` degrees; the radar
+    looks right. The ground point of (line, pixel) is where that slant range meets the
+    WGS84 ellipsoid in the line's zero-Doppler plane, so the geolocation grid, the
+    orbit state vectors and the slant-to-ground-range polynomials written from this
+    layout agree as range-Doppler geometry says they must. Defaults are a full-size
+    descending frame over the Po plain.
     """
 
     centre_lon: float = 9.5
@@ -439,6 +464,13 @@ class SceneLayout:
             )
 
     @property
+    def _earth_radius(self) -> float:
+        """Radius of the reference sphere: the ellipsoid's at the scene centre, so the
+        platform flies ``platform_height`` above the ground there."""
+        centre = _unit_vector(self.centre_lon, _geocentric_latitude(self.centre_lat))
+        return float(_ellipsoid_radius(centre))
+
+    @property
     def heading(self) -> float:
         """Track bearing at the scene centre (degrees from north, as platformHeading)."""
         return -168.0 if self.orbit_pass == "DESCENDING" else -12.0
@@ -446,15 +478,15 @@ class SceneLayout:
     @property
     def near_range_angle(self) -> float:
         """Earth-centre angle (rad) between the nadir track and the near-range edge."""
-        orbit_radius = EARTH_RADIUS + self.platform_height
+        orbit_radius = self._earth_radius + self.platform_height
         incidence = math.radians(self.near_incidence)
-        look = math.asin(EARTH_RADIUS * math.sin(incidence) / orbit_radius)
+        look = math.asin(self._earth_radius * math.sin(incidence) / orbit_radius)
         return incidence - look
 
     def ground_angle(self, pixel: npt.ArrayLike) -> FloatArray:
         """Earth-centre angle (rad) from the nadir track to ``pixel``."""
         pixels = np.asarray(pixel, dtype=np.float64)
-        return self.near_range_angle + pixels * self.pixel_spacing / EARTH_RADIUS
+        return self.near_range_angle + pixels * self.pixel_spacing / self._earth_radius
 
     @property
     def _centre_angle(self) -> float:
@@ -464,8 +496,9 @@ class SceneLayout:
     def _basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Orthonormal (u, v, w): the orbit plane is span(u, v) with the satellite moving
         along v at the centre line; w is the plane's pole on the (right-looking) radar side."""
-        centre = _unit_vector(self.centre_lon, self.centre_lat)
-        lon, lat = math.radians(self.centre_lon), math.radians(self.centre_lat)
+        geocentric_lat = _geocentric_latitude(self.centre_lat)
+        centre = _unit_vector(self.centre_lon, geocentric_lat)
+        lon, lat = math.radians(self.centre_lon), math.radians(geocentric_lat)
         east = np.array([-math.sin(lon), math.cos(lon), 0.0])
         north = np.array(
             [-math.sin(lat) * math.cos(lon), -math.sin(lat) * math.sin(lon), math.cos(lat)]
@@ -481,7 +514,7 @@ class SceneLayout:
     @property
     def _orbit_angle_per_line(self) -> float:
         """Orbit-plane angle per line, so lines are ``pixel_spacing`` apart mid-swath."""
-        return self.pixel_spacing / (EARTH_RADIUS * math.cos(self._centre_angle))
+        return self.pixel_spacing / (self._earth_radius * math.cos(self._centre_angle))
 
     def orbit_angle(self, line: npt.ArrayLike) -> FloatArray:
         """Angle (rad) along the orbit plane from the centre line to ``line``."""
@@ -489,49 +522,68 @@ class SceneLayout:
         return (lines - (self.lines - 1) / 2.0) * self._orbit_angle_per_line
 
     def lonlat(self, line: npt.ArrayLike, pixel: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Ground lon/lat (degrees) of radar coordinates (broadcast together)."""
+        """Geodetic lon/lat (degrees, WGS84, height 0) of radar coordinates (broadcast)."""
         u, v, w = self._basis
-        s = self.orbit_angle(line)
-        gamma = self.ground_angle(pixel)
-        cos_s, sin_s = np.cos(s), np.sin(s)
-        cos_g, sin_g = np.cos(gamma), np.sin(gamma)
-        x, y, z = (cos_g * (cos_s * u[k] + sin_s * v[k]) + sin_g * w[k] for k in range(3))
-        lon = np.degrees(np.arctan2(y, x))
-        lat = np.degrees(np.arcsin(np.clip(z, -1.0, 1.0)))
-        return lon, lat
+        s = self.orbit_angle(line)[..., None]
+        toward = np.cos(s) * u + np.sin(s) * v
+        slant = np.asarray(self.slant_range(pixel))[..., None]
+        orbit_radius = self._earth_radius + self.platform_height
+        ground_radius = np.full(
+            np.broadcast_shapes(toward.shape, slant.shape)[:-1], self._earth_radius
+        )
+        for _ in range(_ELLIPSOID_ITERATIONS):
+            cosine = (ground_radius**2 + orbit_radius**2 - slant[..., 0] ** 2) / (
+                2.0 * orbit_radius * ground_radius
+            )
+            gamma = np.arccos(np.clip(cosine, -1.0, 1.0))[..., None]
+            direction = np.cos(gamma) * toward + np.sin(gamma) * w
+            ground_radius = _ellipsoid_radius(direction)
+        point = ground_radius[..., None] * direction
+        lon, lat, _ = _ECEF_TO_GEODETIC.transform(point[..., 0], point[..., 1], point[..., 2])
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
     def radar_coordinates(
         self, lon: npt.ArrayLike, lat: npt.ArrayLike
     ) -> tuple[FloatArray, FloatArray]:
-        """Fractional (line, pixel) of lon/lat: the inverse of :meth:`lonlat`."""
-        u, v, w = self._basis
-        lo = np.radians(np.asarray(lon, dtype=np.float64))
-        la = np.radians(np.asarray(lat, dtype=np.float64))
-        point = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], -1)
-        gamma = np.arcsin(np.clip(point @ w, -1.0, 1.0))
+        """Fractional (line, pixel) of geodetic lon/lat at height 0: :meth:`lonlat` inverted."""
+        u, v, _ = self._basis
+        lons, lats = np.broadcast_arrays(
+            np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+        )
+        x, y, z = _GEODETIC_TO_ECEF.transform(lons, lats, np.zeros(lons.shape))
+        point = np.stack([np.asarray(x), np.asarray(y), np.asarray(z)], -1)
         s = np.arctan2(point @ v, point @ u)
+        orbit_radius = self._earth_radius + self.platform_height
+        satellite = orbit_radius * (np.cos(s)[..., None] * u + np.sin(s)[..., None] * v)
+        slant = np.linalg.norm(point - satellite, axis=-1)
+        cosine = (self._earth_radius**2 + orbit_radius**2 - slant**2) / (
+            2.0 * self._earth_radius * orbit_radius
+        )
+        gamma = np.arccos(np.clip(cosine, -1.0, 1.0))
         line = s / self._orbit_angle_per_line + (self.lines - 1) / 2.0
-        pixel = (gamma - self.near_range_angle) * EARTH_RADIUS / self.pixel_spacing
+        pixel = (gamma - self.near_range_angle) * self._earth_radius / self.pixel_spacing
         return line, pixel
 
     def slant_range(self, pixel: npt.ArrayLike) -> FloatArray:
         """Satellite-to-ground distance (m) at ``pixel``."""
         gamma = self.ground_angle(pixel)
-        orbit_radius = EARTH_RADIUS + self.platform_height
+        orbit_radius = self._earth_radius + self.platform_height
         return np.sqrt(
-            EARTH_RADIUS**2 + orbit_radius**2 - 2.0 * EARTH_RADIUS * orbit_radius * np.cos(gamma)
+            self._earth_radius**2
+            + orbit_radius**2
+            - 2.0 * self._earth_radius * orbit_radius * np.cos(gamma)
         )
 
     def incidence_angle(self, pixel: npt.ArrayLike) -> FloatArray:
         """Local incidence angle (degrees) on the spherical surface at ``pixel``."""
         gamma = self.ground_angle(pixel)
-        sine = (EARTH_RADIUS + self.platform_height) * np.sin(gamma) / self.slant_range(pixel)
+        sine = (self._earth_radius + self.platform_height) * np.sin(gamma) / self.slant_range(pixel)
         return np.degrees(np.arcsin(sine))
 
     def elevation_angle(self, pixel: npt.ArrayLike) -> FloatArray:
         """Off-nadir look angle (degrees) of ``pixel`` seen from the satellite."""
         gamma = self.ground_angle(pixel)
-        return np.degrees(np.arcsin(EARTH_RADIUS * np.sin(gamma) / self.slant_range(pixel)))
+        return np.degrees(np.arcsin(self._earth_radius * np.sin(gamma) / self.slant_range(pixel)))
 
     @property
     def azimuth_time_interval(self) -> float:
@@ -563,7 +615,7 @@ class SceneLayout:
         line = np.asarray(seconds_from_start, dtype=np.float64) / self.azimuth_time_interval
         u, v, _ = self._basis
         s = self.orbit_angle(line)[..., None]
-        radius = EARTH_RADIUS + self.platform_height
+        radius = self._earth_radius + self.platform_height
         rate = self._orbit_angle_per_line / self.azimuth_time_interval
         position = radius * (np.cos(s) * u + np.sin(s) * v)
         velocity = radius * rate * (-np.sin(s) * u + np.cos(s) * v)

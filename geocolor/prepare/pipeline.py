@@ -44,7 +44,7 @@ from geocolor.prepare.store import (
 )
 from geocolor.prepare.store_check import pair_problems
 from geocolor.prepare.tiling import TileLayout, spatial_split, tile_fractions
-from geocolor.s1.backscatter import PROVENANCE_TAGS, S1Config
+from geocolor.s1.backscatter import PROVENANCE_TAGS, TERRAIN_TAGS, S1Config
 from geocolor.s1.conventions import applied_processing
 from geocolor.s1.facts import acquisition_facts
 from geocolor.s2.product import DEFAULT_MASKED
@@ -205,6 +205,9 @@ def prepare_pair(
         "s2": _s2_on_grid(pair, config, grid),
         "mask": _mask_on_grid(pair, config, grid)[None].astype(np.uint8),
     }
+    terrain = {key: s1.tags[key] for key in TERRAIN_TAGS if key in s1.tags}
+    if terrain:
+        attrs["s1_terrain_correction"] = terrain
     group.attrs.update(attrs)
     for name, layer in layers.items():
         create_tile_array(group, name, layer, config.tile_size)

@@ -20,15 +20,17 @@ import pydantic
 
 from geocolor import __version__
 from geocolor.config import Config
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.crs import named_or_utm_crs
 from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.border_noise import border_noise_decision, remove_border_noise
+from geocolor.s1.dem import open_dem
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
 from geocolor.s1.safe import GeolocationGrid, RadarWindow, SafeProduct
 from geocolor.s1.speckle import SpeckleParams
+from geocolor.s1.terrain import TerrainLocator, terrain_correct
 
 ANNOTATION_ORBIT = "annotation"
 """The ``orbit_source`` tag of a product whose own state vectors are in effect."""
@@ -37,6 +39,8 @@ PROVENANCE_TAGS = ("border_noise", "orbit_source")
 
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
+TERRAIN_TAGS = ("dem", "dem_height_reference")
+"""Provenance tags of a terrain-corrected image (absent without a DEM)."""
 
 
 class S1Config(Config):
@@ -54,6 +58,7 @@ class S1Config(Config):
     crs: str | None = None
     polarisations: tuple[str, ...] | None = None
     chunk: int = pydantic.Field(default=256, ge=16)
+    dem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,14 @@ def _select_polarisations(product: SafeProduct, wanted: tuple[str, ...] | None) 
 
 
 def _radar_extent(
-    product: SafeProduct, geogrid: GeolocationGrid, grid: Grid | None, halo: int
+    product: SafeProduct, locator: RadarLocator | TerrainLocator | None, halo: int
 ) -> RadarWindow:
-    """The radar window to process: all of it, or what ``grid`` needs plus the halo."""
+    """The radar window to process: all of it, or what the grid needs plus the halo."""
     lines, samples = product.info.lines, product.info.samples
-    if grid is None:
+    if locator is None:
         return RadarWindow(0, lines, 0, samples)
-    needed = RadarLocator(geogrid, grid).window_for(0, grid.height, 0, grid.width)
+    grid = locator.grid
+    needed = locator.window_for(0, grid.height, 0, grid.width)
     if needed is None:
         raise GeocolorError(f"{product.path}: the scene does not overlap the target grid")
     return RadarWindow(
@@ -109,6 +115,19 @@ def _radar_extent(
         max(needed.pixel0 - halo, 0),
         min(needed.pixel1 + halo, samples),
     )
+
+
+def _locator(
+    product: SafeProduct, geogrid: GeolocationGrid, grid: Grid | None, dem: str | None
+) -> RadarLocator | TerrainLocator | None:
+    """How map pixels find their radar position: the DEM's terrain, or the geolocation grid."""
+    if grid is None:
+        if dem is not None:
+            raise UsageError("terrain correction with a DEM needs a map grid, not grid: radar")
+        return None
+    if dem is None:
+        return RadarLocator(geogrid, grid)
+    return TerrainLocator(product.radar_geometry(), open_dem(dem), grid)
 
 
 def to_db(image: da.Array) -> da.Array:
@@ -144,7 +163,8 @@ def backscatter(
     params = SpeckleParams(window=config.window, looks=config.looks)
     geogrid = product.geolocation_grid()
     grid = grid or target_grid(product, config)
-    extent = _radar_extent(product, geogrid, grid, speckle_halo(config.speckle, params))
+    locator = _locator(product, geogrid, grid, config.dem)
+    extent = _radar_extent(product, locator, speckle_halo(config.speckle, params))
     # strips of lines across the processed width: the speckle filter's halo then only
     # links consecutive strips, which Dask streams through in bounded memory
     chunks = (config.chunk, extent.pixel1 - extent.pixel0)
@@ -171,7 +191,10 @@ def backscatter(
     else:
         if hold is not None:
             image = hold(image)
-        image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
+        if isinstance(locator, TerrainLocator):
+            image = terrain_correct(image, locator, chunk=WARP_CHUNK, extent=extent)
+        else:
+            image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
         georef = Georeference(grid.crs, grid.transform)
         if config.db:
             image = to_db(image)
@@ -186,4 +209,7 @@ def backscatter(
         "border_noise": border_provenance,
         "orbit_source": ANNOTATION_ORBIT,
     }
+    if isinstance(locator, TerrainLocator):
+        terrain = (locator.dem.path, locator.dem.height_reference)
+        tags.update(zip(TERRAIN_TAGS, terrain, strict=True))
     return Backscatter(image, georef, grid, polarisations, descriptions, tags)

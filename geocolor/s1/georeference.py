@@ -146,13 +146,20 @@ def _warp_chunk(
     col0: int,
     shape: tuple[int, int],
 ) -> np.ndarray:
-    """Bilinear, NaN-aware resampling of a radar window onto one map chunk.
+    """Resample a radar window onto one map chunk through the GCP transformer."""
+    line, pixel = _source_coordinates(gcps, grid, row0, col0, shape)
+    return resample_radar(source, line, pixel)
+
+
+def resample_radar(source: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """Bilinear, NaN-aware resampling of a (band, line, pixel) radar window at ``line, pixel``.
 
     A map pixel is valid when the radar pixel it falls in is valid; its value is the
     bilinear mean of the valid radar pixels around it, weights renormalised. The result
-    depends only on the pixel's source position, never on the chunking.
+    depends only on the pixel's source position, never on the chunking. ``line`` and
+    ``pixel`` are fractional centre indices into ``source``; NaN gives NaN.
     """
-    line, pixel = _source_coordinates(gcps, grid, row0, col0, shape)
+    shape = line.shape
     coordinates = np.stack([line, pixel])
     valid = np.isfinite(source)
     nearest_line, nearest_pixel = np.rint(line).astype(np.int64), np.rint(pixel).astype(np.int64)
@@ -181,7 +188,8 @@ def _warp_chunk(
     return out
 
 
-def _clip(window: RadarWindow | None, extent: RadarWindow) -> RadarWindow | None:
+def clip_window(window: RadarWindow | None, extent: RadarWindow) -> RadarWindow | None:
+    """The part of ``window`` inside ``extent``; None when nothing is."""
     if window is None:
         return None
     line0, line1 = max(window.line0, extent.line0), min(window.line1, extent.line1)
@@ -230,7 +238,7 @@ def warp_to_grid(
         for col0 in range(0, grid.width, chunk):
             col1 = min(col0 + chunk, grid.width)
             shape = (row1 - row0, col1 - col0)
-            window = _clip(locator.window_for(row0, row1, col0, col1), extent)
+            window = clip_window(locator.window_for(row0, row1, col0, col1), extent)
             if window is None:
                 blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))
                 continue

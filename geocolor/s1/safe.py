@@ -48,6 +48,7 @@ from geocolor.io.xml import (
 )
 from geocolor.s1.calibration import CalibrationLuts, parse_calibration
 from geocolor.s1.noise import NoiseLuts, parse_noise
+from geocolor.s1.radar_geometry import RadarGeometry, parse_radar_geometry
 
 __all__ = [
     "GeolocationGrid",
@@ -66,6 +67,7 @@ _FILE_KINDS = {
 }
 _POLARISATION_IN_NAME = re.compile(r"-(hh|hv|vh|vv)-")
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+_GRID_POINTS = "{*}geolocationGrid/{*}geolocationGridPointList/{*}geolocationGridPoint"
 
 
 @dataclass(frozen=True)
@@ -269,9 +271,7 @@ class SafeProduct:
     def geolocation_grid(self) -> GeolocationGrid:
         """Tie-point grid of the first polarisation (all polarisations share it)."""
         root, source = self._annotation(self.info.polarisations[0])
-        points = root.findall(
-            "{*}geolocationGrid/{*}geolocationGridPointList/{*}geolocationGridPoint"
-        )
+        points = root.findall(_GRID_POINTS)
         if not points:
             raise GeocolorError(f"{source}: no geolocationGridPoint found.")
         tags = {"line": "line", "pixel": "pixel", "lon": "longitude", "lat": "latitude"}
@@ -284,14 +284,16 @@ class SafeProduct:
                 raise GeocolorError(f"{source}: geolocation grid {name} holds non-finite values.")
         return GeolocationGrid(**columns)
 
+    def radar_geometry(self) -> RadarGeometry:
+        """Orbit, image timing and srgr polynomials (all polarisations share them)."""
+        return parse_radar_geometry(*self._annotation(self.info.polarisations[0]))
+
     def incidence_range(self) -> tuple[float, float] | None:
         """Lowest and highest incidence angle (degrees) at the tie points; None if unannotated."""
         root, source = self._annotation(self.info.polarisations[0])
         angles = [
             required_number(point, "{*}incidenceAngle", source)
-            for point in root.iterfind(
-                "{*}geolocationGrid/{*}geolocationGridPointList/{*}geolocationGridPoint"
-            )
+            for point in root.iterfind(_GRID_POINTS)
             if point.find("{*}incidenceAngle") is not None
         ]
         return (min(angles), max(angles)) if angles else None

@@ -1,0 +1,106 @@
+"""The digital elevation model terrain correction reads: any GDAL raster, local or remote.
+
+Heights are sampled bilinearly at the output grid's pixel centres, one chunk at a time,
+so only the DEM window under a chunk is read. A DEM whose CRS is a plain 2-D CRS holds
+heights above the WGS84 ellipsoid, as sarsen takes them; a CRS with a vertical datum
+(heights above a geoid) would need the geoid undulation and is refused rather than
+silently misplaced by tens of metres. Uncovered output is an error, never zero height.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+from rasterio.warp import Resampling, reproject
+
+from geocolor.errors import GeocolorError
+from geocolor.geo.grid import Grid
+from geocolor.io.filesystems import OPENER_LOCK, is_remote, open_raster
+
+ELLIPSOIDAL = "ellipsoid (WGS84): the DEM's CRS has no vertical datum"
+"""The height reference recorded in provenance for a DEM with a plain 2-D CRS."""
+
+# the coarse grid the coverage check and the height range are taken on (cells per side)
+_OVERVIEW = 128
+# metres added around the DEM's height range when bounding a chunk's radar window, for
+# peaks between the overview's samples
+_HEIGHT_MARGIN = 100.0
+
+
+@dataclass(frozen=True)
+class Dem:
+    """A DEM raster: where it is, its CRS, and the height reference its values are in."""
+
+    path: str
+    crs: CRS
+    height_reference: str
+
+
+def open_dem(path: str) -> Dem:
+    """Check that ``path`` is a DEM this chain can use; errors are one line."""
+    try:
+        with open_raster(path) as src:
+            crs = src.crs
+            identity = src.transform.is_identity
+    except rasterio.errors.RasterioIOError as exc:
+        raise GeocolorError(f"{path}: cannot open the DEM ({exc})") from None
+    if crs is None or identity:
+        raise GeocolorError(f"{path}: the DEM has no CRS or geotransform")
+    if _vertical_datum(crs):
+        raise GeocolorError(
+            f"{path}: the DEM's heights are above a geoid ({crs}); give ellipsoidal heights "
+            "with a plain 2-D CRS"
+        )
+    return Dem(path, crs, ELLIPSOIDAL)
+
+
+def _vertical_datum(crs: CRS) -> bool:
+    wkt = crs.to_wkt()
+    return "VERT_CS" in wkt or "VERTCRS" in wkt or "VERTICALCRS" in wkt
+
+
+def heights(dem: Dem, grid: Grid, row0: int, col0: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear DEM heights (float64 m) at the centres of a chunk of ``grid``; NaN uncovered."""
+    transform = grid.window_transform(row0, col0)
+    return _resampled(dem, grid.crs, transform, shape, Resampling.bilinear)
+
+
+def height_range(dem: Dem, grid: Grid) -> tuple[float, float]:
+    """Lowest and highest height over ``grid``, widened by a margin; uncovered is an error.
+
+    The check runs on a coarse copy of the grid: a DEM that leaves any of it uncovered
+    is refused, naming the fraction left out.
+    """
+    factor = max(1, int(np.ceil(max(grid.shape) / _OVERVIEW)))
+    shape = (int(np.ceil(grid.height / factor)), int(np.ceil(grid.width / factor)))
+    transform = grid.transform @ Affine.scale(grid.width / shape[1], grid.height / shape[0])
+    low = _resampled(dem, grid.crs, transform, shape, Resampling.min)
+    high = _resampled(dem, grid.crs, transform, shape, Resampling.max)
+    uncovered = float(np.mean(~(np.isfinite(low) & np.isfinite(high))))
+    if uncovered > 0:
+        raise GeocolorError(
+            f"{dem.path}: the DEM does not cover {uncovered:.1%} of the output grid"
+        )
+    return float(low.min()) - _HEIGHT_MARGIN, float(high.max()) + _HEIGHT_MARGIN
+
+
+def _resampled(
+    dem: Dem, crs: CRS, transform: Affine, shape: tuple[int, int], resampling: Resampling
+) -> np.ndarray:
+    out = np.full(shape, np.nan, dtype=np.float64)
+    with OPENER_LOCK if is_remote(dem.path) else nullcontext(), open_raster(dem.path) as src:
+        reproject(
+            rasterio.band(src, 1),
+            out,
+            src_nodata=src.nodata,
+            dst_transform=transform,
+            dst_crs=crs,
+            dst_nodata=np.nan,
+            resampling=resampling,
+        )
+    return out
