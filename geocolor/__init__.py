@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from geocolor.s1.source import open_s1
     from geocolor.s1.speckle import filter_speckle
     from geocolor.train.evaluation import evaluate_model
-    from geocolor.train.loop import TrainResult
     from geocolor.train.run_config import TrainConfig
+    from geocolor.train.run_hooks import TrainResult
 
 # Public name -> the module defining it (tests hold this, __all__ and the imports above equal). The
 # functions colorize and train are not here: their names are the subpackages', and
@@ -53,7 +53,7 @@ _HOMES = {
     "open_s1": "geocolor.s1.source",
     "filter_speckle": "geocolor.s1.speckle",
     "TrainConfig": "geocolor.train.run_config",
-    "TrainResult": "geocolor.train.loop",
+    "TrainResult": "geocolor.train.run_hooks",
     "evaluate_model": "geocolor.train.evaluation",
 }
 

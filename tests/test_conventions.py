@@ -112,7 +112,7 @@ def test_the_store_conventions_are_those_every_pair_shares(
     # both hold surface reflectance; only the products' offsets differed
     assert baselines.optical_conventions == {"level": "L2A", "scale": 1e-4, "offset": None}
     levels = [(LEE, L2A_NEW), ({**LEE, "speckle": "none"}, {**L2A_NEW, "level": "L1C"})]
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="geocolor"):
         mixed = StoreData.open(store_with(tmp_path / "levels.zarr", levels))
     assert mixed.optical_conventions is None and mixed.sar_processing is None
     assert "different levels" in caplog.text and "different S1 settings" in caplog.text
@@ -152,7 +152,7 @@ def test_speckle_is_added_only_to_a_raster_that_says_it_is_unfiltered(
     assert speckle_to_apply(unfiltered, {**LEE, "speckle": "none"}, "s.tif") is None
     assert speckle_to_apply(filtered, LEE, "s.tif") is None
     assert speckle_to_apply(unfiltered, None, "s.tif") is None  # the model does not say
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="geocolor"):
         assert speckle_to_apply(None, LEE, "s.tif") is None  # never on a guess
     assert "does not say whether it is speckle-filtered" in caplog.text
     with pytest.raises(GeocolorError, match="trained on unfiltered backscatter"):
@@ -163,7 +163,7 @@ def test_a_grd_goes_through_the_chain_saying_when_the_models_filtering_is_unknow
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     product = fake_source(False, None)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="geocolor"):
         assert raster_speckle(product, S1Config(), LEE, "x.SAFE") is None
         assert not caplog.text
         assert raster_speckle(product, S1Config(), {**LEE, "speckle": None}, "x.SAFE") is None

@@ -88,7 +88,7 @@ def test_sigterm_mid_run_leaves_no_scratch_and_the_next_run_sweeps_a_dead_runs(
         ["--quiet", "colorize", str(scene), "--model", str(model), "-o", str(out / "c.tif")]
     )
     assert code == 0
-    assert sorted(path.name for path in out.iterdir()) == ["c.tif"]
+    assert sorted(path.name for path in out.iterdir()) == ["c.json", "c.tif"]  # COG, STAC Item
 
 
 def test_only_stale_scratch_is_swept(tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ import json
 import logging
 import posixpath
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -34,14 +33,12 @@ from geocolor.config import Config
 from geocolor.errors import UsageError
 from geocolor.models.backend import EFFECTIVE_OPTIONS, Backend, Trainer
 from geocolor.models.layers import calibrate_frozen_statistics
-from geocolor.models.logged import ModelSpec, load_model, log_generator, register_generator
+from geocolor.models.logged import ModelSpec, log_generator, register_generator
 from geocolor.models.model_code import git_commit
 from geocolor.models.model_registry import (
     EPOCHS_TAG,
     METRICS_TAG,
-    alias_holder,
     experiment_id,
-    promote,
     run_versions,
 )
 from geocolor.models.normalisation import Normalisation
@@ -67,10 +64,11 @@ from geocolor.train.dataset import (
     set_loader_epoch,
 )
 from geocolor.train.drift_fit import fit_drift_reference
-from geocolor.train.evaluation import evaluate_on_store, is_better, promotion_refusal
 from geocolor.train.normalisation_fit import fit_normalisation
 from geocolor.train.placement import Placement, placement
+from geocolor.train.promotion import promote_if_better
 from geocolor.train.run_config import TrainConfig
+from geocolor.train.run_hooks import RunHooks, TrainResult
 from geocolor.train.sample_grid import sample_grid
 from geocolor.train.scoring import score_generator
 from geocolor.train.store_data import StoreData
@@ -81,45 +79,6 @@ log = logging.getLogger("geocolor.train.loop")
 CALIBRATION_TILES = 16
 #: Validation tiles pictured after each epoch.
 GRID_ROWS = 4
-
-
-@dataclass(frozen=True)
-class RunHooks:
-    """How a caller such as ``geocolor tune`` shapes a run.
-
-    Parameters
-    ----------
-    run_name, tags
-        Name and tags of a new MLflow run (a study's trials are child runs).
-    on_epoch
-        Called on the main process after each epoch's validation with the run id, the
-        epoch and its validation metrics; raising stops the run there (pruning).
-    register
-        Register the generator as a new model version; a study registers only its best.
-    """
-
-    run_name: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    on_epoch: Callable[[str, int, Mapping[str, float]], None] | None = None
-    register: bool = True
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training run produced (``model_version`` is "" when not registered)."""
-
-    run_id: str
-    model_name: str
-    model_version: str
-    metrics: dict[str, float]
-    checkpoint: str
-    promoted: bool
-    logged_model: str
-
-    @property
-    def model_uri(self) -> str:
-        """``models:/NAME/VERSION`` of the registered generator."""
-        return f"models:/{self.model_name}/{self.model_version}"
 
 
 def backend_config(backend: Backend, options: Mapping[str, Any]) -> Config:
@@ -522,43 +481,3 @@ class _Run:
             result = box[0]
         assert result is not None
         return result
-
-
-def promote_if_better(
-    config: TrainConfig,
-    store: StoreData,
-    version: str,
-    metrics: Mapping[str, float],
-    device: torch.device,
-    registry: Registry[Any],
-) -> bool:
-    """Move ``config.promote_if_better`` to ``version`` if it beats the holder on val.
-
-    A model without skill over the linear baseline is never promoted. Logs the
-    incumbent's score and the decision in the active run.
-    """
-    alias, name = config.promote_if_better, config.model_name
-    assert alias is not None
-    refusal = promotion_refusal(metrics)
-    if refusal is not None:
-        log.warning("%s not moved to version %s: %s", alias, version, refusal)
-        mlflow.set_tag("promotion", f"refused: {refusal}")
-        return False
-    holder = alias_holder(name, alias)
-    if holder is not None:
-        holder_model = load_model(f"models:/{name}/{holder.version}", device, registry)
-        incumbent = evaluate_on_store(
-            holder_model,
-            store,
-            Split.VAL,
-            config.val_max_tiles,
-            config.batch_size,
-            config.data_range,
-        )[config.metric]
-        mlflow.log_metric(f"incumbent_val_{config.metric}", incumbent)
-        if not is_better(config.metric, metrics[config.metric], incumbent):
-            mlflow.set_tag("promotion", f"kept {alias} on version {holder.version}")
-            return False
-    promote(name, version, alias)
-    mlflow.set_tag("promotion", f"{alias} moved to version {version}")
-    return True

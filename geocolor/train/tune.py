@@ -25,14 +25,16 @@ import mlflow
 import optuna
 from matplotlib import pyplot as plt
 
-from geocolor.errors import GeocolorError
+from geocolor.errors import GeocolorError, one_line
 from geocolor.models.device import resolve_device
 from geocolor.models.logged import register_generator
 from geocolor.models.model_registry import experiment_id
 from geocolor.plugins.manager import get_plugins
 from geocolor.progress import progress_bar
-from geocolor.train.loop import RunHooks, promote_if_better, train
+from geocolor.train.loop import train
+from geocolor.train.promotion import promote_if_better
 from geocolor.train.run_config import TrainConfig
+from geocolor.train.run_hooks import RunHooks
 from geocolor.train.store_data import StoreData
 from geocolor.train.tune_space import SearchSpace
 
@@ -43,6 +45,7 @@ REGISTERED = "registered_versions"
 #: Validation metrics a trial is scored on, the first one a run reports.
 OBJECTIVES = ("skill", "psnr")
 PARENT_WAIT_SECONDS = 60.0
+STORAGE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,11 @@ def run_study(study: Study) -> StudyResult:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=study.seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    storage = open_storage(study.storage)
     try:
         search = optuna.create_study(
             study_name=study.name,
-            storage=study.storage,
+            storage=storage,
             sampler=sampler,
             pruner=pruner,
             direction="maximize",
@@ -124,7 +128,7 @@ def run_study(study: Study) -> StudyResult:
         parent = _create_parent(search, study)
     except optuna.exceptions.DuplicatedStudyError:
         search = optuna.load_study(
-            study_name=study.name, storage=study.storage, sampler=sampler, pruner=pruner
+            study_name=study.name, storage=storage, sampler=sampler, pruner=pruner
         )
         parent = _wait_for_parent(search)
     client = mlflow.MlflowClient()
@@ -134,6 +138,27 @@ def run_study(study: Study) -> StudyResult:
         return _conclude(search, study, parent)
     finally:
         client.set_terminated(parent, "FINISHED")
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The study storage at ``url``, created if new.
+
+    Workers started together on a new database race to create its schema: the losers
+    see the winner's tables half made and retry until they are whole.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(1, STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.get_storage(url)
+        except SQLAlchemyError:
+            time.sleep(0.2 * attempt)
+    try:
+        return optuna.storages.get_storage(url)
+    except SQLAlchemyError as exc:
+        raise GeocolorError(
+            f"cannot open the study storage {_storage_label(url)}: {one_line(exc)}"
+        ) from None
 
 
 def _create_parent(search: optuna.Study, study: Study) -> str:
