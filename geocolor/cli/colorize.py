@@ -30,6 +30,12 @@ from geocolor.progress import progress_bar
 @click.option("--crs", default=None, help="Output CRS instead of the scene's.")
 @click.option("--resolution", type=float, default=None, help="Output metres per pixel.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (auto).")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "int8"]),
+    default=None,
+    help="Inference precision; auto keeps the fastest within tolerance of fp32 (fp32).",
+)
 @click.option("--scheduler", default=None, help="Dask scheduler computing the scene.")
 @click.option(
     "--fail-on-drift",

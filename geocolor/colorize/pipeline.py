@@ -65,6 +65,7 @@ from geocolor.models.drift import DriftReport, DriftThresholds
 from geocolor.models.layers import gather_scene_statistics, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 from geocolor.models.monitoring import log_colorization
+from geocolor.models.precision import Choice, Precision, Tolerance, choose
 from geocolor.models.rgb import RGB_BANDS, rgb_band_indices
 from geocolor.s1.source import open_s1
 
@@ -74,6 +75,8 @@ log = logging.getLogger("geocolor.colorize.pipeline")
 STATISTICS_WINDOW = 256
 # most of the plan's pixels the statistics pass may add: it is a cost per scene
 STATISTICS_SHARE = 0.04
+# scene windows that calibrate int8 and on which reduced precisions are compared with fp32
+CALIBRATION_WINDOWS = 2
 
 
 class ColorizeConfig(Config):
@@ -95,6 +98,14 @@ class ColorizeConfig(Config):
     #: Log an MLflow run per colorization (``geocolor-monitoring``); None: when the
     #: model came from a tracking server (``models:/``, ``runs:/``).
     monitor: bool | None = None
+    #: Numeric precision of inference (:mod:`geocolor.models.precision`); ``auto``
+    #: measures bf16 and int8 against fp32 on windows of the scene.
+    precision: Precision = "fp32"
+    #: Least PSNR (dB) against fp32 for ``auto`` to keep bf16 / int8.
+    min_psnr_bf16: float = 40.0
+    min_psnr_int8: float = 35.0
+    #: ``torch.compile`` the generator on a GPU (slow start, faster tiles).
+    compile: bool = False
 
     @pydantic.model_validator(mode="after")
     def _overlap_inside_the_tile(self) -> ColorizeConfig:
@@ -203,16 +214,18 @@ def colorize(
             plan = plan_tiles(grid, loaded, config)
             report = assess(loaded, reader, facts, config.drift, config.fail_on_drift)
             prepare_norm(loaded, reader, config, plan)
+            precision = choose_precision(loaded, reader, config)
             tags = {
                 **_tags(
                     input_name or scene, loaded, reader, region, config, plan.tile, plan.overlap
                 ),
                 **drift_tags(report),
+                **precision.tags(),
             }
             with _colour_cog(output, grid, tags, config.compress) as dst:
                 blend(
                     reader.read,
-                    lambda batch: _predict(loaded, batch, rgb),
+                    lambda batch: _predict(loaded, batch, rgb, precision),
                     plan.rows,
                     plan.cols,
                     grid.shape,
@@ -282,8 +295,10 @@ def rgb_channels(model: LoadedModel) -> tuple[int, ...]:
     )
 
 
-def _predict(model: LoadedModel, batch: np.ndarray, rgb: tuple[int, ...]) -> np.ndarray:
-    return model.predict(batch)[:, list(rgb)]
+def _predict(
+    model: LoadedModel, batch: np.ndarray, rgb: tuple[int, ...], precision: Choice
+) -> np.ndarray:
+    return model.predict(batch, precision.forward)[:, list(rgb)]
 
 
 @dataclass(frozen=True)
@@ -319,18 +334,8 @@ def prepare_norm(
     if config.norm != "scene":
         set_norm_mode(model.generator, config.norm)
         return
-    # the usual training tile, or the whole grid when it is smaller
-    height, width = (
-        round_up(min(STATISTICS_WINDOW, side), model.size_multiple) for side in reader.grid.shape
-    )
-    candidates = []
-    for row0, col0 in _sample_origins(config.statistics_tiles, (height, width), reader.grid):
-        sar = reader.read(row0, col0, height, width)
-        inside = sar[:, : reader.grid.height - row0, : reader.grid.width - col0]
-        if np.isfinite(inside).all(axis=0).mean() >= 0.5:
-            candidates.append(sar)
-    if not candidates:
-        raise GeocolorError("scene statistics: no sampled window of the scene holds enough data")
+    candidates = scene_windows(model, reader, config.statistics_tiles, "scene statistics")
+    height, width = candidates[0].shape[-2:]
     pushed = pushed_pixels(plan.rows, plan.cols)
     affordable = max(round(STATISTICS_SHARE * pushed / (height * width)), 1)
     picked = np.linspace(0, len(candidates) - 1, min(affordable, len(candidates))).round()
@@ -338,6 +343,45 @@ def prepare_norm(
     batches = [model.normalisation.sar_to_unit(batch.to(model.device))[0]]
     gather_scene_statistics(model.generator, batches)
     log.info("scene statistics gathered over %d windows", len(batches[0]))
+
+
+def scene_windows(
+    model: LoadedModel, reader: SceneReader, count: int, purpose: str
+) -> list[np.ndarray]:
+    """Up to ``count`` SAR windows sampled over the scene, each at least half data.
+
+    Windows are the usual training tile, or the whole grid when it is smaller.
+    """
+    height, width = (
+        round_up(min(STATISTICS_WINDOW, side), model.size_multiple) for side in reader.grid.shape
+    )
+    windows = []
+    for row0, col0 in _sample_origins(count, (height, width), reader.grid):
+        sar = reader.read(row0, col0, height, width)
+        inside = sar[:, : reader.grid.height - row0, : reader.grid.width - col0]
+        if np.isfinite(inside).all(axis=0).mean() >= 0.5:
+            windows.append(sar)
+    if not windows:
+        raise GeocolorError(f"{purpose}: no sampled window of the scene holds enough data")
+    return windows
+
+
+def choose_precision(model: LoadedModel, reader: SceneReader, config: ColorizeConfig) -> Choice:
+    """How the generator runs: ``config.precision``, measured on scene windows if not fp32."""
+    windows = (
+        []
+        if config.precision == "fp32"
+        else scene_windows(model, reader, CALIBRATION_WINDOWS, "precision calibration")
+    )
+    calibration = (
+        model.normalisation.sar_to_unit(torch.from_numpy(np.stack(windows)).to(model.device))[0]
+        if windows
+        else torch.empty(0)
+    )
+    tolerance = Tolerance(config.min_psnr_bf16, config.min_psnr_int8)
+    return choose(
+        config.precision, model.generator, model.device, calibration, tolerance, config.compile
+    )
 
 
 def _sample_origins(count: int, window: tuple[int, int], grid: Grid) -> list[tuple[int, int]]:
