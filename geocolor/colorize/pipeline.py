@@ -55,7 +55,7 @@ from geocolor.colorize.drift_check import (
 from geocolor.colorize.mosaic import blend
 from geocolor.colorize.readers import SceneReader, scene_reader
 from geocolor.colorize.stac_item import write_item
-from geocolor.config import Config
+from geocolor.config import Config, Precision
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
@@ -65,7 +65,7 @@ from geocolor.models.drift import DriftReport, DriftThresholds
 from geocolor.models.layers import gather_scene_statistics, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 from geocolor.models.monitoring import log_colorization
-from geocolor.models.precision import Choice, Precision, Tolerance, choose
+from geocolor.models.precision import Choice, Tolerance, choose
 from geocolor.models.rgb import RGB_BANDS, rgb_band_indices
 from geocolor.s1.source import open_s1
 

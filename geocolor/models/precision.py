@@ -27,18 +27,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from geocolor.config import Precision
 from geocolor.errors import UsageError
 from geocolor.models.onnx_graph import INPUT, available, export_onnx, require, session
 
 log = logging.getLogger("geocolor.models.precision")
 
-Precision = Literal["auto", "fp32", "bf16", "int8"]
 #: Normalised SAR (B, C, H, W) on the model's device -> normalised optical, float32.
 Forward = Callable[[Tensor], Tensor]
 
