@@ -18,9 +18,9 @@ import yaml
 from geocolor.errors import UsageError, one_line
 
 Upsampling = Literal["nearest", "bilinear"]
-#: Numeric precision of inference (:mod:`geocolor.models.precision`).
-Precision = Literal["auto", "fp32", "bf16", "int8"]
 """How generators upsample; here rather than with the layers, so configs load without torch."""
+Precision = Literal["auto", "fp32", "bf16", "int8"]
+"""Numeric precision of inference (:mod:`geocolor.models.precision`), here for the same reason."""
 
 C = TypeVar("C", bound="Config")
 
