@@ -14,13 +14,16 @@ import torch
 
 from geocolor.cli import main
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
+from geocolor.errors import UsageError
 from geocolor.models.export import SPEC_KEY, export_model
 from geocolor.models.layers import set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
-from geocolor.models.precision import bf16_supported
+from geocolor.models.precision import bf16_supported, choose
 from tests.model_factory import NORMALISATION, log_tiny_model
 
 SIDE = 96
+#: A colorization's colours and tags.
+Result = tuple[np.ndarray, dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run(model: LoadedModel, scene: Path, out: Path, **options: object) -> tuple[np.ndarray, dict[str, str]]:
+def run(model: LoadedModel, scene: Path, out: Path, **options: object) -> Result:
     config = ColorizeConfig(tile_size=64, monitor=False, **options)  # type: ignore[arg-type]
     result = colorize(str(scene), model, str(out), config=config)
     with rasterio.open(out) as src:
@@ -66,15 +69,17 @@ def run(model: LoadedModel, scene: Path, out: Path, **options: object) -> tuple[
 
 
 @pytest.fixture(scope="module")
-def fp32(
-    model: LoadedModel, scene: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[np.ndarray, dict[str, str]]:
+def fp32(model: LoadedModel, scene: Path, tmp_path_factory: pytest.TempPathFactory) -> Result:
     return run(model, scene, tmp_path_factory.mktemp("fp32") / "fp32.tif")
 
 
 @pytest.mark.parametrize("mode", ["bf16", "int8"])
 def test_each_precision_colorizes_close_to_fp32_and_is_recorded(
-    model: LoadedModel, scene: Path, tmp_path: Path, mode: str, fp32: tuple[np.ndarray, dict[str, str]]
+    model: LoadedModel,
+    scene: Path,
+    tmp_path: Path,
+    mode: str,
+    fp32: Result,
 ) -> None:
     if mode == "bf16" and not bf16_supported(torch.device("cpu")):
         pytest.skip("this CPU has no fast bfloat16 kernels")
@@ -92,7 +97,7 @@ def test_each_precision_colorizes_close_to_fp32_and_is_recorded(
 
 
 def test_auto_falls_back_to_fp32_when_no_mode_is_within_tolerance(
-    model: LoadedModel, scene: Path, tmp_path: Path, fp32: tuple[np.ndarray, dict[str, str]]
+    model: LoadedModel, scene: Path, tmp_path: Path, fp32: Result
 ) -> None:
     plain = fp32[0]
     chosen, tags = run(
@@ -145,3 +150,17 @@ def test_an_export_beyond_tolerance_is_refused_and_leaves_nothing(
     with pytest.raises(Exception, match="differs from the model"):
         export_model(model, "torchscript", out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bf16_is_refused_in_one_line_where_the_device_lacks_it(
+    model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("geocolor.models.precision.bf16_supported", lambda device: False)
+    calibration = torch.zeros(1, 2, 32, 32)
+    with pytest.raises(UsageError, match="no fast bfloat16 kernels"):
+        choose("bf16", model.generator, torch.device("cpu"), calibration)
+    # auto does not try it, and says why it kept fp32 when nothing else is on offer
+    monkeypatch.setattr("geocolor.models.precision.available", lambda: False)
+    chosen = choose("auto", model.generator, torch.device("cpu"), calibration)
+    assert chosen.mode == "fp32" and chosen.psnr == {}
+    assert chosen.note == "no reduced precision available on this device"
