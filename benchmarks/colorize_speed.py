@@ -49,7 +49,9 @@ HERE = Path(__file__).resolve().parent
 BANDS = ("VV sigma0 dB", "VH sigma0 dB")
 LIGHT = {"ngf": 4, "n_blocks": 1}
 TARGETS = {"ratio": 1.15, "redundancy": 1.5, "rss": 1.2, "speedup": 2.0}
-MODES: tuple[Precision, ...] = ("fp32", "bf16", "int8", "auto")
+# fp32 runs first and last: the spread of the two shows how noisy the machine is
+MODES: tuple[Precision, ...] = ("fp32", "bf16", "int8", "auto", "fp32")
+TOLERANCES = {"bf16": 40.0, "int8": 35.0}
 BLOCK = 1024
 
 
@@ -233,7 +235,7 @@ def stage_precision(scene: str, output: str) -> None:
     with torch.no_grad():  # one-off start-up costs, as in the speed stage
         model.generator(torch.zeros(1, len(BANDS), 256, 256))
     rows, reference = {}, None
-    for mode in MODES:
+    for run, mode in enumerate(MODES):
         start = time.perf_counter()
         result = colorize(scene, model, output, config=ColorizeConfig(precision=mode))
         seconds = time.perf_counter() - start
@@ -241,36 +243,44 @@ def stage_precision(scene: str, output: str) -> None:
             colours = src.read().astype(np.float64)
         reference = colours if reference is None else reference
         mse = float(np.mean((colours - reference) ** 2))
-        rows[mode] = {
+        rows[mode if run < len(MODES) - 1 else f"{mode} again"] = {
             "seconds": seconds,
             "chosen": result.tags["precision"],
             "calibration_psnr": result.tags["precision_psnr_db"],
+            "within": _within(result.tags),
             "note": result.tags["precision_note"],
             "colour_psnr": math.inf if mse == 0 else 10 * math.log10(255**2 / mse),
         }
     print(json.dumps({"modes": rows, "threads": torch.get_num_threads()}))
 
 
+def _within(tags: dict[str, str]) -> bool:
+    """Whether the mode a run used reached its PSNR tolerance (fp32 always does)."""
+    measured = dict(item.split("=") for item in tags["precision_psnr_db"].split(",") if item)
+    chosen = tags["precision"]
+    return chosen == "fp32" or float(measured[chosen]) >= TOLERANCES[chosen]
+
+
 def print_precision(result: dict[str, Any], size: int) -> None:
     """The precision table, with the 2x target judged on modes within tolerance."""
     modes = result["modes"]
-    fp32 = modes["fp32"]["seconds"]
+    fp32 = (modes["fp32"]["seconds"] + modes["fp32 again"]["seconds"]) / 2
     print(
         f"\nprecision, default CycleGAN, {size}² px, {result['threads']} threads "
-        f"(s per 2 048² scaled by pixels)"
+        f"(s per 2 048² scaled by pixels; speed-up over the mean of the two fp32 runs)"
     )
     print(
-        f"{'mode':<6} {'chosen':<6} {'s':>8} {'s/2048²':>8} {'speed-up':>8} "
+        f"{'mode':<10} {'chosen':<6} {'s':>8} {'s/2048²':>8} {'speed-up':>8} "
         f"{'PSNR 8-bit':>10}  calibration PSNR (dB)"
     )
     scale = (2048 / size) ** 2
     for mode, row in modes.items():
         print(
-            f"{mode:<6} {row['chosen']:<6} {row['seconds']:>8.1f} {row['seconds'] * scale:>8.0f} "
+            f"{mode:<10} {row['chosen']:<6} {row['seconds']:>8.1f} {row['seconds'] * scale:>8.0f} "
             f"{fp32 / row['seconds']:>7.2f}x {row['colour_psnr']:>10.1f}  "
             f"{row['calibration_psnr'] or '-'} {row['note']}"
         )
-    best = max(fp32 / row["seconds"] for row in modes.values() if not row["note"])
+    best = max(fp32 / row["seconds"] for row in modes.values() if row["within"])
     verdict = "met" if best >= TARGETS["speedup"] else "MISSED"
     print(
         f"best speed-up within tolerance {best:.2f}x (target >= {TARGETS['speedup']}x): {verdict}"
