@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import onnx
 import onnxruntime
@@ -27,9 +28,13 @@ Result = tuple[np.ndarray, dict[str, str]]
 
 
 @pytest.fixture(scope="module")
-def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("mlflow")
-    return log_tiny_model(f"sqlite:///{folder / 'mlflow.db'}")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def model_uri(tracking: str) -> str:
+    return log_tiny_model(tracking)
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +120,13 @@ def test_auto_falls_back_to_fp32_when_no_mode_is_within_tolerance(
 
 
 def test_torchscript_and_onnx_exports_match_the_model_and_carry_the_normalisation(
-    model_uri: str, model: LoadedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    model_uri: str,
+    model: LoadedModel,
+    tracking: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    mlflow.set_tracking_uri(tracking)  # colorize tests before this one may have moved it
     window = torch.rand(1, 2, 40, 56) * 2 - 1
     generator = model.generator
     set_norm_mode(generator, "tile")
@@ -124,8 +134,10 @@ def test_torchscript_and_onnx_exports_match_the_model_and_carry_the_normalisatio
         expected = generator(window).numpy()
     for fmt in ("torchscript", "onnx"):
         out = tmp_path / f"generator.{fmt}"
-        assert main(["models", "export", model_uri, "--format", fmt, "-o", str(out)]) == 0
-        assert "max abs difference" in capsys.readouterr().out
+        code = main(["models", "export", model_uri, "--format", fmt, "-o", str(out)])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "max abs difference" in captured.out
         if fmt == "onnx":
             props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
             session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
