@@ -14,10 +14,19 @@ Memory: a light backend (CycleGAN ngf 4, 1 block) colorizes a small and a large
 raster (5 000² and 20 000² px by default), each in its own process; peak RSS of the
 larger should stay within 1.2x of the smaller's, since the mosaic streams in strips.
 
+Precision: the default model colorizes a 2 048² raster (``--precision-size``) once per
+``--precision`` mode, each in the same process after one warm-up pass: seconds per scene
+(everything ``colorize`` does, int8's export and calibration included), speed-up over
+eager fp32 in the same run, and PSNR of the 8-bit colours against fp32's (peak 255)
+beside the PSNR ``colorize`` measured on its calibration windows (the generator's
+output, peak-to-peak 2; what ``auto`` compares with its thresholds). Target: >= 2x
+over fp32 within tolerance (40 dB bf16, 35 dB int8).
+
 Input rasters are tiled, compressed float32 GeoTIFFs written block by block into
 ``--workdir`` (kept between runs); their smooth content compresses to little.
 
     python benchmarks/colorize_speed.py [--workdir DIR] [--quick]
+    python benchmarks/colorize_speed.py --only precision --precision-size 512
 """
 
 from __future__ import annotations
@@ -29,16 +38,20 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from geocolor.colorize.pipeline import ColorizeConfig, TilePlan
+    from geocolor.config import Precision
     from geocolor.models.logged import LoadedModel
 
 HERE = Path(__file__).resolve().parent
 BANDS = ("VV sigma0 dB", "VH sigma0 dB")
 LIGHT = {"ngf": 4, "n_blocks": 1}
-TARGETS = {"ratio": 1.15, "redundancy": 1.5, "rss": 1.2}
+TARGETS = {"ratio": 1.15, "redundancy": 1.5, "rss": 1.2, "speedup": 2.0}
+# fp32 runs first and last: the spread of the two shows how noisy the machine is
+MODES: tuple[Precision, ...] = ("fp32", "bf16", "int8", "auto", "fp32")
+TOLERANCES = {"bf16": 40.0, "int8": 35.0}
 BLOCK = 1024
 
 
@@ -208,13 +221,83 @@ def stage_memory(scene: str, output: str) -> None:
     print(json.dumps({"wall_s": wall, "tiles": result.tiles, "rss_before_gib": before}))
 
 
+def stage_precision(scene: str, output: str) -> None:
+    """colorize() in each precision mode; seconds, calibration PSNR and colour PSNR."""
+    import math
+
+    import numpy as np
+    import rasterio
+    import torch
+
+    from geocolor.colorize.pipeline import ColorizeConfig, colorize
+
+    model = cyclegan({})
+    with torch.no_grad():  # one-off start-up costs, as in the speed stage
+        model.generator(torch.zeros(1, len(BANDS), 256, 256))
+    rows, reference = {}, None
+    for run, mode in enumerate(MODES):
+        start = time.perf_counter()
+        result = colorize(scene, model, output, config=ColorizeConfig(precision=mode))
+        seconds = time.perf_counter() - start
+        with rasterio.open(output) as src:
+            colours = src.read().astype(np.float64)
+        reference = colours if reference is None else reference
+        mse = float(np.mean((colours - reference) ** 2))
+        rows[mode if run < len(MODES) - 1 else f"{mode} again"] = {
+            "seconds": seconds,
+            "chosen": result.tags["precision"],
+            "calibration_psnr": result.tags["precision_psnr_db"],
+            "within": _within(result.tags),
+            "note": result.tags["precision_note"],
+            "colour_psnr": math.inf if mse == 0 else 10 * math.log10(255**2 / mse),
+        }
+    print(json.dumps({"modes": rows, "threads": torch.get_num_threads()}))
+
+
+def _within(tags: dict[str, str]) -> bool:
+    """Whether the mode a run used reached its PSNR tolerance (fp32 always does)."""
+    measured = dict(item.split("=") for item in tags["precision_psnr_db"].split(",") if item)
+    chosen = tags["precision"]
+    return chosen == "fp32" or float(measured[chosen]) >= TOLERANCES[chosen]
+
+
+def print_precision(result: dict[str, Any], size: int) -> None:
+    """The precision table, with the 2x target judged on modes within tolerance."""
+    modes = result["modes"]
+    fp32 = (modes["fp32"]["seconds"] + modes["fp32 again"]["seconds"]) / 2
+    print(
+        f"\nprecision, default CycleGAN, {size}² px, {result['threads']} threads "
+        f"(s per 2 048² scaled by pixels; speed-up over the mean of the two fp32 runs)"
+    )
+    print(
+        f"{'mode':<10} {'chosen':<6} {'s':>8} {'s/2048²':>8} {'speed-up':>8} "
+        f"{'PSNR 8-bit':>10}  calibration PSNR (dB)"
+    )
+    scale = (2048 / size) ** 2
+    for mode, row in modes.items():
+        print(
+            f"{mode:<10} {row['chosen']:<6} {row['seconds']:>8.1f} {row['seconds'] * scale:>8.0f} "
+            f"{fp32 / row['seconds']:>7.2f}x {row['colour_psnr']:>10.1f}  "
+            f"{row['calibration_psnr'] or '-'} {row['note']}"
+        )
+    best = max(fp32 / row["seconds"] for row in modes.values() if row["within"])
+    verdict = "met" if best >= TARGETS["speedup"] else "MISSED"
+    print(
+        f"best speed-up within tolerance {best:.2f}x (target >= {TARGETS['speedup']}x): {verdict}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", default="/tmp/geocolor-bench-colorize", type=Path)
     parser.add_argument("--quick", action="store_true", help="1 024² speed, 2 000²/8 000² RSS.")
     parser.add_argument("--speed-size", type=int, help="Side of the speed scene (2048).")
     parser.add_argument("--memory-sizes", type=int, nargs=2, help="Sides for RSS (5000 20000).")
-    parser.add_argument("--stage", choices=["speed", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--precision-size", type=int, help="Side of the precision scene (2048).")
+    parser.add_argument(
+        "--only", choices=["speed-memory", "precision"], help="Run one part of the benchmark."
+    )
+    parser.add_argument("--stage", choices=["speed", "memory", "precision"], help=argparse.SUPPRESS)
     parser.add_argument("--scene", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,6 +305,8 @@ def main() -> None:
         return stage_speed(args.scene, args.output)
     if args.stage == "memory":
         return stage_memory(args.scene, args.output)
+    if args.stage == "precision":
+        return stage_precision(args.scene, args.output)
 
     sys.path.insert(0, str(HERE))
     from _measure import run_stage
@@ -231,6 +316,15 @@ def main() -> None:
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     output = str(workdir / "colour.tif")
+    if args.only != "speed-memory":
+        precision_size = args.precision_size or (1024 if args.quick else 2048)
+        scene = scene_raster(workdir, precision_size)
+        precision = run_stage(
+            Path(__file__), "--stage", "precision", "--scene", str(scene), "--output", output
+        )
+        print_precision(precision, precision_size)
+        if args.only == "precision":
+            return
 
     scene = scene_raster(workdir, speed_size)
     speed = run_stage(Path(__file__), "--stage", "speed", "--scene", str(scene), "--output", output)

@@ -19,6 +19,8 @@ from geocolor.errors import UsageError, one_line
 
 Upsampling = Literal["nearest", "bilinear"]
 """How generators upsample; here rather than with the layers, so configs load without torch."""
+Precision = Literal["auto", "fp32", "bf16", "int8"]
+"""Numeric precision of inference (:mod:`geocolor.models.precision`), here for the same reason."""
 
 C = TypeVar("C", bound="Config")
 

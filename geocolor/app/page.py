@@ -218,7 +218,12 @@ def _bbox_field() -> str:
 def _result_files(
     settings: AppSettings, scene: str, summary: ModelSummary, aoi: BaseGeometry
 ) -> ResultFiles:
-    return ResultFiles(settings.results / result_key(scene, summary.uri, aoi, ColorizeConfig()))
+    return ResultFiles(settings.results / result_key(scene, summary.uri, aoi, _config(settings)))
+
+
+def _config(settings: AppSettings) -> ColorizeConfig:
+    """How the app colorizes: the defaults, at the deployment's precision."""
+    return ColorizeConfig(precision=settings.precision)
 
 
 def _set_aoi(source: str, value: str, parse: Callable[[str], BaseGeometry]) -> bool:
@@ -258,7 +263,7 @@ def _colorize_step(
     settings: AppSettings, scene: str, summary: ModelSummary, aoi: BaseGeometry
 ) -> str:
     """Start, follow or show the result of colorizing ``scene`` in ``aoi``; its key."""
-    config = ColorizeConfig()
+    config = _config(settings)
     files = _result_files(settings, scene, summary, aoi)
     status = current_job(files.key) if bounds_of(files) is None else None
     running = status is not None and status.state == "running"

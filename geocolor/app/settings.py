@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pydantic
 
-from geocolor.config import Config, read_yaml
+from geocolor.config import Config, Precision, read_yaml
 from geocolor.errors import UsageError
 
 #: Environment variable naming the optional YAML settings file.
@@ -31,6 +31,7 @@ ENVIRONMENT = {
     "max_workdir_mb": ("GEOCOLOR_MAX_WORKDIR_MB",),
     "basemap_url": ("GEOCOLOR_BASEMAP_URL",),
     "basemap_attribution": ("GEOCOLOR_BASEMAP_ATTRIBUTION",),
+    "precision": ("GEOCOLOR_PRECISION",),
 }
 
 #: The base map unless settings name another: OpenStreetMap's standard tiles.
@@ -61,6 +62,9 @@ class AppSettings(Config):
         XYZ tile URL template of the base map and the credit shown for it; ``none``
         for a plain background (a network without the tile server still shows the
         scene, the AOI and the results).
+    precision
+        Inference precision of colorizations (``colorize --precision``): ``auto`` keeps
+        bf16 or int8 where they are faster and within tolerance of fp32.
     """
 
     mlflow_uri: str | None = None
@@ -78,6 +82,7 @@ class AppSettings(Config):
 
     basemap_url: str | None = OPENSTREETMAP
     basemap_attribution: str = "&copy; OpenStreetMap contributors"
+    precision: Precision = "fp32"
 
     @pydantic.field_validator("basemap_url")
     @classmethod

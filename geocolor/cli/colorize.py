@@ -38,6 +38,12 @@ from geocolor.progress import progress_bar
 @click.option("--resolution", type=float, default=None, help="Output metres per pixel.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (auto).")
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "int8"]),
+    default=None,
+    help="Inference precision; auto keeps the fastest within tolerance of fp32 (fp32).",
+)
+@click.option(
     "--scheduler", default=None, help="Dask scheduler computing the scene (or the scenes)."
 )
 @click.option("--redo", is_flag=True, help="Into a folder: colorize finished scenes again.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import click
 import yaml
@@ -209,3 +209,35 @@ def promote_command(name: str, version: str, alias: str) -> None:
     """Point ALIAS of model NAME at VERSION, moving it from any other version."""
     promote(name, version, alias)
     click.echo(f"models:/{name}@{alias} -> version {version}")
+
+
+@models_group.command("export")
+@click.argument("model_uri")
+@click.option(
+    "--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True, help="File type."
+)
+@click.option("-o", "--output", required=True, help="File to write.")
+@click.option(
+    "--norm",
+    type=click.Choice(["tile", "frozen"]),
+    default="tile",
+    show_default=True,
+    help="Norm statistics: per tile (as trained) or the running averages learnt in training.",
+)
+def export_command(model_uri: str, fmt: str, output: str, norm: str) -> None:
+    """Write MODEL_URI's generator as an ONNX or TorchScript file, normalisation embedded.
+
+    The export is checked against the model on a random window; prints the file and the
+    largest difference found.
+    """
+    from pathlib import Path
+
+    from geocolor.models.export import ExportFormat, export_model
+    from geocolor.models.layers import NormMode
+    from geocolor.models.logged import load_model
+
+    model = load_model(model_uri)
+    difference = export_model(
+        model, cast("ExportFormat", fmt), Path(output), cast("NormMode", norm)
+    )
+    click.echo(f"{output} (max abs difference {difference:.2g} on a random window)")

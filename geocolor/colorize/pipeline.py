@@ -52,7 +52,7 @@ from geocolor.colorize.drift_check import (
 from geocolor.colorize.mosaic import blend
 from geocolor.colorize.readers import SceneReader, scene_reader
 from geocolor.colorize.stac_item import write_item
-from geocolor.config import Config
+from geocolor.config import Config, Precision
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.geo.aoi import load_aoi
 from geocolor.geo.grid import LONLAT, Grid, reproject_geometry
@@ -62,6 +62,7 @@ from geocolor.models.drift import DriftReport, DriftThresholds
 from geocolor.models.layers import set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
 from geocolor.models.monitoring import log_colorization
+from geocolor.models.precision import Choice, Tolerance, choose
 from geocolor.models.rgb import RGB_BANDS, rgb_band_indices, white_reflectance
 from geocolor.models.scene_statistics import (
     STATISTICS_TILES,
@@ -71,6 +72,9 @@ from geocolor.models.scene_statistics import (
 from geocolor.s1.source import open_s1
 
 log = logging.getLogger("geocolor.colorize.pipeline")
+
+# scene windows that calibrate int8 and on which reduced precisions are compared with fp32
+CALIBRATION_WINDOWS = 2
 
 
 class ColorizeConfig(Config):
@@ -94,6 +98,14 @@ class ColorizeConfig(Config):
     #: Log an MLflow run per colorization (``geocolor-monitoring``); None: when the
     #: model came from a tracking server (``models:/``, ``runs:/``).
     monitor: bool | None = None
+    #: Numeric precision of inference (:mod:`geocolor.models.precision`); ``auto``
+    #: measures bf16 and int8 against fp32 on windows of the scene.
+    precision: Precision = "fp32"
+    #: Least PSNR (dB) against fp32 for ``auto`` to keep bf16 / int8.
+    min_psnr_bf16: float = 40.0
+    min_psnr_int8: float = 35.0
+    #: ``torch.compile`` the generator on a GPU (slow start, faster tiles).
+    compile: bool = False
 
     @pydantic.model_validator(mode="after")
     def _overlap_inside_the_tile(self) -> ColorizeConfig:
@@ -203,17 +215,19 @@ def colorize(
             plan = plan_tiles(grid, loaded, config)
             report = assess(loaded, reader, facts, config.drift, config.fail_on_drift)
             prepare_norm(loaded, reader, config)
+            precision = choose_precision(loaded, reader, config)
             tags = {
                 **_tags(
                     input_name or scene, loaded, reader, region, config, plan.tile, plan.overlap
                 ),
                 **drift_tags(report),
                 **_reflectance_tags(loaded, white),
+                **precision.tags(),
             }
             with _colour_cog(output, grid, tags, config.compress) as dst:
                 blend(
                     reader.read,
-                    lambda batch: _predict(loaded, batch, rgb),
+                    lambda batch: _predict(loaded, batch, rgb, precision),
                     plan.rows,
                     plan.cols,
                     grid.shape,
@@ -283,8 +297,10 @@ def rgb_channels(model: LoadedModel) -> tuple[int, ...]:
     )
 
 
-def _predict(model: LoadedModel, batch: np.ndarray, rgb: tuple[int, ...]) -> np.ndarray:
-    return model.predict(batch)[:, list(rgb)]
+def _predict(
+    model: LoadedModel, batch: np.ndarray, rgb: tuple[int, ...], precision: Choice
+) -> np.ndarray:
+    return model.predict(batch, precision.forward)[:, list(rgb)]
 
 
 @dataclass(frozen=True)
@@ -327,6 +343,23 @@ def prepare_norm(model: LoadedModel, reader: SceneReader, config: ColorizeConfig
     )
     use_scene_statistics(model.generator, model.normalisation, windows, model.device)
     log.info("scene statistics gathered over %d windows", len(windows))
+
+
+def choose_precision(model: LoadedModel, reader: SceneReader, config: ColorizeConfig) -> Choice:
+    """How the generator runs: ``config.precision``, measured on scene windows if not fp32."""
+    import torch
+
+    calibration = torch.empty(0)
+    if config.precision != "fp32":
+        windows = statistics_windows(
+            reader.read, reader.grid.shape, model.size_multiple, CALIBRATION_WINDOWS
+        )
+        batch = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+        calibration = model.normalisation.sar_to_unit(batch.to(model.device))[0]
+    tolerance = Tolerance(config.min_psnr_bf16, config.min_psnr_int8)
+    return choose(
+        config.precision, model.generator, model.device, calibration, tolerance, config.compile
+    )
 
 
 def _tags(

@@ -18,7 +18,7 @@ import json
 import pickle
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,10 +154,13 @@ class LoadedModel:
     optical_conventions: dict[str, Any] | None = None
 
     @torch.no_grad()
-    def predict(self, sar_db: np.ndarray) -> np.ndarray:
+    def predict(
+        self, sar_db: np.ndarray, forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> np.ndarray:
         """Reflectance (B, out_channels, H, W) from SAR dB (B, in_channels, H, W).
 
-        Pixels where any SAR band is NaN come out NaN.
+        Pixels where any SAR band is NaN come out NaN. ``forward`` runs the generator
+        another way (a reduced precision, :mod:`~geocolor.models.precision`).
         """
         if sar_db.ndim != 4 or sar_db.shape[1] != self.in_channels:
             raise GeocolorError(
@@ -166,7 +169,7 @@ class LoadedModel:
             )
         sar = torch.from_numpy(np.ascontiguousarray(sar_db, dtype=np.float32)).to(self.device)
         unit, valid = self.normalisation.sar_to_unit(sar)
-        reflectance = self.normalisation.to_reflectance(self.generator(unit).float())
+        reflectance = self.normalisation.to_reflectance((forward or self.generator)(unit).float())
         reflectance = torch.where(valid, reflectance, torch.nan)
         return reflectance.cpu().numpy()
 
