@@ -10,9 +10,11 @@ warped, or held, whole, and every pixel's value is independent of the chunking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dask.array as da
 import numpy as np
-from dask.delayed import delayed
+from dask.delayed import Delayed, delayed
 from pyproj import Transformer
 from rasterio.control import GroundControlPoint
 from rasterio.transform import GCPTransformer
@@ -228,6 +230,36 @@ def warp_to_grid(
         float32 (band, rows, cols) on ``grid``, NaN outside the scene.
     """
     locator = RadarLocator(geogrid, grid)
+
+    def warp_block(
+        source: da.Array, window: RadarWindow, row0: int, col0: int, shape: tuple[int, int]
+    ) -> Delayed:
+        gcps = ground_control_points(geogrid, window.line0, window.pixel0)
+        warped: Delayed = delayed(_warp_chunk, pure=True)(source, gcps, grid, row0, col0, shape)
+        return warped
+
+    return blocks_from_radar(radar, grid, chunk, extent, locator.window_for, warp_block)
+
+
+#: Lazily computes one output block from its radar window: (source, window, row0, col0,
+#: (rows, cols)) -> a delayed float32 (band, rows, cols) array.
+BlockWarp = Callable[[da.Array, RadarWindow, int, int, tuple[int, int]], Delayed]
+
+
+def blocks_from_radar(
+    radar: da.Array,
+    grid: Grid,
+    chunk: int,
+    extent: RadarWindow | None,
+    window_for: Callable[[int, int, int, int], RadarWindow | None],
+    warp_block: BlockWarp,
+) -> da.Array:
+    """A lazy (band, rows, cols) image on ``grid`` made block by block from radar windows.
+
+    Each output block reads only the radar window ``window_for`` maps it to, so memory
+    is bounded by the chunk size; blocks whose window misses ``extent`` (the part of the
+    image ``radar`` holds) are NaN.
+    """
     extent = extent or RadarWindow(0, radar.shape[1], 0, radar.shape[2])
     bands = radar.shape[0]
     # dask leaves full, from_delayed and block unannotated
@@ -238,7 +270,7 @@ def warp_to_grid(
         for col0 in range(0, grid.width, chunk):
             col1 = min(col0 + chunk, grid.width)
             shape = (row1 - row0, col1 - col0)
-            window = clip_window(locator.window_for(row0, row1, col0, col1), extent)
+            window = clip_window(window_for(row0, row1, col0, col1), extent)
             if window is None:
                 blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))
                 continue
@@ -247,9 +279,8 @@ def warp_to_grid(
                 window.line0 - extent.line0 : window.line1 - extent.line0,
                 window.pixel0 - extent.pixel0 : window.pixel1 - extent.pixel0,
             ]
-            gcps = ground_control_points(geogrid, window.line0, window.pixel0)
-            warped = delayed(_warp_chunk, pure=True)(source, gcps, grid, row0, col0, shape)
-            blocks.append(da.from_delayed(warped, (bands, *shape), dtype=np.float32))
+            block = warp_block(source, window, row0, col0, shape)
+            blocks.append(da.from_delayed(block, (bands, *shape), dtype=np.float32))
         rows.append(blocks)
-    warped_image: da.Array = da.block(rows)
-    return warped_image
+    image: da.Array = da.block(rows)
+    return image

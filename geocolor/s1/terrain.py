@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
-from dask.delayed import delayed
+from dask.delayed import Delayed, delayed
 from pyproj import Transformer
 
 from geocolor.geo.grid import LONLAT, Grid
 from geocolor.s1.dem import Dem, height_range, heights
-from geocolor.s1.georeference import clip_window, resample_radar
+from geocolor.s1.georeference import blocks_from_radar, resample_radar
 from geocolor.s1.radar_geometry import RadarGeometry, geodetic_to_ecef
 from geocolor.s1.safe import RadarWindow
 
@@ -124,30 +124,13 @@ def terrain_correct(
     dask.array.Array
         float32 (band, rows, cols) on the grid, NaN outside the scene or the DEM.
     """
-    grid = locator.grid
-    extent = extent or RadarWindow(0, radar.shape[1], 0, radar.shape[2])
-    bands = radar.shape[0]
-    # dask leaves full, from_delayed and block unannotated
-    rows = []
-    for row0 in range(0, grid.height, chunk):
-        row1 = min(row0 + chunk, grid.height)
-        blocks = []
-        for col0 in range(0, grid.width, chunk):
-            col1 = min(col0 + chunk, grid.width)
-            shape = (row1 - row0, col1 - col0)
-            window = clip_window(locator.window_for(row0, row1, col0, col1), extent)
-            if window is None:
-                blocks.append(da.full((bands, *shape), np.nan, dtype=np.float32))
-                continue
-            source = radar[
-                :,
-                window.line0 - extent.line0 : window.line1 - extent.line0,
-                window.pixel0 - extent.pixel0 : window.pixel1 - extent.pixel0,
-            ]
-            corrected = delayed(_terrain_chunk, pure=True)(
-                source, locator.geometry, locator.dem, grid, window, row0, col0, shape
-            )
-            blocks.append(da.from_delayed(corrected, (bands, *shape), dtype=np.float32))
-        rows.append(blocks)
-    image: da.Array = da.block(rows)
-    return image
+
+    def correct_block(
+        source: da.Array, window: RadarWindow, row0: int, col0: int, shape: tuple[int, int]
+    ) -> Delayed:
+        corrected: Delayed = delayed(_terrain_chunk, pure=True)(
+            source, locator.geometry, locator.dem, locator.grid, window, row0, col0, shape
+        )
+        return corrected
+
+    return blocks_from_radar(radar, locator.grid, chunk, extent, locator.window_for, correct_block)
