@@ -16,10 +16,9 @@ from collections.abc import Mapping
 
 import pydantic
 import requests
-import yaml
 
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.io.secrets import read_secret_payload
+from geocolor.io.secrets import secret_strings
 
 CDSE_TOKEN_URL = (
     "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
@@ -75,17 +74,11 @@ def _login(env: Mapping[str, str]) -> tuple[pydantic.SecretStr, pydantic.SecretS
         return pydantic.SecretStr(env[ENV_USERNAME]), pydantic.SecretStr(env[ENV_PASSWORD]), where
     if env.get(ENV_SECRET):
         name = env[ENV_SECRET]
-        try:
-            document = yaml.safe_load(read_secret_payload(name, env, ENV_SECRET))
-        except yaml.YAMLError:
-            raise UsageError(f"secret {name}: not valid YAML or JSON") from None
-        if not isinstance(document, dict) or not all(
-            isinstance(document.get(key), str) and document[key] for key in ("username", "password")
-        ):
+        found = secret_strings(name, env, ENV_SECRET, ("username", "password"))
+        if found is None:
             raise UsageError(f"secret {name}: needs string keys username and password")
         where = f"username/password in the secret {name}"
-        username, password = document["username"], document["password"]
-        return pydantic.SecretStr(username), pydantic.SecretStr(password), where
+        return pydantic.SecretStr(found["username"]), pydantic.SecretStr(found["password"]), where
     raise UsageError(
         f"this download needs a Copernicus Data Space login: set {ENV_TOKEN}, "
         f"or {ENV_USERNAME} and {ENV_PASSWORD}, or {ENV_SECRET}"

@@ -32,10 +32,9 @@ from urllib.parse import quote, urlparse, urlsplit
 
 import pydantic
 import requests
-import yaml
 
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.io.secrets import read_secret_payload
+from geocolor.io.secrets import secret_strings
 
 CDSE_BUCKET = "eodata"
 CDSE_S3_ENDPOINT = "https://eodata.dataspace.copernicus.eu"
@@ -222,19 +221,10 @@ def _cdse_keys(env: Mapping[str, str]) -> S3Keys:
             pydantic.SecretStr(env[ENV_CDSE_SECRET_KEY]),
         )
     if env.get(ENV_CDSE_SECRET):
-        name = env[ENV_CDSE_SECRET]
-        try:
-            document = yaml.safe_load(read_secret_payload(name, env, ENV_CDSE_SECRET))
-        except yaml.YAMLError:
-            raise UsageError(f"secret {name}: not valid YAML or JSON") from None
         wanted = ("s3_access_key", "s3_secret_key")
-        if isinstance(document, dict) and all(
-            isinstance(document.get(field), str) and document[field] for field in wanted
-        ):
-            return S3Keys(
-                pydantic.SecretStr(document["s3_access_key"]),
-                pydantic.SecretStr(document["s3_secret_key"]),
-            )
+        found = secret_strings(env[ENV_CDSE_SECRET], env, ENV_CDSE_SECRET, wanted)
+        if found is not None:
+            return S3Keys(*(pydantic.SecretStr(found[key]) for key in wanted))
     raise UsageError(
         f"s3://{CDSE_BUCKET} assets need Copernicus Data Space S3 keys: set "
         f"{ENV_CDSE_ACCESS_KEY} and {ENV_CDSE_SECRET_KEY}, or s3_access_key and "

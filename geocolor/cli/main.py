@@ -115,6 +115,9 @@ def cli(verbose: int, quiet: bool, debug: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[min(verbose, 1)]
     if verbose > 1:
         level = logging.DEBUG
+    else:
+        # its retry warnings repeat what the one-line error then says
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log.setLevel(level)
     if quiet:

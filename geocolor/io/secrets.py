@@ -62,6 +62,28 @@ def read_secret_payload(name: str, env: Mapping[str, str], variable: str) -> str
     return payload
 
 
+def secret_strings(
+    name: str, env: Mapping[str, str], variable: str, keys: tuple[str, ...]
+) -> dict[str, str] | None:
+    """The values of ``keys`` in the YAML/JSON document held in the secret ``name``.
+
+    None when the document lacks one of them or holds one that is not a non-empty
+    string; a payload that is no YAML at all is a usage error naming the secret.
+    """
+    import yaml
+
+    try:
+        document = yaml.safe_load(read_secret_payload(name, env, variable))
+    except yaml.YAMLError:
+        raise UsageError(f"secret {name}: not valid YAML or JSON") from None
+    if not isinstance(document, dict):
+        return None
+    values = {key: document.get(key) for key in keys}
+    if not all(isinstance(value, str) and value for value in values.values()):
+        return None
+    return {key: str(value) for key, value in values.items()}
+
+
 ENV_MLFLOW_SIGN_IN_SECRET = "GEOCOLOR_MLFLOW_SIGN_IN_SECRET"
 #: Secret holding the Optuna storage URL (with its password) that tune workers share.
 ENV_OPTUNA_STORAGE_SECRET = "GEOCOLOR_OPTUNA_STORAGE_SECRET"

@@ -23,7 +23,7 @@ import torch
 
 from geocolor.errors import GeocolorError
 from geocolor.models.layers import NormMode, set_norm_mode
-from geocolor.models.logged import LoadedModel, ModelSpec
+from geocolor.models.logged import LoadedModel
 from geocolor.models.onnx_graph import INPUT, export_onnx, session
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -84,13 +84,5 @@ def export_model(
 
 
 def _spec(model: LoadedModel, norm: NormMode) -> str:
-    spec = ModelSpec(
-        model.backend,
-        model.config.model_dump(mode="json"),
-        model.in_channels,
-        model.out_channels,
-        model.normalisation,
-        model.sar_processing,
-        model.drift_reference,
-    )
-    return json.dumps({**json.loads(spec.to_json()), "model_uri": model.uri, "norm": norm})
+    spec = json.loads(model.spec.to_json())
+    return json.dumps({**spec, "model_uri": model.uri, "norm": norm})

@@ -153,6 +153,20 @@ class LoadedModel:
     drift_reference: DriftReference | None = None
     optical_conventions: dict[str, Any] | None = None
 
+    @property
+    def spec(self) -> ModelSpec:
+        """The spec the model was logged with (an export embeds it)."""
+        return ModelSpec(
+            self.backend,
+            self.config.model_dump(mode="json"),
+            self.in_channels,
+            self.out_channels,
+            self.normalisation,
+            self.sar_processing,
+            self.drift_reference,
+            self.optical_conventions,
+        )
+
     @torch.no_grad()
     def predict(
         self, sar_db: np.ndarray, forward: Callable[[torch.Tensor], torch.Tensor] | None = None

@@ -209,6 +209,7 @@ def _int8(generator: nn.Module, calibration: Tensor) -> Forward:
         QuantType,
         quantize_static,
     )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     device = calibration.device
     windows = [w[None].cpu().numpy() for w in calibration]
@@ -223,9 +224,12 @@ def _int8(generator: nn.Module, calibration: Tensor) -> Forward:
 
     with tempfile.TemporaryDirectory(prefix="geocolor-int8-") as folder:
         plain, quantised = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        prepared = Path(folder) / "prepared.onnx"
         export_onnx(copy.deepcopy(generator).cpu(), calibration[:1].cpu(), plain, {})
+        # shape inference and graph optimisation first, as ONNX Runtime's quantiser asks
+        quant_pre_process(str(plain), str(prepared))
         quantize_static(
-            str(plain),
+            str(prepared),
             str(quantised),
             Windows(),
             quant_format=QuantFormat.QDQ,

@@ -307,6 +307,8 @@ def _log_plots(search: optuna.Study) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # "too few trials for importances": the plot then shows them equal, as it says
+        warnings.simplefilter("ignore", UserWarning)
         axes = optuna_plots.plot_optimization_history(search)
         mlflow.log_figure(axes.figure, "optimization_history.png")
         plt.close("all")
