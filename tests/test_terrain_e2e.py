@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rasterio
@@ -41,7 +42,7 @@ def test_prepare_train_and_colorize_a_safe_with_a_dem(
     assert main([*prepare, "--config", str(config), *tiles]) == 0
     root = open_store(str(store), "r")
     (pair,) = complete_pairs(root)
-    attrs = dict(root[f"pairs/{pair}"].attrs)
+    attrs: dict[str, Any] = dict(root[f"pairs/{pair}"].attrs)
     assert attrs["s1_terrain_correction"] == {
         "dem": str(dem),
         "dem_height_reference": ELLIPSOIDAL,
