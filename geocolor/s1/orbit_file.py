@@ -101,6 +101,8 @@ def read_orbit_file(path: str | os.PathLike[str], **storage_options: Any) -> Orb
     positions = _columns(osvs, ("X", "Y", "Z"), url)
     velocities = _columns(osvs, ("VX", "VY", "VZ"), url)
     order = np.argsort(times, kind="stable")
+    if np.any(np.diff(times[order]) <= np.timedelta64(0, "ns")):
+        raise GeocolorError(f"{url}: repeats a state-vector time.")
     return OrbitStateVectors(
         times[order], positions[order], velocities[order], mission, f"{kind} {name}"
     )
