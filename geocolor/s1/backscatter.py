@@ -25,6 +25,7 @@ from geocolor.geo.crs import named_or_utm_crs
 from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.border_noise import border_noise_decision, remove_border_noise
+from geocolor.s1.copernicus_dem import COPERNICUS, copernicus_dem
 from geocolor.s1.dem import open_dem
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
@@ -127,7 +128,8 @@ def _locator(
         return None
     if dem is None:
         return RadarLocator(geogrid, grid)
-    return TerrainLocator(product.radar_geometry(), open_dem(dem), grid)
+    opened = copernicus_dem(product.footprint()) if dem == COPERNICUS else open_dem(dem)
+    return TerrainLocator(product.radar_geometry(), opened, grid)
 
 
 def to_db(image: da.Array) -> da.Array:
@@ -210,6 +212,6 @@ def backscatter(
         "orbit_source": ANNOTATION_ORBIT,
     }
     if isinstance(locator, TerrainLocator):
-        terrain = (locator.dem.path, locator.dem.height_reference)
+        terrain = (locator.dem.source, locator.dem.height_reference)
         tags.update(zip(TERRAIN_TAGS, terrain, strict=True))
     return Backscatter(image, georef, grid, polarisations, descriptions, tags)

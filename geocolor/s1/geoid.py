@@ -1,0 +1,119 @@
+"""Heights above a geoid (EGM96, EGM2008) to heights above the WGS84 ellipsoid.
+
+Range-Doppler geometry needs ellipsoidal heights; Copernicus DEM and most national
+DEMs give heights above a geoid, tens of metres away (about +50 m in the Alps). The
+undulation comes from PROJ's geoid grid for the DEM's vertical CRS, found where PROJ
+looks plus the system's PROJ data folders (Debian's ``proj-data`` ships the EGM96
+grid). EGM2008 heights without PROJ's EGM2008 grid (us_nga_egm08_25.tif, 80 MB) fall
+back to the EGM96 undulation, within a metre or two of it over most land, and the
+height reference recorded in provenance says so.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from pyproj import CRS, Transformer, datadir
+from pyproj.crs import CompoundCRS
+from pyproj.transformer import TransformerGroup
+
+from geocolor.errors import GeocolorError
+from geocolor.progress import note
+
+ELLIPSOID_3D = "EPSG:4979"
+"""WGS84 geographic 3-D: longitude, latitude and height above the ellipsoid."""
+_SYSTEM_PROJ_DATA = ("/usr/share/proj", "/usr/local/share/proj")
+_EGM2008 = "EGM2008 height"
+_EGM96 = "EPSG:5773"  # EGM96 height
+
+
+@dataclass(frozen=True)
+class Geoid:
+    """A geoid's undulation as a PROJ pipeline (lon, lat in degrees, height in metres)."""
+
+    pipeline: str
+    description: str
+
+    def to_ellipsoid(self, lon: np.ndarray, lat: np.ndarray, height: np.ndarray) -> np.ndarray:
+        """Ellipsoidal heights of geoid ``height`` at ``lon``, ``lat``; NaN stays NaN."""
+        _, _, ellipsoidal = _transformer(self.pipeline).transform(lon, lat, height)
+        return np.asarray(ellipsoidal, dtype=np.float64)
+
+
+def geoid_of(crs_wkt: str, source: str) -> Geoid | None:
+    """The conversion a DEM in ``crs_wkt`` needs; None for a CRS without a vertical datum.
+
+    A vertical datum whose grid is not installed is a one-line error naming the grid.
+    """
+    vertical = _vertical_crs(CRS.from_wkt(crs_wkt))
+    if vertical is None:
+        return None
+    found = _geoid_pipeline(vertical)
+    if found is not None:
+        return Geoid(found, f"{vertical.name} -> WGS84 ellipsoid via PROJ grid {_grids(found)}")
+    if vertical.name == _EGM2008:
+        fallback = _geoid_pipeline(CRS(_EGM96))
+        if fallback is not None:
+            note(
+                f"{source}: PROJ's EGM2008 grid is not installed; "
+                "converting EGM2008 heights with the EGM96 undulation"
+            )
+            return Geoid(
+                fallback,
+                f"{vertical.name} -> WGS84 ellipsoid via the EGM96 undulation "
+                f"(PROJ grid {_grids(fallback)}; EGM2008 grid not installed)",
+            )
+    wanted = _missing_grids(vertical) or ["a geoid grid"]
+    raise GeocolorError(
+        f"{source}: heights above {vertical.name} need PROJ's {' or '.join(wanted)} "
+        "(projsync --file NAME, or Debian's proj-data for EGM96), or an ellipsoidal DEM"
+    )
+
+
+def _vertical_crs(crs: CRS) -> CRS | None:
+    if crs.is_vertical and not crs.is_compound:
+        return crs
+    return next((sub for sub in crs.sub_crs_list if sub.is_vertical), None)
+
+
+def _group(vertical: CRS) -> TransformerGroup:
+    """PROJ's operations to the ellipsoid, without ballpark (zero-undulation) ones."""
+    _add_system_proj_data()
+    source = CompoundCRS(f"WGS 84 + {vertical.name}", [CRS("EPSG:4326"), vertical])
+    with warnings.catch_warnings():
+        # a missing best grid is what the callers look at, not a warning to print
+        warnings.simplefilter("ignore", UserWarning)
+        return TransformerGroup(source, ELLIPSOID_3D, always_xy=True, allow_ballpark=False)
+
+
+def _geoid_pipeline(vertical: CRS) -> str | None:
+    usable = [t for t in _group(vertical).transformers if "vgridshift" in t.definition]
+    return usable[0].definition if usable else None
+
+
+def _missing_grids(vertical: CRS) -> list[str]:
+    operations = _group(vertical).unavailable_operations
+    return [grid.short_name for op in operations for grid in op.grids][:2]
+
+
+def _grids(pipeline: str) -> str:
+    return ", ".join(re.findall(r"grids=(\S+)", pipeline))
+
+
+@cache
+def _add_system_proj_data() -> None:
+    """Let PROJ find grids in the system's data folders too (pyproj ships none)."""
+    for folder in _SYSTEM_PROJ_DATA:
+        if Path(folder).is_dir() and folder not in datadir.get_data_dir():
+            datadir.append_data_dir(folder)
+
+
+@cache
+def _transformer(pipeline: str) -> Transformer:
+    _add_system_proj_data()
+    return Transformer.from_pipeline(pipeline)
