@@ -201,14 +201,18 @@ def test_a_vertical_datum_without_its_grid_is_one_line(tmp_path: Path) -> None:
 
 
 def test_process_s1_with_copernicus_dem(bucket: Any, tmp_path: Path) -> None:
+    """The scene's cell is fetched; the grid reaching into the next cell is still covered."""
     layout = SceneLayout(lines=400, samples=500)  # lies in the N45 E009 cell
     product = write_synthetic_s1(tmp_path, layout=layout, polarisations=("VV",), seed=4)
+    wide = lonlat_grid(9.3, 45.5, 100, 0.01)  # lon 9.3..10.3
+    reference = write_dem(tmp_path / "grid.tif", wide, np.zeros(wide.shape), crs="EPSG:4326")
     out = tmp_path / "gtc.tif"
     args = ["--quiet", "process-s1", str(product), "-o", str(out), "--speckle", "none"]
-    assert main([*args, "--resolution", "40", "--dem", "copernicus"]) == 0
+    assert main([*args, "--grid", str(reference), "--dem", "copernicus"]) == 0
+    assert bucket.requested == [bucket_path(45, 9)]
     with rasterio.open(out) as src:
         tags = src.tags()
         data = src.read(1)
-    assert tags["dem"].startswith(f"copernicus GLO-30 {bucket.base_url}/ (1 tiles")
+    assert tags["dem"] == f"copernicus GLO-30 {bucket.base_url}/ (1 tiles)"
     assert tags["dem_height_reference"].startswith("EGM2008 height -> WGS84 ellipsoid")
-    assert np.isfinite(data).any()
+    assert 0 < np.isfinite(data).sum() < data.size / 10  # the scene, a few km across

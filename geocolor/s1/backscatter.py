@@ -128,7 +128,10 @@ def _locator(
         return None
     if dem is None:
         return RadarLocator(geogrid, grid)
-    opened = copernicus_dem(product.footprint()) if dem == COPERNICUS else open_dem(dem)
+    if dem == COPERNICUS:
+        opened = copernicus_dem(product.footprint(), grid.footprint_lonlat())
+    else:
+        opened = open_dem(dem)
     return TerrainLocator(product.radar_geometry(), opened, grid)
 
 

@@ -71,8 +71,13 @@ def cache_folder() -> Path:
     return Path(root) / "geocolor" / "dem"
 
 
-def copernicus_dem(footprint: BaseGeometry) -> Dem:
-    """The GLO-30 mosaic over ``footprint``, its tiles fetched into the cache as needed."""
+def copernicus_dem(footprint: BaseGeometry, extent: BaseGeometry | None = None) -> Dem:
+    """The GLO-30 mosaic over ``footprint``, its tiles fetched into the cache as needed.
+
+    The mosaic also spans ``extent`` (the output grid's lon/lat outline), whose
+    coverage the terrain correction checks; cells of it beyond the footprint's margin
+    are not fetched and read 0, as no output pixel there falls inside the scene.
+    """
     base = os.environ.get(URL_ENV) or DEFAULT_URL
     folder = cache_folder()
     names = tiles_over(footprint)
@@ -87,7 +92,8 @@ def copernicus_dem(footprint: BaseGeometry) -> Dem:
     if sea:
         note(f"Copernicus DEM: {sea} of {len(names)} tiles absent (open sea), taken as sea level")
         source += f", {sea} absent taken as sea level"
-    return open_dem(str(mosaic(names, tiles, folder)), f"{source})")
+    cells = sorted({*names, *([] if extent is None else tiles_over(extent, margin=0.0))})
+    return open_dem(str(mosaic(cells, tiles, folder)), f"{source})")
 
 
 def fetch_tile(session: requests.Session, base: str, name: str, folder: Path) -> Path | None:
@@ -116,10 +122,10 @@ def fetch_tile(session: requests.Session, base: str, name: str, folder: Path) ->
 
 
 def mosaic(names: list[str], tiles: list[Path], folder: Path) -> Path:
-    """A VRT over ``tiles`` in ``folder``, named after the tile set ``names`` asked for.
+    """A VRT over ``tiles`` in ``folder`` spanning the cells ``names``, named after them.
 
     Absent tiles leave no source, and a VRT band without nodata reads 0 there: sea level.
-    The VRT's extent is the cells of ``names``, so output beyond them stays uncovered.
+    Output beyond the cells stays uncovered.
     """
     cells = [_cell(name) for name in names]
     opened = [_tile_layout(path) for path in tiles]
