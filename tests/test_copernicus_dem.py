@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Polygon, box
 
@@ -142,7 +142,7 @@ def test_mosaic_fetches_caches_and_takes_absent_tiles_as_sea_level(
     assert dem.geoid is not None
     centres = (np.array([0, TILE_PIXELS]) + TILE_PIXELS // 2 + 0.5) / TILE_PIXELS
     lon, lat = np.meshgrid(9.0 + centres, 47.0 - centres)
-    undulation = dem.geoid.to_ellipsoid(lon, lat, np.zeros((2, 2)))
+    undulation = dem.geoid.undulation(lon, lat)
     assert np.allclose(found - undulation, [[300.0, 0.0], [100.0, 200.0]], atol=0.01)
     assert 40 < undulation.min() < undulation.max() < 60  # the geoid over northern Italy
     # cached: the second mosaic asks only for the sea tile again
@@ -216,3 +216,24 @@ def test_process_s1_with_copernicus_dem(bucket: Any, tmp_path: Path) -> None:
     assert tags["dem"] == f"copernicus GLO-30 {bucket.base_url}/ (1 tiles)"
     assert tags["dem_height_reference"].startswith("EGM2008 height -> WGS84 ellipsoid")
     assert 0 < np.isfinite(data).sum() < data.size / 10  # the scene, a few km across
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        Grid(rasterio.crs.CRS.from_epsg(32632), from_origin(520000, 5080000, 10, 10), 700, 500),
+        lonlat_grid(6.0, 46.0, 90, 1.0 / 60),
+    ],
+    ids=["utm-10m", "lonlat-1arcmin"],
+)
+def test_undulation_between_knots_matches_every_pixel(grid: Grid) -> None:
+    geoid = geoid_of(CRS("EPSG:4326+5773").to_wkt(), "egm96")
+    assert geoid is not None
+    rows, cols = np.meshgrid(
+        np.arange(grid.height) + 0.5, np.arange(grid.width) + 0.5, indexing="ij"
+    )
+    x, y = grid.pixel_to_map(rows, cols)
+    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    exact = geoid.undulation(np.asarray(lon), np.asarray(lat))
+    fast = geoid.undulation_on(grid.crs, grid.transform, grid.shape)
+    assert np.abs(fast - exact).max() < 0.01

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
 
 from geocolor.errors import GeocolorError
-from geocolor.geo.grid import LONLAT, Grid
+from geocolor.geo.grid import Grid
 from geocolor.io.filesystems import OPENER_LOCK, is_remote, open_raster
 from geocolor.s1.geoid import Geoid, geoid_of
 
@@ -109,14 +108,5 @@ def _resampled(
         )
     if dem.geoid is None:
         return out
-    return dem.geoid.to_ellipsoid(*_pixel_lonlat(crs, transform, shape), out)
-
-
-def _pixel_lonlat(
-    crs: CRS, transform: Affine, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude and latitude of the pixel centres of a ``shape`` raster at ``transform``."""
-    rows, cols = np.meshgrid(np.arange(shape[0]) + 0.5, np.arange(shape[1]) + 0.5, indexing="ij")
-    x, y = Grid(crs, transform, shape[1], shape[0]).pixel_to_map(rows, cols)
-    lon, lat = Transformer.from_crs(crs, LONLAT, always_xy=True).transform(x, y)
-    return np.asarray(lon), np.asarray(lat)
+    out += dem.geoid.undulation_on(crs, transform, shape)
+    return out
