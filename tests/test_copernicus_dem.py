@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from pyproj import CRS, Transformer
+from pyproj import CRS, Transformer, datadir
 from rasterio.transform import from_origin
 from shapely.geometry import Polygon, box
 
@@ -191,6 +191,33 @@ def test_geoid_heights_become_ellipsoidal_by_the_undulation(tmp_path: Path) -> N
     assert egm2008.height_reference.startswith("EGM2008 height -> WGS84 ellipsoid via")
     difference = heights(egm2008, grid, 0, 0, grid.shape) - heights(plain, grid, 0, 0, grid.shape)
     assert abs(difference[5, 5] - EGM96_AT_45N_6E) < 2.0  # EGM2008 and EGM96 agree to ~1 m
+
+
+def test_egm2008_heights_use_the_egm2008_grid_where_installed(tmp_path: Path) -> None:
+    """With PROJ's EGM2008 grid found (here a fake one, 10 m everywhere) it is used."""
+    with rasterio.open(
+        tmp_path / "us_nga_egm08_25.tif",
+        "w",
+        driver="GTiff",
+        width=361,
+        height=181,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=from_origin(-180.5, 90.5, 1, 1),
+    ) as dst:
+        dst.write(np.full((1, 181, 361), 10.0, np.float32))
+    before = datadir.get_data_dir()
+    datadir.append_data_dir(str(tmp_path))
+    try:
+        geoid = geoid_of(CRS("EPSG:4326+3855").to_wkt(), "egm2008")
+        assert geoid is not None
+        assert geoid.description == (
+            "EGM2008 height -> WGS84 ellipsoid via PROJ grid us_nga_egm08_25.tif"
+        )
+        assert np.allclose(geoid.undulation(np.array([6.0, -70.0]), np.array([45.0, -33.0])), 10.0)
+    finally:
+        datadir.set_data_dir(before)
 
 
 def test_a_vertical_datum_without_its_grid_is_one_line(tmp_path: Path) -> None:

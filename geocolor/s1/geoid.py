@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -145,15 +144,13 @@ def _grids(pipeline: str) -> str:
     return ", ".join(re.findall(r"grids=(\S+)", pipeline))
 
 
-@cache
 def _add_system_proj_data() -> None:
-    """Let PROJ find grids in the system's data folders too (pyproj ships none)."""
+    """Let PROJ find grids in the system's data folders too (pyproj ships none); idempotent."""
     for folder in _SYSTEM_PROJ_DATA:
         if Path(folder).is_dir() and folder not in datadir.get_data_dir():
             datadir.append_data_dir(folder)
 
 
-@cache
 def _transformer(pipeline: str) -> Transformer:
     _add_system_proj_data()
     return Transformer.from_pipeline(pipeline)
