@@ -227,7 +227,8 @@ def test_a_vertical_datum_without_its_grid_is_one_line(tmp_path: Path) -> None:
         open_dem(str(egm84))
 
 
-def test_process_s1_with_copernicus_dem(bucket: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["option", "config"])
+def test_process_s1_with_copernicus_dem(bucket: Any, tmp_path: Path, given: str) -> None:
     """The scene's cell is fetched; the grid reaching into the next cell is still covered."""
     layout = SceneLayout(lines=400, samples=500)  # lies in the N45 E009 cell
     product = write_synthetic_s1(tmp_path, layout=layout, polarisations=("VV",), seed=4)
@@ -235,7 +236,13 @@ def test_process_s1_with_copernicus_dem(bucket: Any, tmp_path: Path) -> None:
     reference = write_dem(tmp_path / "grid.tif", wide, np.zeros(wide.shape), crs="EPSG:4326")
     out = tmp_path / "gtc.tif"
     args = ["--quiet", "process-s1", str(product), "-o", str(out), "--speckle", "none"]
-    assert main([*args, "--grid", str(reference), "--dem", "copernicus"]) == 0
+    if given == "option":
+        args += ["--dem", "copernicus"]
+    else:
+        config = tmp_path / "process-s1.yaml"
+        config.write_text("dem: copernicus\n")
+        args += ["--config", str(config)]
+    assert main([*args, "--grid", str(reference)]) == 0
     assert bucket.requested == [bucket_path(45, 9)]
     with rasterio.open(out) as src:
         tags = src.tags()
