@@ -121,6 +121,9 @@ def test_tile_names_follow_the_bucket() -> None:
         tile_name(46, 10),
     ]
     assert tile_name(46, 9) in tiles_over(triangle, margin=0.2)
+    across = Polygon([(179.8, 10.2), (-179.8, 10.2), (-179.8, 10.4), (179.8, 10.4)])
+    with pytest.raises(GeocolorError, match="crosses the antimeridian"):
+        tiles_over(across)
 
 
 def test_mosaic_fetches_caches_and_takes_absent_tiles_as_sea_level(
@@ -132,7 +135,7 @@ def test_mosaic_fetches_caches_and_takes_absent_tiles_as_sea_level(
         bucket_path(lat, lon) for lat in (45, 46) for lon in (9, 10)
     )
     assert "1 of 4 tiles absent" in capsys.readouterr().err
-    assert "1 absent taken as sea level" in dem.source and bucket.base_url in dem.source
+    assert "absent and taken as sea level: 1" in dem.source and bucket.base_url in dem.source
     assert dem.height_reference.startswith("EGM2008 height -> WGS84 ellipsoid")
     # on a grid as fine as the tiles, the middle pixel of each cell
     grid = lonlat_grid(9.0, 47.0, 2 * TILE_PIXELS, 1.0 / TILE_PIXELS)
@@ -159,7 +162,7 @@ def test_an_interrupted_download_is_not_cached(bucket: Any, tmp_path: Path) -> N
         copernicus_dem(footprint)
     assert not list((tmp_path / "cache").glob("*.tif*"))
     bucket.truncate = False
-    assert copernicus_dem(footprint).source.endswith("(1 tiles)")
+    assert copernicus_dem(footprint).source.endswith("(tiles: 1)")
     assert (tmp_path / "cache" / f"{tile_name(45, 9)}.tif").is_file()
 
 
@@ -247,7 +250,7 @@ def test_process_s1_with_copernicus_dem(bucket: Any, tmp_path: Path, given: str)
     with rasterio.open(out) as src:
         tags = src.tags()
         data = src.read(1)
-    assert tags["dem"] == f"copernicus GLO-30 {bucket.base_url}/ (1 tiles)"
+    assert tags["dem"] == f"copernicus GLO-30 {bucket.base_url}/ (tiles: 1)"
     assert tags["dem_height_reference"].startswith("EGM2008 height -> WGS84 ellipsoid")
     assert 0 < np.isfinite(data).sum() < data.size / 10  # the scene, a few km across
 

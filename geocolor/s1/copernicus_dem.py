@@ -55,6 +55,11 @@ def tiles_over(footprint: BaseGeometry, margin: float = MARGIN_DEGREES) -> list[
     """Names of the tiles meeting ``footprint`` (lon/lat) widened by ``margin`` degrees."""
     area = footprint.buffer(margin)
     west, south, east, north = area.bounds
+    if east - west > 180:
+        raise GeocolorError(
+            "the scene crosses the antimeridian, which dem: copernicus does not handle; "
+            "give a DEM raster instead"
+        )
     return [
         tile_name(lat, lon)
         for lat in range(max(math.floor(south), -90), min(math.ceil(north), 90))
@@ -88,10 +93,10 @@ def copernicus_dem(footprint: BaseGeometry, extent: BaseGeometry | None = None) 
         }
     tiles = [path for path in found.values() if path is not None]
     sea = len(names) - len(tiles)
-    source = f"copernicus GLO-30 {base} ({len(names)} tiles"
+    source = f"copernicus GLO-30 {base} (tiles: {len(names)}"
     if sea:
         note(f"Copernicus DEM: {sea} of {len(names)} tiles absent (open sea), taken as sea level")
-        source += f", {sea} absent taken as sea level"
+        source += f", absent and taken as sea level: {sea}"
     cells = sorted({*names, *([] if extent is None else tiles_over(extent, margin=0.0))})
     return open_dem(str(mosaic(cells, tiles, folder)), f"{source})")
 
