@@ -179,12 +179,6 @@ def test_process_s1_refuses_an_unusable_dem(
     assert not out.exists()
 
 
-def test_dem_with_a_vertical_datum_is_refused(grid: Grid, tmp_path: Path) -> None:
-    dem = write_dem(tmp_path / "geoid.tif", grid, np.zeros(grid.shape), crs="EPSG:32632+3855")
-    with pytest.raises(GeocolorError, match="above a geoid"):
-        open_dem(str(dem))
-
-
 def test_dem_needs_a_map_grid(product: Path, grid: Grid, tmp_path: Path) -> None:
     dem = write_dem(tmp_path / "flat.tif", grid, np.zeros(grid.shape))
     with pytest.raises(GeocolorError, match="needs a map grid"):

@@ -52,7 +52,8 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
 @click.option(
     "--dem",
     default=None,
-    help="DEM raster (path or URL, ellipsoidal heights) for range-Doppler terrain correction.",
+    help="DEM for range-Doppler terrain correction: a raster path or URL (geoid heights "
+    "converted), or 'copernicus' for cached Copernicus DEM GLO-30 tiles over the scene.",
 )
 @click.option("--chunk", type=int, default=None, help="Dask chunk size in pixels (2048).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")

@@ -25,6 +25,7 @@ from geocolor.geo.crs import named_or_utm_crs
 from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.border_noise import border_noise_decision, remove_border_noise
+from geocolor.s1.copernicus_dem import COPERNICUS, copernicus_dem
 from geocolor.s1.dem import open_dem
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
 from geocolor.s1.orbit_file import OrbitStateVectors
@@ -136,7 +137,11 @@ def _locator(
     geometry = product.radar_geometry()
     if orbit is not None:
         geometry = replace(geometry, orbit=orbit.orbit(geometry.orbit.epoch))
-    return TerrainLocator(geometry, open_dem(dem), grid)
+    if dem == COPERNICUS:
+        opened = copernicus_dem(product.footprint(), grid.footprint_lonlat())
+    else:
+        opened = open_dem(dem)
+    return TerrainLocator(geometry, opened, grid)
 
 
 def to_db(image: da.Array) -> da.Array:
@@ -229,6 +234,6 @@ def backscatter(
         if isinstance(locator, TerrainLocator):
             tags["orbit_source"] = orbit.source
     if isinstance(locator, TerrainLocator):
-        terrain = (locator.dem.path, locator.dem.height_reference)
+        terrain = (locator.dem.source, locator.dem.height_reference)
         tags.update(zip(TERRAIN_TAGS, terrain, strict=True))
     return Backscatter(image, georef, grid, polarisations, descriptions, tags)
