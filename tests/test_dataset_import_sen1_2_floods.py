@@ -207,7 +207,8 @@ def test_import_train_evaluate_colorize(
     if dataset == "sen1-2":
         write_sen1_2(source, scenes=8, patches=1)
     else:
-        write_sen1floods11(source, {"train": ["Ghana_1", "Ghana_2"], "test": ["Spain_3"]})
+        chips = {"train": ["Ghana_1", "Ghana_2"], "valid": ["India_3"], "test": ["Spain_4"]}
+        write_sen1floods11(source, chips)
     store = str(tmp_path / "store.zarr")
     imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
     assert geocolor(*imported, "--seed", "3") == 0
