@@ -29,7 +29,8 @@ FLOOD_SPLITS = {
 
 def read_png(path: Path) -> np.ndarray:
     with rasterio.open(path) as src:
-        return src.read()
+        data: np.ndarray = src.read()
+    return data
 
 
 def patch_names(store: str) -> list[tuple[str, int]]:

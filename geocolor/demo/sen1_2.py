@@ -24,7 +24,8 @@ SEN1_2_DB_RANGE = (-25.0, 0.0)
 def vv_to_png(db: np.ndarray) -> np.ndarray:
     """VV dB as SEN1-2 stores it: clipped to :data:`SEN1_2_DB_RANGE`, 8-bit."""
     low, high = SEN1_2_DB_RANGE
-    return np.round((np.clip(db, low, high) - low) / (high - low) * 255.0).astype(np.uint8)
+    scaled: np.ndarray = np.round((np.clip(db, low, high) - low) / (high - low) * 255.0)
+    return scaled.astype(np.uint8)
 
 
 def _write_png(path: Path, data: np.ndarray) -> None:
