@@ -12,7 +12,7 @@ from rasterio.crs import CRS
 
 from geocolor.cli import main
 from geocolor.demo.sen1_2 import write_sen1_2
-from geocolor.demo.sen1floods11 import HAND_LABELED, write_sen1floods11
+from geocolor.demo.sen1floods11 import HAND_LABELED, SPLITS, write_sen1floods11
 from geocolor.prepare.store import complete_pairs, open_store, read_tile, read_tiles
 from geocolor.prepare.tiling import Split
 from geocolor.train.store_data import StoreData
@@ -116,6 +116,15 @@ def test_sen1floods11_keeps_the_official_splits(
     again = str(tmp_path / "g.zarr")
     assert geocolor("import", "sen1floods11", str(tmp_path / "bucket/v1.1"), "-o", again) == 0
     assert dict(patch_names(again)) == dict(patch_names(store))
+    # without the split CSVs, whole flood events are held out
+    for csv in (tmp_path / "bucket" / SPLITS).iterdir():
+        csv.unlink()
+    unlisted = str(tmp_path / "h.zarr")
+    assert geocolor("import", "sen1floods11", str(tmp_path / "bucket"), "-o", unlisted) == 0
+    events: dict[str, set[int]] = {}
+    for name, split in patch_names(unlisted):
+        events.setdefault(name.split("_")[0], set()).add(split)
+    assert len(events) == 5 and all(len(splits) == 1 for splits in events.values())
 
 
 @pytest.mark.parametrize("dataset", ["sen1-2", "sen1floods11"])

@@ -7,7 +7,9 @@ their coordinates as pixels (CRS ``""``), ``parameters.georeferenced`` false, an
 hold out whole scenes of a season, as for SEN12MS. S1 is one 8-bit channel, VV sigma0
 dB clipped to [-25, 0] and stretched to 0..255, read back to dB (to 0.1 dB, the 8-bit
 step); S2 is an 8-bit RGB rendering (B04, B03, B02) of L1C, stored as the fraction
-of its display range (value / 255), not as reflectance.
+of its display range (value / 255), not as reflectance. The PNGs carry no scale of
+their own: the dB range is the one the dataset's paper describes, and it is recorded
+in ``parameters.s1.quantisation`` so a store says what it assumed.
 """
 
 from __future__ import annotations
