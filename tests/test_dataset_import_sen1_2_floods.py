@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pytest
 import rasterio
@@ -245,3 +246,24 @@ def test_import_train_evaluate_colorize(
     with rasterio.open(out) as colour, rasterio.open(scene) as radar:
         assert colour.count == 3 and colour.shape == radar.shape and colour.crs == radar.crs
         assert colour.read(1).std() > 0
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+@pytest.mark.parametrize("dataset", ["sen1-2", "sen1floods11"])
+def test_import_streams_from_gcs(
+    dataset: str, gcs_bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = tmp_path / dataset
+    if dataset == "sen1-2":
+        write_sen1_2(local, scenes=2, patches=1)
+    else:
+        write_sen1floods11(local, {"train": ["Ghana_1"], "test": ["Spain_2"]})
+    fs = fsspec.filesystem("gs")
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            fs.put_file(str(path), f"{gcs_bucket}/{dataset}/{path.relative_to(local)}")
+    store = str(tmp_path / "s.zarr")
+    assert geocolor("import", dataset, f"{gcs_bucket}/{dataset}", "-o", store) == 0
+    assert "2 patches imported into 1 groups" in capsys.readouterr().out
+    if dataset == "sen1floods11":  # the split CSVs were read from the bucket too
+        assert dict(patch_names(store)) == {"Ghana_1": Split.TRAIN, "Spain_2": Split.TEST}
