@@ -3,10 +3,14 @@
 Each output pixel is a point on the ground: its map position and its DEM height make
 an Earth-fixed point, whose zero-Doppler time against the orbit and slant range give
 its GRD line and pixel (:class:`geocolor.s1.radar_geometry.RadarGeometry`); the
-backscatter is resampled there. A chunk of the output grid reads only its DEM window
-and the radar window it maps to, found before the graph is built by mapping the chunk's
-edge probes at the DEM's lowest and highest heights, so memory is bounded by chunk
-size as for the geolocation-grid warp (:mod:`geocolor.s1.georeference`).
+backscatter is resampled there. That chain runs per pixel in one numba pass
+(:mod:`geocolor.s1.range_doppler_kernels`); only its map-to-Earth-fixed conversion and
+its Newton solve's first guess come from nodes every ``_NODE_STEP`` pixels, anchored on
+the whole grid, which moves no pixel by more than a few 1e-4 px and keeps chunks
+independent. A chunk of the output grid reads only its DEM window and the radar window
+it maps to, found before the graph is built by mapping the chunk's edge probes at the
+DEM's lowest and highest heights, so memory is bounded by chunk size as for the
+geolocation-grid warp (:mod:`geocolor.s1.georeference`).
 """
 
 from __future__ import annotations
