@@ -117,7 +117,7 @@ def _ground_range(
     weight = min(max((time - t0) / (t1 - t0), 0.0), 1.0)
     before = _polynomial(coefficients, upper - 1, slant - sr0[upper - 1])
     after = _polynomial(coefficients, upper, slant - sr0[upper])
-    return before + weight * (after - before)
+    return float(before + weight * (after - before))
 
 
 @_jit
