@@ -16,8 +16,8 @@ and peak RSS are its own. The geometric agreement with sarsen is checked in
 The default is a medium product (1800 x 2000, about 2200 x 2300 output pixels).
 ``--full`` is a full-size IW GRDH frame (16704 x 26100): its product and DEM take a
 while to write and several GB of disk, and sarsen takes long on it. Where it takes too
-long, ``--reference-rows N`` runs sarsen on the middle N rows of the grid only (through
-its ``dem_raster_sel``) and scales its times by rows; its fixed costs are scaled too, so
+long, ``--reference-rows N`` runs sarsen on the middle N rows of the grid only (a DEM
+cut to them) and scales its times by rows; its fixed costs are scaled too, so
 that flatters geocolor a little, and its RSS is the band's: prefer the full run.
 """
 
@@ -45,17 +45,13 @@ def stage_geocolor(product: str, dem: str, out: str) -> None:
     print(json.dumps({"wall_s": time.perf_counter() - start}))
 
 
-def stage_sarsen(product: str, dem: str, out: str, rows: tuple[float, float] | None) -> None:
+def stage_sarsen(product: str, dem: str, out: str) -> None:
     import sarsen
     from sarsen import apps
 
     start = time.perf_counter()
     measurement = sarsen.Sentinel1SarProduct(product, measurement_group="IW/VV")
-    # a band of the grid by its y coordinates (north-up: descending)
-    band = {"y": slice(*rows)} if rows else {}
-    apps.terrain_correction(
-        measurement, dem, output_urlpath=out, interp_method="linear", dem_raster_sel=band
-    )
+    apps.terrain_correction(measurement, dem, output_urlpath=out, interp_method="linear")
     print(json.dumps({"wall_s": time.perf_counter() - start}))
 
 
@@ -102,19 +98,21 @@ def write_inputs(workdir: Path, lines: int, samples: int) -> tuple[str, str]:
     return str(products[0]), str(dem)
 
 
-def reference_rows(dem: str, rows: int) -> tuple[list[str], float]:
-    """sarsen's arguments selecting the middle ``rows`` of the DEM's grid, and the factor
-    that scales its times to the whole grid."""
+def reference_rows(dem: str, rows: int) -> tuple[str, float]:
+    """A copy of the middle ``rows`` of the DEM (sarsen geocodes onto its DEM's grid), and
+    the factor that scales times on it to the whole grid."""
     import rasterio
+    from rasterio.windows import Window
 
+    band = Path(dem).with_name(f"dem-rows-{rows}.tif")
     with rasterio.open(dem) as src:
-        height, transform = src.height, src.transform
-    rows = min(rows, height)
-    row0 = (height - rows) // 2
-    # pixel-centre y of the band's first and last rows
-    top = transform.f + (row0 + 0.5) * transform.e
-    bottom = transform.f + (row0 + rows - 0.5) * transform.e
-    return ["--rows", str(top), str(bottom)], height / rows
+        rows = min(rows, src.height)
+        window = Window(0, (src.height - rows) // 2, src.width, rows)
+        profile = {**src.profile, "height": rows, "transform": src.window_transform(window)}
+        if not band.exists():
+            with rasterio.open(band, "w", **profile) as dst:
+                dst.write(src.read(window=window))
+        return str(band), src.height / rows
 
 
 def describe(name: str, run: dict[str, float], scale: float = 1.0) -> str:
@@ -138,9 +136,13 @@ def compare(args: argparse.Namespace) -> None:
     print(describe(f"geocolor VV+VH sigma0+denoise+Lee7x7+GTC+dB->COG ({lines}x{samples})", ours))
     if args.skip_reference:
         return
-    band, scale = reference_rows(dem, args.reference_rows) if args.reference_rows else ([], 1.0)
+    reference_dem, scale = (
+        reference_rows(dem, args.reference_rows) if args.reference_rows else (dem, 1.0)
+    )
     reference = run_stage(
-        script, "--stage", "sarsen", *common, *band, "--out", str(workdir / "sarsen.tif")
+        script,
+        *("--stage", "sarsen", "--product", product, "--dem", reference_dem),
+        *("--out", str(workdir / "sarsen.tif")),
     )
     print(describe("sarsen VV beta0 GTC->GeoTIFF", reference, scale))
     print(
@@ -163,12 +165,11 @@ def main() -> None:
     parser.add_argument("--product", help=argparse.SUPPRESS)
     parser.add_argument("--dem", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--rows", type=float, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage == "geocolor":
         stage_geocolor(args.product, args.dem, args.out)
     elif args.stage == "sarsen":
-        stage_sarsen(args.product, args.dem, args.out, args.rows)
+        stage_sarsen(args.product, args.dem, args.out)
     else:
         compare(args)
 
