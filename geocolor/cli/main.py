@@ -55,7 +55,7 @@ CORE_COMMANDS = {
     ),
     "import": LazyCommand(
         "geocolor.cli.dataset_import:import_command",
-        "Import DATASET (bigearthnet, sen12ms or a plugin's) from ROOT into a training store.",
+        "Import DATASET (bigearthnet, sen12ms, sen1-2, sen1floods11, a plugin's) into a store.",
     ),
     "models": LazyCommand(
         "geocolor.cli.train:models_group", "Registered models: list versions, move aliases."
