@@ -409,7 +409,7 @@ def _colour_cog(path: str, grid: Grid, tags: dict[str, str], compress: str) -> I
         "transform": grid.transform,
         "photometric": "RGB",
     }
-    mask_env = {"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_CACHEMAX": 256}
+    mask_env = {"GDAL_TIFF_INTERNAL_MASK": True}
     with cog_staging(path, profile, compress, "AVERAGE", mask_env) as dst:
         dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
         for index, name in enumerate(("red", "green", "blue"), start=1):

@@ -42,6 +42,11 @@ _STAGING_PROFILE: dict[str, Any] = {
 }
 
 
+#: GDAL's block cache (MiB) while a COG is written and laid out. GDAL's default, 5 % of
+#: the machine's memory, would let peak memory grow with the machine, not the chunks.
+CACHE_MB = 256
+
+
 def write_cog(
     image: da.Array,
     path: str,
@@ -122,12 +127,10 @@ def cog_staging(
     gdal_env
         GDAL configuration while the staging file is written (e.g. an internal mask).
     """
-    with scratch_folder(path) as workdir:
+    env = {"GDAL_CACHEMAX": CACHE_MB, **(gdal_env or {})}
+    with scratch_folder(path) as workdir, rasterio.Env(**env):
         staging = workdir / "staging.tif"
-        with (
-            rasterio.Env(**(gdal_env or {})),
-            rasterio.open(staging, "w", **{**_STAGING_PROFILE, **profile}) as dst,
-        ):
+        with rasterio.open(staging, "w", **{**_STAGING_PROFILE, **profile}) as dst:
             yield dst
         final = workdir / "final.tif"
         to_cog(staging, final, compress, overview_resampling)
