@@ -184,28 +184,20 @@ TINY = [
 ]
 
 
-def held_out_scene(root: zarr.Group, folder: Path, s1_file: Callable[[str], list[Path]]) -> Path:
-    """The first test patch's VV and VH as the dB GeoTIFF ``colorize`` reads (bands named)."""
+def held_out_patch(root: zarr.Group) -> str:
+    """The name of the first test patch."""
     tiles = read_tiles(root).of_split(Split.TEST)
-    name = attrs_of(root, str(tiles.pair[0]))["patches"][int(tiles.tile_id[0])]["name"]
-    sources = [rasterio.open(path) for path in s1_file(name)]
-    data = np.concatenate([source.read() for source in sources])
-    profile = {**sources[0].profile, "count": 2}
-    for source in sources:
-        source.close()
-    scene = folder / f"{name}_sigma0_db.tif"
-    with rasterio.open(scene, "w", **profile) as dst:
-        dst.write(data)
-        dst.descriptions = ("VV sigma0 dB", "VH sigma0 dB")
-    return scene
+    return str(attrs_of(root, str(tiles.pair[0]))["patches"][int(tiles.tile_id[0])]["name"])
 
 
-def ben_s1_files(root: Path) -> Callable[[str], list[Path]]:
-    return lambda name: [root / BEN_S1 / name / f"{name}_{band}.tif" for band in ("VV", "VH")]
+def ben_scene(root: Path) -> Callable[[str], Path]:
+    """A BigEarthNet S1 patch folder (its _VV.tif and _VH.tif), as the archive ships it."""
+    return lambda name: root / BEN_S1 / name
 
 
-def sen12ms_s1_files(root: Path) -> Callable[[str], list[Path]]:
-    return lambda name: sorted(root.glob(f"*/*/{name}.tif"))
+def sen12ms_scene(root: Path) -> Callable[[str], Path]:
+    """A SEN12MS _s1_ patch (VV and VH, bands not described), as the archive ships it."""
+    return lambda name: next(root.glob(f"*/*/{name}.tif"))
 
 
 @pytest.mark.slow
@@ -221,10 +213,10 @@ def test_import_train_evaluate_colorize(
     source = tmp_path / "in"
     if dataset == "bigearthnet":
         write_bigearthnet(source, 16)
-        files, crop, block = ben_s1_files(source), "32", "1200"
+        scene_of, crop, block = ben_scene(source), "32", "1200"
     else:
         write_sen12ms(source, scenes=8, patches=1)
-        files, crop, block = sen12ms_s1_files(source), "64", "1"
+        scene_of, crop, block = sen12ms_scene(source), "64", "1"
     store = str(tmp_path / "store.zarr")
     imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
     assert geocolor(*imported, "--split-block", block, "--seed", "3") == 0
@@ -234,11 +226,13 @@ def test_import_train_evaluate_colorize(
     assert f"cannot fit the store's {size} px tiles" in capsys.readouterr().err
     assert geocolor("train", store, *TINY, "--tile-size", crop) == 0
     assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
-    scene = held_out_scene(open_store(store, "r"), tmp_path, files)
+    scene = scene_of(held_out_patch(open_store(store, "r")))
     out = tmp_path / "colour.tif"
     assert geocolor("colorize", str(scene), "--model", "models:/geocolor/1", "-o", str(out)) == 0
-    with rasterio.open(out) as colour, rasterio.open(scene) as radar:
+    radar_file = next(scene.glob("*_VH.tif")) if scene.is_dir() else scene
+    with rasterio.open(out) as colour, rasterio.open(radar_file) as radar:
         assert colour.count == 3 and colour.shape == radar.shape and colour.crs == radar.crs
+        assert colour.transform == radar.transform and colour.dataset_mask().all()
 
 
 def test_import_streams_from_and_to_gcs(
