@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,42 @@ def test_official_split_lists_are_kept(
     assert "1 outside the split lists" in capsys.readouterr().out
     tiles = read_tiles(open_store(store, "r"))
     assert np.bincount(tiles.split, minlength=3).tolist() == [5, 1, 2]
+
+
+def test_the_cloud_and_snow_lists_in_root_leave_their_patches_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "in"
+    write_bigearthnet(root, 6)
+    s2_names = sorted(p.name for p in (root / BEN_S2).iterdir())
+    # as downloaded: one S2 patch name per line, no header; Zenodo's copies are gzipped
+    (root / "patches_with_cloud_and_shadow.csv").write_text(f"{s2_names[0]}\n{s2_names[1]}\n")
+    with gzip.open(root / "patches_with_seasonal_snow.csv.gz", "wt") as snow:
+        snow.write(f"{s2_names[4]}\n")
+
+    def imported(*options: str) -> set[str]:
+        store = tmp_path / f"s{len(list(tmp_path.iterdir()))}.zarr"
+        assert geocolor("import", "bigearthnet", str(root), "-o", str(store), *options) == 0
+        root_group = open_store(str(store), "r")
+        tiles = read_tiles(root_group)
+        return {
+            attrs_of(root_group, str(pair))["patches"][int(tile)]["partner"]
+            for pair, tile in zip(tiles.pair, tiles.tile_id, strict=True)
+        }
+
+    assert imported() == set(s2_names) - {s2_names[0], s2_names[1], s2_names[4]}
+    assert "3 on the exclude lists" in capsys.readouterr().out
+    assert imported("--keep-listed") == set(s2_names)
+    assert "0 on the exclude lists" in capsys.readouterr().out
+    own = tmp_path / "mine.csv"
+    own.write_text(f"{s2_names[2]},other columns\n")
+    assert imported("--exclude-list", str(own)) == set(s2_names) - {s2_names[2]}
+    capsys.readouterr()
+    missing = ("--exclude-list", str(tmp_path / "nope.csv"))
+    assert (
+        geocolor("import", "bigearthnet", str(root), "-o", str(tmp_path / "x.zarr"), *missing) == 2
+    )
+    assert f"{tmp_path / 'nope.csv'}: no such patch list" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ class GroupResult:
     skipped: list[str] = field(default_factory=list)
     unsplit: int = 0
     nodata: int = 0
+    excluded: int = 0
 
 
 def plan_groups(candidates: Iterable[Candidate], pack: int, dataset: str) -> Iterator[GroupPlan]:
@@ -69,8 +70,9 @@ def write_group(
 ) -> GroupResult:
     """Read a group's patches, write them packed into ``store`` and mark the group complete.
 
-    Patches valid (S1 and S2 finite) over less than ``min_valid`` of their pixels are
-    dropped, as ``prepare`` drops such tiles. Runs on a Dask worker: it opens the store
+    Patches ``rule`` excludes (cloud and snow lists) and patches valid (S1 and S2
+    finite) over less than ``min_valid`` of their pixels are dropped, as ``prepare``
+    drops such tiles. Runs on a Dask worker: it opens the store
     itself and sends back only the summary.
     """
     result = GroupResult(plan.group_id)
@@ -79,6 +81,9 @@ def write_group(
         read = reader.read(candidate)
         if isinstance(read, SkippedPair):
             result.skipped.append(f"{read.name}: skipped ({read.reason})")
+            continue
+        if rule.excludes((read.name, read.partner)):
+            result.excluded += 1
             continue
         if _valid_fraction(read) < min_valid:
             result.nodata += 1
