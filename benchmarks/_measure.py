@@ -1,4 +1,4 @@
-"""Run a benchmark stage in a child process and measure its wall time and peak RSS."""
+"""Run a benchmark stage in a child process and measure its wall time, CPU time and peak RSS."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 
 def run_stage(script: Path, *args: str) -> dict[str, Any]:
-    """Run ``python script *args``; return the JSON it prints plus wall_s and peak_rss_gib."""
+    """Run ``python script *args``: the JSON it prints, with wall_s, cpu_s and peak_rss_gib."""
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True
@@ -27,4 +27,5 @@ def run_stage(script: Path, *args: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     result["process_wall_s"] = wall
     result["peak_rss_gib"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     return result
