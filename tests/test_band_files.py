@@ -83,9 +83,14 @@ def test_ambiguous_or_impossible_native_files_are_refused(
     ben_patch: Path, sen12ms_patch: Path, tmp_path: Path
 ) -> None:
     vv = band(ben_patch, "VV")
-    # one undescribed band cannot say which polarisation it is
+    # one band of a two-band model: its name says which, the other is missing
+    with pytest.raises(GeocolorError, match=r"no VH file \(has VV\)$"):
+        read_all(open_scene(vv, BANDS, TRAINED)[1])
+    # one undescribed band whose name does not say which polarisation it is
+    unnamed = tmp_path / "patch.tif"
+    unnamed.write_bytes(Path(vv).read_bytes())
     assert "1 bands without descriptions, the model reads VV, VH; give one file per" in (
-        one_line_error(vv)
+        one_line_error(str(unnamed))
     )
     # a two-band raster given as one polarisation
     assert one_line_error({"VV": str(sen12ms_patch)}).endswith("2 bands, a VV file holds one")
@@ -110,6 +115,14 @@ def test_ambiguous_or_impossible_native_files_are_refused(
     assert "holds two VV files (a_VV.tif and b_VV.tif); give the files with --vv" in (
         one_line_error(str(tmp_path))
     )
+
+
+def test_a_band_file_named_by_its_polarisation_is_that_polarisation(ben_patch: Path) -> None:
+    _, source = open_scene(band(ben_patch, "VH"), ("VH sigma0 dB",), TRAINED)
+    assert source.info.descriptions == ("VH sigma0 dB",)  # type: ignore[attr-defined]
+    _, source = open_scene(band(ben_patch, "VH"), ("VV sigma0 dB",), TRAINED)
+    with pytest.raises(GeocolorError, match="no VV file"):  # never read as VV
+        read_all(source, ("VV sigma0 dB",))
 
 
 def test_a_described_band_must_match_the_polarisation_it_is_given_as(

@@ -33,7 +33,7 @@ from geocolor.io.cluster import dask_client
 from geocolor.io.scratch import scratch_folder
 from geocolor.io.spill import shares_disk, spill, spilled_lazily
 from geocolor.s1.backscatter import S1Config, to_db
-from geocolor.s1.band_files import open_band_files
+from geocolor.s1.band_files import open_band_files, polarisation_in_name
 from geocolor.s1.conventions import recorded_processing
 from geocolor.s1.raster import band_polarisation
 from geocolor.s1.source import S1Source, open_s1
@@ -112,11 +112,16 @@ def open_scene(
     ``scene`` is a path or URL :func:`~geocolor.s1.source.open_s1` opens, or
     ``{"VV": path, "VH": path}``: one single-band file per polarisation
     (:func:`~geocolor.s1.band_files.open_band_files`), named by its paths joined with
-    commas. Bands without descriptions (a public dataset's own files) are read as the
+    commas; a single undescribed band named ``<name>_VH.tif`` holds the polarisation
+    its name says. Bands without descriptions (a public dataset's own files) are read as the
     model's conventions say, or refused (:func:`~geocolor.colorize.conventions.described_scene`).
     """
     if isinstance(scene, str):
         path, source = scene, open_s1(scene)
+        named = polarisation_in_name(scene)
+        if named and getattr(source.info, "descriptions", None) == ("",):
+            # one undescribed band named like BigEarthNet's <name>_VH.tif: its name says
+            source = open_band_files({named: scene})
     else:
         path, source = ",".join(scene.values()), open_band_files(scene)
     return path, described_scene(source, _s1_config(sar_bands, sar_processing), path)

@@ -118,7 +118,7 @@ def open_band_files(paths: Mapping[str, str]) -> BandFiles:
         rasters.append(raster)
         descriptions.append(text)
     first = rasters[0].info
-    name = BAND_FILE.match(first.path.rstrip("/").rsplit("/", 1)[-1])
+    name = BAND_FILE.match(first.path.rsplit("/", 1)[-1])
     info = dataclasses.replace(
         first,
         path=",".join(paths.values()),
@@ -126,6 +126,12 @@ def open_band_files(paths: Mapping[str, str]) -> BandFiles:
         descriptions=tuple(descriptions),
     )
     return BandFiles(info, tuple(rasters), tuple(pol.upper() for pol in paths))
+
+
+def polarisation_in_name(path: str) -> str | None:
+    """``"VH"`` for ``.../<name>_VH.tif``; None for a file not named by a polarisation."""
+    match = BAND_FILE.match(path.rstrip("/").rsplit("/", 1)[-1])
+    return match.group("pol").upper() if match else None
 
 
 def band_files_in(folder: str) -> dict[str, str]:
