@@ -57,7 +57,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 @click.option(
     "--keep-listed",
     is_flag=True,
-    help="Import the patches on the dataset's own exclude lists too.",
+    help="Ignore the dataset's own exclude lists found in ROOT.",
 )
 @click.option(
     "--split-block",
