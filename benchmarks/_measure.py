@@ -1,4 +1,4 @@
-"""Run a benchmark stage in a child process and measure its wall time and peak RSS."""
+"""Run a benchmark stage in a child process and measure its wall time, CPU time and peak RSS."""
 
 from __future__ import annotations
 

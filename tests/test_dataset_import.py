@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,42 @@ def test_official_split_lists_are_kept(
     assert np.bincount(tiles.split, minlength=3).tolist() == [5, 1, 2]
 
 
+def test_the_cloud_and_snow_lists_in_root_leave_their_patches_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "in"
+    write_bigearthnet(root, 6)
+    s2_names = sorted(p.name for p in (root / BEN_S2).iterdir())
+    # as downloaded: one S2 patch name per line, no header; Zenodo's copies are gzipped
+    (root / "patches_with_cloud_and_shadow.csv").write_text(f"{s2_names[0]}\n{s2_names[1]}\n")
+    with gzip.open(root / "patches_with_seasonal_snow.csv.gz", "wt") as snow:
+        snow.write(f"{s2_names[4]}\n")
+
+    def imported(*options: str) -> set[str]:
+        store = tmp_path / f"s{len(list(tmp_path.iterdir()))}.zarr"
+        assert geocolor("import", "bigearthnet", str(root), "-o", str(store), *options) == 0
+        root_group = open_store(str(store), "r")
+        tiles = read_tiles(root_group)
+        return {
+            attrs_of(root_group, str(pair))["patches"][int(tile)]["partner"]
+            for pair, tile in zip(tiles.pair, tiles.tile_id, strict=True)
+        }
+
+    assert imported() == set(s2_names) - {s2_names[0], s2_names[1], s2_names[4]}
+    assert "3 on the exclude lists" in capsys.readouterr().out
+    assert imported("--keep-listed") == set(s2_names)
+    assert "0 on the exclude lists" in capsys.readouterr().out
+    own = tmp_path / "mine.csv"
+    own.write_text(f"{s2_names[2]},other columns\n")
+    assert imported("--exclude-list", str(own)) == set(s2_names) - {s2_names[2]}
+    capsys.readouterr()
+    missing = ("--exclude-list", str(tmp_path / "nope.csv"))
+    assert (
+        geocolor("import", "bigearthnet", str(root), "-o", str(tmp_path / "x.zarr"), *missing) == 2
+    )
+    assert f"{tmp_path / 'nope.csv'}: no such patch list" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
@@ -184,28 +221,20 @@ TINY = [
 ]
 
 
-def held_out_scene(root: zarr.Group, folder: Path, s1_file: Callable[[str], list[Path]]) -> Path:
-    """The first test patch's VV and VH as the dB GeoTIFF ``colorize`` reads (bands named)."""
+def held_out_patch(root: zarr.Group) -> str:
+    """The name of the first test patch."""
     tiles = read_tiles(root).of_split(Split.TEST)
-    name = attrs_of(root, str(tiles.pair[0]))["patches"][int(tiles.tile_id[0])]["name"]
-    sources = [rasterio.open(path) for path in s1_file(name)]
-    data = np.concatenate([source.read() for source in sources])
-    profile = {**sources[0].profile, "count": 2}
-    for source in sources:
-        source.close()
-    scene = folder / f"{name}_sigma0_db.tif"
-    with rasterio.open(scene, "w", **profile) as dst:
-        dst.write(data)
-        dst.descriptions = ("VV sigma0 dB", "VH sigma0 dB")
-    return scene
+    return str(attrs_of(root, str(tiles.pair[0]))["patches"][int(tiles.tile_id[0])]["name"])
 
 
-def ben_s1_files(root: Path) -> Callable[[str], list[Path]]:
-    return lambda name: [root / BEN_S1 / name / f"{name}_{band}.tif" for band in ("VV", "VH")]
+def ben_scene(root: Path) -> Callable[[str], Path]:
+    """A BigEarthNet S1 patch folder (its _VV.tif and _VH.tif), as the archive ships it."""
+    return lambda name: root / BEN_S1 / name
 
 
-def sen12ms_s1_files(root: Path) -> Callable[[str], list[Path]]:
-    return lambda name: sorted(root.glob(f"*/*/{name}.tif"))
+def sen12ms_scene(root: Path) -> Callable[[str], Path]:
+    """A SEN12MS _s1_ patch (VV and VH, bands not described), as the archive ships it."""
+    return lambda name: next(root.glob(f"*/*/{name}.tif"))
 
 
 @pytest.mark.slow
@@ -221,10 +250,10 @@ def test_import_train_evaluate_colorize(
     source = tmp_path / "in"
     if dataset == "bigearthnet":
         write_bigearthnet(source, 16)
-        files, crop, block = ben_s1_files(source), "32", "1200"
+        scene_of, crop, block = ben_scene(source), "32", "1200"
     else:
         write_sen12ms(source, scenes=8, patches=1)
-        files, crop, block = sen12ms_s1_files(source), "64", "1"
+        scene_of, crop, block = sen12ms_scene(source), "64", "1"
     store = str(tmp_path / "store.zarr")
     imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
     assert geocolor(*imported, "--split-block", block, "--seed", "3") == 0
@@ -234,11 +263,13 @@ def test_import_train_evaluate_colorize(
     assert f"cannot fit the store's {size} px tiles" in capsys.readouterr().err
     assert geocolor("train", store, *TINY, "--tile-size", crop) == 0
     assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
-    scene = held_out_scene(open_store(store, "r"), tmp_path, files)
+    scene = scene_of(held_out_patch(open_store(store, "r")))
     out = tmp_path / "colour.tif"
     assert geocolor("colorize", str(scene), "--model", "models:/geocolor/1", "-o", str(out)) == 0
-    with rasterio.open(out) as colour, rasterio.open(scene) as radar:
+    radar_file = next(scene.glob("*_VH.tif")) if scene.is_dir() else scene
+    with rasterio.open(out) as colour, rasterio.open(radar_file) as radar:
         assert colour.count == 3 and colour.shape == radar.shape and colour.crs == radar.crs
+        assert colour.transform == radar.transform and colour.dataset_mask().all()
 
 
 def test_import_streams_from_and_to_gcs(

@@ -113,6 +113,7 @@ def test_a_third_party_reader_is_chosen_by_can_open_and_colorized_through(
     assert [entry.name for entry in readers.in_registration_order()] == [
         "grd-safe",
         "backscatter-raster",
+        "band-files",
         "stac-item",
         "fake-scene",
     ]
@@ -135,4 +136,4 @@ def test_a_scene_no_reader_accepts_is_one_line_naming_the_file(tmp_path: Path) -
         open_s1(notes)
     message = str(caught.value)
     assert message.startswith(f"{notes}: no Sentinel-1 reader opens it")
-    assert "backscatter-raster, grd-safe" in message and "\n" not in message
+    assert "backscatter-raster, band-files, grd-safe" in message and "\n" not in message

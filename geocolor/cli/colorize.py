@@ -16,13 +16,23 @@ from geocolor.progress import progress_bar
 
 
 @click.command("colorize")
-@click.argument("scenes", metavar="SCENE...", nargs=-1, required=True)
+@click.argument("scenes", metavar="SCENE...", nargs=-1)
 @click.option(
     "--model", "model_uri", required=True, help="models:/NAME@ALIAS, runs:/... or a path."
 )
 @click.option(
     "-o", "--output", required=True, help="Output COG, or folder DIR/ for several scenes."
 )
+@click.option(
+    "--vv",
+    "vv",
+    default=None,
+    metavar="FILE",
+    help="Single-band VV file (instead of SCENE; with --vh...).",
+)
+@click.option("--vh", "vh", default=None, metavar="FILE", help="Single-band VH file.")
+@click.option("--hh", "hh", default=None, metavar="FILE", help="Single-band HH file.")
+@click.option("--hv", "hv", default=None, metavar="FILE", help="Single-band HV file.")
 @click.option("--aoi", default=None, help="minx,miny,maxx,maxy (lon/lat), or a GeoJSON/WKT file.")
 @click.option("--config", "config_path", default=None, help="Pipeline YAML (colorize.yaml).")
 @click.option("--tile-size", type=int, default=None, help="Inference tile side, pixels (512).")
@@ -61,9 +71,19 @@ def colorize_command(
     config_path: str | None,
     scheduler: str | None,
     redo: bool,
+    vv: str | None,
+    vh: str | None,
+    hh: str | None,
+    hv: str | None,
     **options: object,
 ) -> None:
     """Colorize SCENE (GRD SAFE or zip, sigma0 dB GeoTIFF, or a reader plugin's) into a COG.
+
+    SCENE may also be a folder of single-band files named by polarisation
+    (``<name>_VV.tif``, ``<name>_VH.tif``: a BigEarthNet patch), or the files may be
+    given instead of SCENE with --vv FILE --vh FILE. Bands without descriptions (a
+    public dataset's own files) are read in the model's measure and unit (sigma0 dB...),
+    polarisations in the model's order; ambiguous ones are refused.
 
     The model's own Sentinel-1 processing and normalisation are applied; tiles overlap
     and are blended seam-free; the output is an RGB COG with an internal mask, on the
@@ -76,13 +96,45 @@ def colorize_command(
     is reported on one line, the others finish, and the exit code is then 1.
     """
     config = load_config(ColorizeConfig, config_path, options)
+    band_files = {
+        pol: path for pol, path in (("VV", vv), ("VH", vh), ("HH", hh), ("HV", hv)) if path
+    }
+    if band_files and scenes:
+        raise UsageError("give SCENE or its band files (--vv FILE --vh FILE), not both")
+    if not band_files and not scenes:
+        raise UsageError("missing SCENE (or its band files: --vv FILE --vh FILE)")
+    if band_files:
+        _colorize_one(
+            band_files,
+            list(band_files.values()),
+            model_uri,
+            output,
+            aoi,
+            config_path,
+            config,
+            scheduler,
+        )
+        return
     if len(scenes) > 1 and output.lower().endswith((".tif", ".tiff")):
         raise UsageError(f"-o {output}: {len(scenes)} scenes need an output folder (DIR/)")
     if len(scenes) > 1 or output.endswith("/"):
         _colorize_into_folder(scenes, model_uri, output, aoi, config, scheduler, redo)
         return
-    scene = scenes[0]
-    check_output(output, [scene, model_uri, aoi, config_path], "file")
+    _colorize_one(scenes[0], [scenes[0]], model_uri, output, aoi, config_path, config, scheduler)
+
+
+def _colorize_one(
+    scene: str | dict[str, str],
+    inputs: list[str],
+    model_uri: str,
+    output: str,
+    aoi: str | None,
+    config_path: str | None,
+    config: ColorizeConfig,
+    scheduler: str | None,
+) -> None:
+    """One scene (a path, or polarisation -> band file) into the COG ``output``."""
+    check_output(output, [*inputs, model_uri, aoi, config_path], "file")
     with progress_bar(None, desc="colorizing", unit="tile") as bar:
 
         def advance(done: int, total: int) -> None:

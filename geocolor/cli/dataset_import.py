@@ -8,7 +8,12 @@ import click
 
 from geocolor.datasets.importer import import_dataset
 from geocolor.datasets.official import dataset_splits
-from geocolor.datasets.splits import SplitRule, read_split_lists
+from geocolor.datasets.splits import (
+    SplitRule,
+    exclude_lists_in,
+    read_name_list,
+    read_split_lists,
+)
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.io.cluster import dask_client
 from geocolor.io.locks import store_lock
@@ -44,6 +49,19 @@ def _fractions(text: str) -> tuple[float, float, float]:
     "Sen1Floods11's own split CSVs are read without it.",
 )
 @click.option(
+    "--exclude-list",
+    "exclude_lists",
+    multiple=True,
+    metavar="FILE",
+    help="Patch list to leave out (repeatable). Default: the dataset's own lists found in"
+    " ROOT (BigEarthNet: patches_with_cloud_and_shadow.csv, patches_with_seasonal_snow.csv).",
+)
+@click.option(
+    "--keep-listed",
+    is_flag=True,
+    help="Ignore the dataset's own exclude lists found in ROOT.",
+)
+@click.option(
     "--split-block",
     type=float,
     default=9600.0,
@@ -73,6 +91,8 @@ def import_command(
     output: str,
     split: str,
     split_lists: str | None,
+    exclude_lists: tuple[str, ...],
+    keep_listed: bool,
     split_block: float,
     seed: int,
     limit: int | None,
@@ -85,12 +105,19 @@ def import_command(
     ROOT is the folder holding the dataset as extracted (local or gs://). The store has
     the schema ``prepare`` writes, so ``train``, ``evaluate`` and ``colorize`` use it
     unchanged; patches are packed many to a group. A rerun after an interruption skips
-    the complete groups. Pairs whose partner is missing are skipped and counted.
+    the complete groups. Pairs whose partner is missing are skipped and counted, as are
+    patches on the exclude lists (BigEarthNet's cloud and snow lists, when in ROOT).
     """
     reader = get_plugins().dataset_readers.get(dataset)
     check_output(output, [root, split_lists], "store")
     official = read_split_lists(split_lists) if split_lists else dataset_splits(reader, root)
-    rule = SplitRule(official, _fractions(split), split_block, seed)
+    lists = list(exclude_lists) or (
+        [] if keep_listed else exclude_lists_in(root, getattr(reader, "exclude_lists", ()))
+    )
+    excluded = frozenset(name for path in lists for name in read_name_list(path))
+    if lists:
+        log.info("leaving out the %d patches named in %s", len(excluded), ", ".join(lists))
+    rule = SplitRule(official, _fractions(split), split_block, seed, excluded=excluded)
     with store_lock(output), dask_client(scheduler) as client:
         summary = import_dataset(
             reader, root, output, client, rule=rule, limit=limit, pack=pack, min_valid=min_valid

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -50,7 +50,7 @@ from geocolor.colorize.drift_check import (
     write_sidecar,
 )
 from geocolor.colorize.mosaic import blend
-from geocolor.colorize.readers import SceneReader, scene_reader
+from geocolor.colorize.readers import SceneReader, open_scene, scene_reader
 from geocolor.colorize.stac_item import write_item
 from geocolor.config import Config, Precision
 from geocolor.errors import GeocolorError, UsageError
@@ -69,7 +69,6 @@ from geocolor.models.scene_statistics import (
     statistics_windows,
     use_scene_statistics,
 )
-from geocolor.s1.source import open_s1
 
 log = logging.getLogger("geocolor.colorize.pipeline")
 
@@ -133,7 +132,7 @@ class ColorizeResult:
 
 
 def colorize(
-    scene: str,
+    scene: str | Mapping[str, str],
     model: str | LoadedModel,
     output: str,
     *,
@@ -149,7 +148,11 @@ def colorize(
     ----------
     scene
         GRD SAFE folder or zip, a processed backscatter raster (sigma0 dB bands named
-        by polarisation), or any scene a reader plugin opens; local or a URL.
+        by polarisation), a folder of ``<name>_VV.tif``/``<name>_VH.tif`` band files,
+        or any scene a reader plugin opens; local or a URL. Or ``{"VV": path, "VH":
+        path}``, one single-band file per polarisation. Bands without descriptions (a
+        public dataset's own files) are read in the model's measure and unit
+        (:func:`~geocolor.colorize.readers.open_scene`).
     model
         ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/...``, a local model
         folder, or a loaded model.
@@ -195,7 +198,7 @@ def colorize(
     )
     rgb = rgb_channels(loaded)
     white = config.max_reflectance or white_reflectance(loaded.normalisation, rgb)
-    source = open_s1(scene)
+    scene, source = open_scene(scene, loaded.normalisation.sar_bands, loaded.sar_processing)
     facts = facts_of_scene(source, loaded)
     monitored = _monitoring(loaded, input_name or scene, config)
     try:

@@ -14,7 +14,7 @@ do not repeat the work and no whole scene is ever held in memory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ import numpy as np
 from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
-from geocolor.colorize.conventions import check_measure, speckle_to_apply
+from geocolor.colorize.conventions import check_measure, described_scene, speckle_to_apply
 from geocolor.errors import UsageError
 from geocolor.geo.aoi import require_area
 from geocolor.geo.crs import parse_crs, utm_crs_of
@@ -33,6 +33,7 @@ from geocolor.io.cluster import dask_client
 from geocolor.io.scratch import scratch_folder
 from geocolor.io.spill import shares_disk, spill, spilled_lazily
 from geocolor.s1.backscatter import S1Config, to_db
+from geocolor.s1.band_files import open_band_files, polarisation_in_name
 from geocolor.s1.conventions import recorded_processing
 from geocolor.s1.raster import band_polarisation
 from geocolor.s1.source import S1Source, open_s1
@@ -101,6 +102,31 @@ def _padded(
     return out
 
 
+def open_scene(
+    scene: str | Mapping[str, str],
+    sar_bands: Sequence[str],
+    sar_processing: dict[str, Any] | None,
+) -> tuple[str, S1Source]:
+    """The scene's name and source, undescribed bands described as the model's data.
+
+    ``scene`` is a path or URL :func:`~geocolor.s1.source.open_s1` opens, or
+    ``{"VV": path, "VH": path}``: one single-band file per polarisation
+    (:func:`~geocolor.s1.band_files.open_band_files`), named by its paths joined with
+    commas; a single undescribed band named ``<name>_VH.tif`` holds the polarisation
+    its name says. Bands without descriptions (a public dataset's own files) are read as the
+    model's conventions say, or refused (:func:`~geocolor.colorize.conventions.described_scene`).
+    """
+    if isinstance(scene, str):
+        path, source = scene, open_s1(scene)
+        named = polarisation_in_name(scene)
+        if named and getattr(source.info, "descriptions", None) == ("",):
+            # one undescribed band named like BigEarthNet's <name>_VH.tif: its name says
+            source = open_band_files({named: scene})
+    else:
+        path, source = ",".join(scene.values()), open_band_files(scene)
+    return path, described_scene(source, _s1_config(sar_bands, sar_processing), path)
+
+
 @contextmanager
 def scene_reader(
     path: str,
@@ -118,7 +144,7 @@ def scene_reader(
     Parameters
     ----------
     path
-        Any scene :func:`~geocolor.s1.source.open_s1` opens (local or URL).
+        Any scene :func:`open_scene` opens (local or URL).
     sar_bands
         The model's input bands (``"VV sigma0 dB"``...): which polarisations, in order.
     sar_processing
@@ -135,7 +161,7 @@ def scene_reader(
         The job's output, beside which the scratch file lies (see
         :func:`~geocolor.io.scratch.scratch_folder`); None: the temporary folder.
     """
-    source = source or open_s1(path)
+    source = source or open_scene(path, sar_bands, sar_processing)[1]
     config = _s1_config(sar_bands, sar_processing)
     speckle = raster_speckle(source, config, sar_processing, path)
     named_crs = None if crs is None else parse_crs(crs)

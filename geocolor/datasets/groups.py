@@ -47,6 +47,7 @@ class GroupResult:
     skipped: list[str] = field(default_factory=list)
     unsplit: int = 0
     nodata: int = 0
+    excluded: int = 0
 
 
 def plan_groups(candidates: Iterable[Candidate], pack: int, dataset: str) -> Iterator[GroupPlan]:
@@ -69,8 +70,9 @@ def write_group(
 ) -> GroupResult:
     """Read a group's patches, write them packed into ``store`` and mark the group complete.
 
-    Patches valid (S1 and S2 finite) over less than ``min_valid`` of their pixels are
-    dropped, as ``prepare`` drops such tiles. Runs on a Dask worker: it opens the store
+    Patches ``rule`` excludes (cloud and snow lists) and patches valid (S1 and S2
+    finite) over less than ``min_valid`` of their pixels are dropped, as ``prepare``
+    drops such tiles. Runs on a Dask worker: it opens the store
     itself and sends back only the summary.
     """
     result = GroupResult(plan.group_id)
@@ -79,6 +81,9 @@ def write_group(
         read = reader.read(candidate)
         if isinstance(read, SkippedPair):
             result.skipped.append(f"{read.name}: skipped ({read.reason})")
+            continue
+        if rule.excludes((read.name, read.partner)):
+            result.excluded += 1
             continue
         if _valid_fraction(read) < min_valid:
             result.nodata += 1
@@ -105,23 +110,30 @@ def write_group(
 
 
 def _write_arrays(group: zarr.Group, patches: list[PatchPair], size: int) -> None:
-    """s1, s2 and mask arrays: patches side by side, a chunk per patch, a shard per group."""
+    """s1, s2 and mask arrays: patches side by side, a chunk per patch, a shard per group.
+
+    The datasets carry no cloud mask of their own, so nothing is masked: the mask is
+    created and left unwritten, every chunk reading as its fill value 0.
+    """
+    width = size * len(patches)
     layers = {
         "s1": np.concatenate([patch.s1 for patch in patches], axis=2),
         "s2": np.concatenate([patch.s2 for patch in patches], axis=2),
-        # the datasets carry no cloud mask of their own: nothing is masked
-        "mask": np.zeros((1, size, size * len(patches)), dtype=np.uint8),
+        "mask": None,
     }
     for name, values in layers.items():
+        shape = (1, size, width) if values is None else values.shape
+        dtype = np.dtype(np.uint8) if values is None else values.dtype
         array = group.create_array(
             name,
-            shape=values.shape,
-            chunks=(values.shape[0], size, size),
-            shards=values.shape,
-            dtype=values.dtype,
-            fill_value=np.nan if values.dtype.kind == "f" else 0,
+            shape=shape,
+            chunks=(shape[0], size, size),
+            shards=shape,
+            dtype=dtype,
+            fill_value=np.nan if dtype.kind == "f" else 0,
         )
-        array[:] = values
+        if values is not None:
+            array[:] = values
 
 
 def _tile_table(group_id: str, patches: list[tuple[PatchPair, int]], size: int) -> TileTable:

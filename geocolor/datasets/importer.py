@@ -38,6 +38,7 @@ class ImportSummary:
     kept: int = 0
     unsplit: int = 0
     nodata: int = 0
+    excluded: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -48,7 +49,8 @@ class ImportSummary:
         lines.append(
             f"{self.kept} patches imported into {self.groups} groups "
             f"({self.already_complete} already complete), {len(self.skipped)} skipped, "
-            f"{self.nodata} mostly nodata, {self.unsplit} outside the split lists"
+            f"{self.nodata} mostly nodata, {self.unsplit} outside the split lists, "
+            f"{self.excluded} on the exclude lists"
         )
         return lines
 
@@ -115,6 +117,7 @@ def import_dataset(
             summary.kept += result.kept
             summary.unsplit += result.unsplit
             summary.nodata += result.nodata
+            summary.excluded += result.excluded
             summary.skipped.extend(result.skipped)
             bar.update(len(plan.candidates))
     return summary

@@ -84,6 +84,9 @@ class DatasetReader(Protocol):
         Side of the dataset's patches in pixels (the store's tile size).
     s1_bands, s2_bands
         Band names of the arrays :meth:`read` returns, in order.
+    exclude_lists
+        Optional: names of the dataset's own lists of patches to leave out (clouds,
+        snow), which ``geocolor import`` reads from ROOT when they lie there.
     parameters
         The radiometric conventions of the data: ``{"s1": S1Config keys, "s2": {"level",
         "scale", "offset"}}``, recorded in every pair group.

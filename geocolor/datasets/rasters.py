@@ -89,8 +89,8 @@ def exists(url: str) -> bool:
 
 
 def read_text(url: str) -> str:
-    """The text of the file at ``url``."""
-    with fsspec.open(url, "rt", encoding="utf-8") as stream:
+    """The text of the file at ``url`` (gunzipped when it ends in ``.gz``)."""
+    with fsspec.open(url, "rt", encoding="utf-8", compression="infer") as stream:
         return str(stream.read())
 
 

@@ -31,10 +31,16 @@ class SplitRule:
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     block_metres: float = 9600.0
     seed: int = 0
+    #: Patch names left out whatever the split (a dataset's cloud and snow lists).
+    excluded: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if any(f < 0 for f in self.fractions) or not np.isclose(sum(self.fractions), 1.0):
             raise UsageError(f"split fractions {self.fractions} must be non-negative, sum to 1")
+
+    def excludes(self, names: tuple[str, ...]) -> bool:
+        """Whether a patch known by ``names`` (its own and its partner's) is excluded."""
+        return any(name in self.excluded for name in names)
 
     def split(
         self,
@@ -88,3 +94,32 @@ def read_split_lists(folder: str) -> dict[str, Split]:
     if not lookup:
         raise UsageError(f"{folder}: the split lists name no patch")
     return lookup
+
+
+def read_name_list(path: str) -> set[str]:
+    """The patch names of a list file: the first comma-separated field of each line.
+
+    BigEarthNet's ``patches_with_cloud_and_shadow.csv`` and
+    ``patches_with_seasonal_snow.csv`` name one Sentinel-2 patch per line, without a
+    header; the copies on Zenodo are gzipped (``.csv.gz``), read as they are.
+    """
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such patch list") from None
+    names = {line.split(",")[0].strip() for line in text.splitlines()}
+    names.discard("")
+    return names
+
+
+def exclude_lists_in(root: str, names: tuple[str, ...]) -> list[str]:
+    """The list files called ``names`` (or ``names`` + ``.gz``) found directly in ``root``."""
+    from geocolor.datasets.rasters import exists, join
+
+    found = []
+    for name in names:
+        for candidate in (join(root, name), join(root, f"{name}.gz")):
+            if exists(candidate):
+                found.append(candidate)
+                break
+    return found

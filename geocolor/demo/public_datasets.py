@@ -77,15 +77,18 @@ def _s2_dn(field: np.ndarray, bands: int) -> np.ndarray:
     return (levels + 2500.0 * field[None]).astype(np.uint16)
 
 
-def write_bigearthnet(root: Path, count: int, *, missing_s2: int = 0, seed: int = 0) -> list[str]:
+def write_bigearthnet(
+    root: Path, count: int, *, missing_s2: int = 0, seed: int = 0, first: int = 0
+) -> list[str]:
     """The example layout (``BigEarthNet-S1-Example/``, ``BigEarthNet-S2-Example/``).
 
     Patches lie in a row of 1.2 km squares, eight per row, in UTM zone 33N. The last
     ``missing_s2`` S1 patches name an S2 patch that is not there. Returns the S1 names.
+    ``first`` numbers the patches from there, so processes can each write a part.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, first])
     names = []
-    for index in range(count):
+    for index in range(first, first + count):
         col, row = index % 8, index // 8
         s2_name = f"S2A_MSIL2A_20170613T101031_{col}_{row}"
         s1_name = f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_{col}_{row}"
@@ -113,7 +116,7 @@ def write_bigearthnet(root: Path, count: int, *, missing_s2: int = 0, seed: int 
         }
         (s1_folder / f"{s1_name}_labels_metadata.json").write_text(json.dumps(metadata))
         names.append(s1_name)
-        if index >= count - missing_s2:
+        if index >= first + count - missing_s2:
             continue
         s2_folder = root / BEN_S2 / s2_name
         s2_folder.mkdir(parents=True)

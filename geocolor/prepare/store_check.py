@@ -12,7 +12,7 @@ to repair, unmarks the failing ones so that the next ``prepare`` redoes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -35,6 +35,8 @@ from geocolor.prepare.store import (
 ARRAYS = ("s1", "s2", "mask")
 INDEX_COLUMNS = tuple(f.name for f in fields(TileTable) if f.name != "pair")
 VALID_TOLERANCE = 1e-6
+#: Arrays up to this size are read back whole once rather than tile by tile.
+WHOLE_READ_BYTES = 64 * 2**20
 """How far a tile's valid fraction read back may be from the index's (float rounding)."""
 
 
@@ -105,12 +107,13 @@ def _tile_problems(
     size: int,
 ) -> Iterator[str]:
     """Each listed tile's chunks decode and are valid over the fraction the index says."""
+    read = {name: _window_reader(array, len(tiles)) for name, array in arrays.items()}
     for position in tiles:
         row, col = int(index["row"][position]), int(index["col"][position])
         window = tile_window(row, col, size)
         try:
-            s1, s2 = (read_window(arrays[name], window) for name in ("s1", "s2"))
-            read_window(arrays["mask"], window)
+            s1, s2 = (read[name](window) for name in ("s1", "s2"))
+            read["mask"](window)
         except GeocolorError as exc:
             yield str(exc)
             continue
@@ -121,6 +124,25 @@ def _tile_problems(
                 f"{node_path(arrays['s1'])} and s2: tile {int(index['tile_id'][position])} "
                 f"(row {row}, col {col}) is {valid:.0%} valid, the index says {claimed:.0%}"
             )
+
+
+def _window_reader(
+    array: AnyArray, tiles: int
+) -> Callable[[tuple[slice, slice, slice]], np.ndarray]:
+    """How to read tile windows of ``array``: from one read of it all when it is small.
+
+    A group of small packed patches (``geocolor import``) is read back whole in one
+    request per array, not one per tile; a large array, or one that fails to decode
+    whole, is read tile by tile, so each bad tile is named.
+    """
+    if tiles > 1 and array.nbytes <= WHOLE_READ_BYTES:
+        try:
+            values = read_window(array, (slice(None),) * array.ndim)
+        except GeocolorError:
+            pass
+        else:
+            return lambda window: values[window]
+    return lambda window: read_window(array, window)
 
 
 def check_complete_pairs(

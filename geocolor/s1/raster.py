@@ -14,6 +14,7 @@ opened by passing :data:`~geocolor.io.product_files.GEOCOLOR_VRT_DRIVERS`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -99,6 +100,20 @@ class BackscatterRaster:
         """The raster's own grid."""
         return self.grid
 
+    def described_as(self, descriptions: tuple[str, ...]) -> BackscatterRaster:
+        """The same raster, its bands described as ``descriptions`` say (in file order)."""
+        return dataclasses.replace(
+            self, info=dataclasses.replace(self.info, descriptions=descriptions)
+        )
+
+    def overview(self) -> np.ndarray:
+        """All bands read decimated to at most 512 px a side, float32, NaN for nodata."""
+        with open_product_raster(self.path, self.drivers) as src:
+            scale = max(max(src.width, src.height) / _OUTLINE_PIXELS, 1.0)
+            shape = (src.count, max(round(src.height / scale), 1), max(round(src.width / scale), 1))
+            data = src.read(out_shape=shape, masked=True, resampling=Resampling.nearest)
+        return np.asarray(data.astype(np.float32).filled(np.nan))
+
     def on_grid(self, config: S1Config, grid: Grid, hold: Hold | None = None) -> Backscatter:
         """The raster warped (bilinear) onto ``grid`` lazily, in ``config``'s unit.
 
@@ -152,11 +167,18 @@ def match_bands(
     """(1-based index, description) of the bands ``config`` wants, in its order.
 
     Every band must be described like ``"VV sigma0 dB"`` and hold ``config.measure``;
-    bands are found by polarisation, so their order in the file does not matter.
+    bands are found by polarisation, so their order in the file does not matter. A
+    raster whose bands are not described is opened all the same: ``colorize``
+    describes them from the model's conventions
+    (:func:`geocolor.colorize.conventions.described_scene`), anything else refuses it here.
     """
     found = {}
     for index, text in enumerate(descriptions, start=1):
         words = text.split()
+        if not words:
+            raise GeocolorError(
+                f"{path}: band {index} is not described; name it like 'VV sigma0 dB'"
+            )
         if len(words) != 3 or words[2].lower() not in {"db", "linear"}:
             raise GeocolorError(
                 f"{path}: band {index} is described {text!r}, not like 'VV sigma0 dB'"
@@ -256,8 +278,6 @@ def open_backscatter_raster(
                 " (a processed scene holds floating-point sigma0, gamma0 or beta0)"
             )
         grid = Grid(src.crs, src.transform, src.width, src.height)
-    if not all(descriptions):
-        raise GeocolorError(f"{path}: bands need descriptions naming them, like 'VV sigma0 dB'")
     products = tags.get("input_products") or tags.get("input_product")
     name = path.rstrip("/").rsplit("/", 1)[-1]
     product_id = products.split(",")[0] if products else name.rsplit(".", 1)[0]

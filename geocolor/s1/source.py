@@ -110,6 +110,6 @@ def open_s1(path: str | os.PathLike[str]) -> S1Source:
             return reader.open(url)
     raise GeocolorError(
         f"{url}: no Sentinel-1 reader opens it (readers: {', '.join(readers.names()) or 'none'}); "
-        "expected a GRD SAFE folder or zip with its manifest.safe, or a georeferenced "
-        "backscatter raster"
+        "expected a GRD SAFE folder or zip with its manifest.safe, a georeferenced "
+        "backscatter raster, or a folder of <name>_VV.tif/<name>_VH.tif band files"
     )

@@ -6,6 +6,8 @@ and ``BigEarthNet-v1.0/`` (or the ``BigEarthNet-S1-Example/`` and
 ``<name>_VH.tif`` (float32 sigma0 dB) and ``<name>_labels_metadata.json``, whose
 ``corresponding_s2_patch`` names the S2 patch folder, which holds ``<name>_B01.tif`` ...
 ``<name>_B12.tif`` (uint16 L2A digital numbers; B02, B03 and B04 at 10 m, 120 px).
+``patches_with_cloud_and_shadow.csv`` and ``patches_with_seasonal_snow.csv`` in ROOT
+name the S2 patches to leave out.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ LAYOUTS = (
 S2_BANDS = ("B02", "B03", "B04")
 S1_BANDS = ("VV", "VH")
 PARTNER_KEY = "corresponding_s2_patch"
+# the Sentinel-2 patches the authors found covered by clouds and shadows or seasonal snow,
+# one name per line, downloaded beside the archives (bigearth.net, Zenodo: .csv.gz)
+EXCLUDE_LISTS = ("patches_with_cloud_and_shadow.csv", "patches_with_seasonal_snow.csv")
 
 
 class BigEarthNet:
@@ -36,6 +41,7 @@ class BigEarthNet:
     patch_size = 120
     s1_bands = S1_BANDS
     s2_bands = S2_BANDS
+    exclude_lists = EXCLUDE_LISTS
 
     @property
     def parameters(self) -> dict[str, Any]:

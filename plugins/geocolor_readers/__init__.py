@@ -1,1 +1,1 @@
-"""Built-in Sentinel-1 scene readers: GRD SAFE products and processed backscatter rasters."""
+"""Built-in Sentinel-1 scene readers: GRD SAFE products, processed rasters, band-file folders."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from geocolor.plugins import Registry, hookimpl
 
 if TYPE_CHECKING:
+    from geocolor.s1.band_files import BandFiles
     from geocolor.s1.raster import BackscatterRaster
     from geocolor.s1.safe_source import SafeSource
     from geocolor.s1.source import S1Reader
@@ -57,8 +58,33 @@ class BackscatterRasterReader:
         return open_backscatter_raster(path)
 
 
+class BandFilesReader:
+    """A folder of single-band rasters named by polarisation (``<name>_VV.tif``...).
+
+    A public dataset's patch folder (BigEarthNet's S1 patches), opened as one scene.
+    """
+
+    name = "band-files"
+
+    def can_open(self, path: str) -> bool:
+        """Whether ``path`` is a folder holding ``<name>_<POL>.tif`` files."""
+        from geocolor.errors import GeocolorError
+        from geocolor.s1.band_files import band_files_in
+
+        try:
+            return bool(band_files_in(path))
+        except GeocolorError:  # two scenes in one folder: open() says so
+            return True
+
+    def open(self, path: str) -> BandFiles:
+        """See :func:`geocolor.s1.band_files.open_band_files`."""
+        from geocolor.s1.band_files import band_files_in, open_band_files
+
+        return open_band_files(band_files_in(path))
+
+
 @hookimpl
 def geocolor_register_readers(registry: Registry[S1Reader]) -> None:
-    """Add the GRD SAFE reader and the processed backscatter raster reader."""
-    for reader in (SafeReader(), BackscatterRasterReader()):
+    """Add the GRD SAFE, processed backscatter raster and band-file folder readers."""
+    for reader in (SafeReader(), BackscatterRasterReader(), BandFilesReader()):
         registry.register(reader.name, reader)
