@@ -17,7 +17,7 @@ from geocolor.demo.sen1floods11 import HAND_LABELED, SPLITS, write_sen1floods11
 from geocolor.prepare.store import complete_pairs, open_store, read_tile, read_tiles
 from geocolor.prepare.tiling import Split
 from geocolor.train.store_data import StoreData
-from tests.test_dataset_import import TINY, attrs_of, geocolor, held_out_scene
+from tests.test_dataset_import import TINY, attrs_of, geocolor, held_out_patch
 from tests.test_train import use_fresh_tracking
 
 FLOOD_SPLITS = {
@@ -227,9 +227,8 @@ def test_import_train_evaluate_colorize(
     assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
     root = open_store(store, "r")
     if dataset == "sen1floods11":
-        scene = held_out_scene(
-            root, tmp_path, lambda chip: [source / HAND_LABELED / "S1Hand" / f"{chip}_S1Hand.tif"]
-        )
+        # the chip's own S1Hand file (VV, VH, bands not described), as the dataset ships it
+        scene = source / HAND_LABELED / "S1Hand" / f"{held_out_patch(root)}_S1Hand.tif"
     else:
         tiles = read_tiles(root).of_split(Split.TEST)
         name = attrs_of(root, str(tiles.pair[0]))["patches"][int(tiles.tile_id[0])]["name"]
