@@ -1,0 +1,284 @@
+"""Radiometric terrain flattening (``gamma0-rtc``) and the layover/shadow mask.
+
+After Small (2011), "Flattening Gamma: Radiometric Terrain Correction for SAR
+Imagery", IEEE Transactions on Geoscience and Remote Sensing 49(8): 3081-3093. β⁰ is
+backscatter per unit area of the slant-range plane; what a radar pixel actually
+collects is the area of all the ground that maps into it, seen by the radar: each DEM
+facet's area projected onto the plane perpendicular to the look direction (the γ
+projection). Those projected areas are summed into the radar geometry they map to,
+divided by the pixel's slant-plane reference area, and the ratio is interpolated back
+to the map: ``γ⁰_T = β⁰ / (Σ A_γ / A_β)``. On flat ground the ratio is ``cot θ`` and
+``γ⁰_T`` is the ellipsoid γ⁰; foreshortened slopes, which pile more ground into a pixel,
+are darkened back, and where several slopes overlap (layover) their areas add up.
+
+The facets are the output grid's cells, their heights the DEM sampled at the pixel
+centres (as the geometric correction reads it), their area vectors the cross product
+of the central differences of the Earth-fixed pixel positions. Radar bins are
+:data:`GROUPING` times the coarser of the output resolution and the range pixel spacing,
+in slant range and in azimuth, as sarsen's default ``grouping_area_factor``: every bin
+then receives several facets, so the sum is not aliased by the facet grid. A facet's
+area is spread bilinearly over the four bins around its position and each output pixel
+reads the bins back bilinearly.
+
+Chunks: the bins an output chunk reads also receive facets from outside the chunk.
+Across the zero-Doppler plane two ground points share a slant range when their ground
+distance is their height difference times ``cot θ``, so the chunk is computed with a
+halo of ``relief · cot θ_min`` plus two bins, in output pixels (relief from the DEM's
+height range over the grid, θ_min the smallest ellipsoid incidence over it). The halo
+is capped at :data:`MAX_HALO` pixels to bound memory: beyond about 3 km of relief per
+10 m pixel a layover bin may miss far facets (those pixels are flagged as layover anyway).
+Heights the DEM leaves out in the halo (around the grid's edge) are filled with the
+nearest known height, so the edge of the grid is flattened like its middle.
+
+The mask flags, per output pixel, the facet's own geometry in the zero-Doppler plane
+through its signed local incidence angle ``θ_loc`` (look vector against the facet
+normal projected into that plane): layover where ``θ_loc < 0`` (the slope towards
+the sensor is steeper than the look angle, so slant range decreases with ground range),
+shadow where ``θ_loc ≥ 90°`` (the slope faces away beyond grazing). Shadow cast by
+terrain in front is not traced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+from dask.delayed import delayed
+from pyproj import Transformer
+from scipy import ndimage
+
+from geocolor.geo.grid import LONLAT, Grid
+from geocolor.s1.dem import Dem, heights
+from geocolor.s1.radar_geometry import _WGS84_E2, RadarGeometry, geodetic_to_ecef
+from geocolor.s1.terrain import TerrainLocator
+
+RTC_MEASURE = "gamma0-rtc"
+"""The ``measure`` that asks for terrain-flattened γ⁰."""
+RTC_PROVENANCE = "gamma0-rtc, Small 2011 area projection"
+"""The ``radiometric_terrain_correction`` tag of a flattened image."""
+LAYOVER = 1
+SHADOW = 2
+MASK_DESCRIPTION = "layover_shadow_mask"
+"""The first word of the mask band's description."""
+MASK_ENCODING = "0 neither, 1 layover, 2 shadow (bit flags), NaN outside the DEM"
+"""How the layover/shadow band is encoded, recorded in its description and tags."""
+
+# radar bin size, in units of the coarser of output resolution and range pixel spacing
+GROUPING = 3.0
+# the widest halo (output pixels) a chunk's area accumulation reads
+MAX_HALO = 512
+# probes per grid side used to find the smallest incidence and the azimuth spacing
+_PROBES = 5
+# a projected-area ratio below this (of the flat one) is no illuminated area: NaN
+_MIN_RATIO = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class Flattening:
+    """The geometry, DEM and grid of a flattening, with its radar bins and chunk halo."""
+
+    geometry: RadarGeometry
+    dem: Dem
+    grid: Grid
+    bin_slant: float
+    bin_lines: float
+    halo: int
+
+
+def flattening_for(locator: TerrainLocator) -> Flattening:
+    """Radar bins and chunk halo for ``locator``'s product, DEM and grid."""
+    geometry, grid = locator.geometry, locator.grid
+    resolution = min(grid.resolution)
+    low, high = locator.heights
+    rows, cols = np.meshgrid(
+        np.linspace(0, grid.height, _PROBES), np.linspace(0, grid.width, _PROBES), indexing="ij"
+    )
+    target = _ecef(grid, rows, cols, np.full(rows.shape, (low + high) / 2.0))
+    mid_time = (geometry.lines - 1) / 2.0 * geometry.azimuth_time_interval
+    time, slant = geometry.orbit.zero_doppler(_axes(target), mid_time)
+    position, velocity, _ = geometry.orbit.state(time)
+    look = (position - target) / slant[..., None]
+    incidence = np.arccos(np.clip(np.sum(look * _vertical(target), axis=-1), -1.0, 1.0))
+    line_metres = float(np.median(_azimuth_metres_per_line(geometry, target, position, velocity)))
+    bin_slant = GROUPING * max(resolution, geometry.range_pixel_spacing)
+    bin_lines = GROUPING * max(resolution, line_metres) / line_metres
+    steepest = float(incidence.min())
+    reach = (high - low) / np.tan(steepest) + 2.0 * max(
+        bin_slant / np.sin(steepest), bin_lines * line_metres
+    )
+    halo = min(int(np.ceil(reach / resolution)) + 2, MAX_HALO)
+    return Flattening(geometry, locator.dem, grid, bin_slant, bin_lines, halo)
+
+
+def flattening_layers(flattening: Flattening, chunk: int) -> da.Array:
+    """Lazy (2, rows, cols) float32 on the grid: the projected-area ratio ``Σ A_γ / A_β``
+    that divides terrain-corrected β⁰ into γ⁰_T, and the layover/shadow codes.
+
+    Each ``chunk``-sized block is one task reading its DEM window and halo.
+    """
+    grid = flattening.grid
+    rows = []
+    for row0 in range(0, grid.height, chunk):
+        blocks = []
+        for col0 in range(0, grid.width, chunk):
+            shape = (min(chunk, grid.height - row0), min(chunk, grid.width - col0))
+            block = delayed(_flattening_chunk, pure=True)(flattening, row0, col0, shape)
+            blocks.append(da.from_delayed(block, (2, *shape), dtype=np.float32))
+        rows.append(blocks)
+    layers: da.Array = da.block(rows)
+    return layers
+
+
+def _flattening_chunk(
+    flattening: Flattening, row0: int, col0: int, shape: tuple[int, int]
+) -> np.ndarray:
+    geometry = flattening.geometry
+    # one more pixel than the halo: the facets' central differences
+    pad = flattening.halo + 1
+    size = (shape[0] + 2 * pad, shape[1] + 2 * pad)
+    height = heights(flattening.dem, flattening.grid, row0 - pad, col0 - pad, size)
+    inner = (slice(pad, pad + shape[0]), slice(pad, pad + shape[1]))
+    unknown = ~np.isfinite(height[inner])
+    out = np.full((2, *shape), np.nan, dtype=np.float32)
+    if unknown.all():
+        return out
+    height = _fill_nearest(height)
+    rows, cols = np.meshgrid(
+        np.arange(row0 - pad, row0 - pad + size[0]) + 0.5,
+        np.arange(col0 - pad, col0 - pad + size[1]) + 0.5,
+        indexing="ij",
+    )
+    target = _ecef(flattening.grid, rows, cols, height)
+    mid_time = (geometry.lines - 1) / 2.0 * geometry.azimuth_time_interval
+    time, slant = geometry.orbit.zero_doppler(_axes(target), mid_time)
+    position, velocity, _ = geometry.orbit.state(time)
+    look = (position - target) / slant[..., None]
+    area = _facet_areas(target)
+    # facets are the cells with both neighbours: drop the outer ring everywhere
+    ring = (slice(1, -1), slice(1, -1))
+    target, time, slant = target[ring], time[ring], slant[ring]
+    position, velocity, look = position[ring], velocity[ring], look[ring]
+    reference = (
+        flattening.bin_slant
+        * flattening.bin_lines
+        * _azimuth_metres_per_line(geometry, target, position, velocity)
+    )
+    gamma_area = np.maximum(np.sum(area * look, axis=-1), 0.0) / reference
+    azimuth_bin = time / (geometry.azimuth_time_interval * flattening.bin_lines)
+    range_bin = slant / flattening.bin_slant
+    ratio = _splat_and_gather(gamma_area, azimuth_bin, range_bin, flattening.halo)
+    codes = _layover_shadow(area, look, velocity, target)
+    core = (slice(flattening.halo, -flattening.halo or None),) * 2
+    ratio = np.where(ratio > _MIN_RATIO * _flat_ratio(look[core], target[core]), ratio, np.nan)
+    out[0] = np.where(unknown, np.nan, ratio)
+    out[1] = np.where(unknown, np.nan, codes[core])
+    return out
+
+
+def _splat_and_gather(
+    weight: np.ndarray, azimuth_bin: np.ndarray, range_bin: np.ndarray, halo: int
+) -> np.ndarray:
+    """Sum ``weight`` bilinearly into (azimuth, range) bins, then read the bins back
+    bilinearly at the positions of the inner part (``halo`` in from each side)."""
+    base_a, base_r = np.floor(azimuth_bin.min()), np.floor(range_bin.min())
+    a, r = azimuth_bin - base_a, range_bin - base_r
+    a0, r0 = np.floor(a).astype(np.int64), np.floor(r).astype(np.int64)
+    fa, fr = a - a0, r - r0
+    width = int(r0.max()) + 2
+    bins = (int(a0.max()) + 2) * width
+    corners = (
+        (0, 0, (1 - fa) * (1 - fr)),
+        (0, 1, (1 - fa) * fr),
+        (1, 0, fa * (1 - fr)),
+        (1, 1, fa * fr),
+    )
+    total = np.zeros(bins)
+    for da_, dr, share in corners:
+        total += np.bincount(
+            ((a0 + da_) * width + r0 + dr).ravel(), (weight * share).ravel(), minlength=bins
+        )
+    core = (slice(halo, -halo or None),) * 2
+    index = a0[core] * width + r0[core]
+    gathered = np.zeros(index.shape)
+    for da_, dr, share in corners:
+        gathered += total[index + da_ * width + dr] * share[core]
+    return gathered
+
+
+def _layover_shadow(
+    area: np.ndarray, look: np.ndarray, velocity: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Codes from the signed local incidence angle in the zero-Doppler plane."""
+    along = velocity / np.linalg.norm(velocity, axis=-1, keepdims=True)
+    normal = area - np.sum(area * along, axis=-1, keepdims=True) * along
+    cos_local = np.sum(normal * look, axis=-1)
+    # the sign that makes flat ground's local incidence positive
+    flat_sign = np.sign(np.sum(np.cross(_vertical(target), look) * along, axis=-1))
+    sin_local = flat_sign * np.sum(np.cross(normal, look) * along, axis=-1)
+    codes = np.where(sin_local < 0, LAYOVER, 0) | np.where(cos_local <= 0, SHADOW, 0)
+    return codes.astype(np.float32)
+
+
+def _facet_areas(target: np.ndarray) -> np.ndarray:
+    """Outward area vector (m²) of each cell centred on a pixel, ring of one excluded."""
+    across = (target[1:-1, 2:] - target[1:-1, :-2]) / 2.0
+    down = (target[2:, 1:-1] - target[:-2, 1:-1]) / 2.0
+    area = np.cross(across, down)
+    outward = np.sign(np.sum(area * target[1:-1, 1:-1], axis=-1, keepdims=True))
+    oriented: np.ndarray = area * outward
+    return oriented
+
+
+def _flat_ratio(look: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``cot θ`` of the ellipsoid: the area ratio of flat ground, the scale of a tiny one."""
+    cos_incidence = np.clip(np.sum(look * _vertical(target), axis=-1), 1e-6, 1.0)
+    flat: np.ndarray = cos_incidence / np.sqrt(1.0 - cos_incidence**2 + 1e-12)
+    return flat
+
+
+def _azimuth_metres_per_line(
+    geometry: RadarGeometry, target: np.ndarray, position: np.ndarray, velocity: np.ndarray
+) -> np.ndarray:
+    """Ground distance (m) the zero-Doppler plane sweeps at ``target`` in one line.
+
+    The plane turns about the orbit's instantaneous axis ``S × V`` at ``|S × V| / |S|²``
+    radians per second; a target moves with it at its distance from that axis.
+    """
+    axis = np.cross(position, velocity)
+    rate = np.linalg.norm(axis, axis=-1) / np.sum(position * position, axis=-1)
+    unit = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
+    off_axis = target - np.sum(target * unit, axis=-1, keepdims=True) * unit
+    metres: np.ndarray = (
+        rate * np.linalg.norm(off_axis, axis=-1) * geometry.azimuth_time_interval
+    )
+    return metres
+
+
+def _vertical(target: np.ndarray) -> np.ndarray:
+    """Unit ellipsoid normal (geodetic up) at Earth-fixed ``target`` (..., 3)."""
+    x, y, z = target[..., 0], target[..., 1], target[..., 2]
+    # WGS84: the normal's direction is (x, y, z / (1 - e²)) to first order in height
+    normal = np.stack([x, y, z / (1.0 - _WGS84_E2)], axis=-1)
+    unit: np.ndarray = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
+    return unit
+
+
+def _ecef(grid: Grid, rows: np.ndarray, cols: np.ndarray, height: np.ndarray) -> np.ndarray:
+    x, y = grid.pixel_to_map(rows, cols)
+    lon, lat = Transformer.from_crs(grid.crs, LONLAT, always_xy=True).transform(x, y)
+    return np.stack(geodetic_to_ecef(np.asarray(lon), np.asarray(lat), height), axis=-1)
+
+
+def _axes(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return target[..., 0], target[..., 1], target[..., 2]
+
+
+def _fill_nearest(height: np.ndarray) -> np.ndarray:
+    """``height`` with each NaN replaced by the nearest known height."""
+    missing = ~np.isfinite(height)
+    if not missing.any():
+        return height
+    nearest = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
+    filled: np.ndarray = height[tuple(nearest)]
+    return filled
