@@ -7,6 +7,7 @@ truth: its incidence angle and its range direction on the ground.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -92,7 +93,9 @@ def ground_incidence(grid: Grid) -> np.ndarray:
     return np.radians(LAYOUT.incidence_angle(pixel))
 
 
-def linear(product: Path, grid: Path, dem: Path, measure: str) -> np.ndarray:
+def linear(
+    product: Path, grid: Path, dem: Path, measure: Literal["gamma0", "gamma0-rtc"]
+) -> np.ndarray:
     config = S1Config(
         measure=measure,
         denoise=False,

@@ -249,9 +249,7 @@ def _azimuth_metres_per_line(
     rate = np.linalg.norm(axis, axis=-1) / np.sum(position * position, axis=-1)
     unit = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
     off_axis = target - np.sum(target * unit, axis=-1, keepdims=True) * unit
-    metres: np.ndarray = (
-        rate * np.linalg.norm(off_axis, axis=-1) * geometry.azimuth_time_interval
-    )
+    metres: np.ndarray = rate * np.linalg.norm(off_axis, axis=-1) * geometry.azimuth_time_interval
     return metres
 
 
