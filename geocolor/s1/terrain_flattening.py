@@ -40,6 +40,7 @@ terrain in front is not traced.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dask.array as da
@@ -50,6 +51,7 @@ from scipy import ndimage
 
 from geocolor.geo.grid import LONLAT, Grid
 from geocolor.s1.dem import Dem, heights
+from geocolor.s1.orbit import Axes
 from geocolor.s1.radar_geometry import _WGS84_E2, RadarGeometry, geodetic_to_ecef
 from geocolor.s1.terrain import TerrainLocator
 
@@ -68,6 +70,8 @@ MASK_ENCODING = "0 neither, 1 layover, 2 shadow (bit flags), NaN outside the DEM
 GROUPING = 3.0
 # the widest halo (output pixels) a chunk's area accumulation reads
 MAX_HALO = 512
+# facet rows computed together: bounds the chunk's vector temporaries
+_STRIP = 128
 # probes per grid side used to find the smallest incidence and the azimuth spacing
 _PROBES = 5
 # a projected-area ratio below this (of the flat one) is no illuminated area: NaN
@@ -94,13 +98,9 @@ def flattening_for(locator: TerrainLocator) -> Flattening:
     rows, cols = np.meshgrid(
         np.linspace(0, grid.height, _PROBES), np.linspace(0, grid.width, _PROBES), indexing="ij"
     )
-    target = _ecef(grid, rows, cols, np.full(rows.shape, (low + high) / 2.0))
-    mid_time = (geometry.lines - 1) / 2.0 * geometry.azimuth_time_interval
-    time, slant = geometry.orbit.zero_doppler(_axes(target), mid_time)
-    position, velocity, _ = geometry.orbit.state(time)
-    look = (position - target) / slant[..., None]
-    incidence = np.arccos(np.clip(np.sum(look * _vertical(target), axis=-1), -1.0, 1.0))
-    line_metres = float(np.median(_azimuth_metres_per_line(geometry, target, position, velocity)))
+    probes = _facets(geometry, grid, rows, cols, np.full(rows.shape, (low + high) / 2.0))
+    incidence = np.arccos(np.clip(_dot(probes.look, _vertical(probes.target)), -1.0, 1.0))
+    line_metres = float(np.median(probes.line_metres))
     bin_slant = GROUPING * max(resolution, geometry.range_pixel_spacing)
     bin_lines = GROUPING * max(resolution, line_metres) / line_metres
     steepest = float(incidence.min())
@@ -133,47 +133,125 @@ def flattening_layers(flattening: Flattening, chunk: int) -> da.Array:
 def _flattening_chunk(
     flattening: Flattening, row0: int, col0: int, shape: tuple[int, int]
 ) -> np.ndarray:
-    geometry = flattening.geometry
+    halo = flattening.halo
     # one more pixel than the halo: the facets' central differences
-    pad = flattening.halo + 1
+    pad = halo + 1
     size = (shape[0] + 2 * pad, shape[1] + 2 * pad)
     height = heights(flattening.dem, flattening.grid, row0 - pad, col0 - pad, size)
-    inner = (slice(pad, pad + shape[0]), slice(pad, pad + shape[1]))
-    unknown = ~np.isfinite(height[inner])
+    unknown = ~np.isfinite(height[pad : pad + shape[0], pad : pad + shape[1]])
     out = np.full((2, *shape), np.nan, dtype=np.float32)
     if unknown.all():
         return out
     height = _fill_nearest(height)
+    facet_rows = size[0] - 2
+    azimuth_bin, range_bin, weight = (np.empty((facet_rows, size[1] - 2)) for _ in range(3))
+    codes = np.empty(shape, dtype=np.float32)
+    flat = np.empty(shape)
+    core = slice(halo, halo + shape[1])
+    # strips of facet rows bound the memory of the vector geometry to a strip's
+    for top in range(0, facet_rows, _STRIP):
+        bottom = min(top + _STRIP, facet_rows)
+        strip = _strip(flattening, height[top : bottom + 2], row0 - pad + top, col0 - pad)
+        azimuth_bin[top:bottom], range_bin[top:bottom], weight[top:bottom] = strip
+        first, last = max(top, halo), min(bottom, halo + shape[0])
+        if first < last:
+            facets = strip.facets.part(slice(first - top, last - top), core)
+            codes[first - halo : last - halo] = _layover_shadow(facets)
+            flat[first - halo : last - halo] = _flat_ratio(facets)
+    ratio = _splat_and_gather(weight, azimuth_bin, range_bin, halo)
+    out[0] = np.where(unknown | ~(ratio > _MIN_RATIO * flat), np.nan, ratio)
+    out[1] = np.where(unknown, np.nan, codes)
+    return out
+
+
+@dataclass(frozen=True)
+class _Facets:
+    """Earth-fixed geometry of ground points: where they are, where the sensor looks
+    from at their zero-Doppler time, and their facets' outward area vectors (m²)."""
+
+    target: Axes
+    look: Axes
+    velocity: Axes
+    time: np.ndarray
+    slant: np.ndarray
+    line_metres: np.ndarray
+    area: Axes | None = None
+
+    def part(self, rows: slice, cols: slice) -> _Facets:
+        def cut(axes: Axes) -> Axes:
+            return (axes[0][rows, cols], axes[1][rows, cols], axes[2][rows, cols])
+
+        return _Facets(
+            cut(self.target),
+            cut(self.look),
+            cut(self.velocity),
+            self.time[rows, cols],
+            self.slant[rows, cols],
+            self.line_metres[rows, cols],
+            None if self.area is None else cut(self.area),
+        )
+
+
+@dataclass(frozen=True)
+class _Strip:
+    """A strip of facets' radar bin coordinates and normalised γ areas, and its geometry."""
+
+    azimuth_bin: np.ndarray
+    range_bin: np.ndarray
+    weight: np.ndarray
+    facets: _Facets
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.azimuth_bin, self.range_bin, self.weight))
+
+
+def _strip(flattening: Flattening, height: np.ndarray, row0: int, col0: int) -> _Strip:
+    """The facets of the pixels inside ``height`` (a window of the grid whose corner is
+    (row0, col0)), its outer ring being only their neighbours."""
+    geometry, grid = flattening.geometry, flattening.grid
     rows, cols = np.meshgrid(
-        np.arange(row0 - pad, row0 - pad + size[0]) + 0.5,
-        np.arange(col0 - pad, col0 - pad + size[1]) + 0.5,
+        np.arange(row0, row0 + height.shape[0]) + 0.5,
+        np.arange(col0, col0 + height.shape[1]) + 0.5,
         indexing="ij",
     )
-    target = _ecef(flattening.grid, rows, cols, height)
+    points = _ecef(grid, rows, cols, height)
+    inner = (slice(1, -1), slice(1, -1))
+    across = tuple((axis[1:-1, 2:] - axis[1:-1, :-2]) / 2.0 for axis in points)
+    down = tuple((axis[2:, 1:-1] - axis[:-2, 1:-1]) / 2.0 for axis in points)
+    target: Axes = (points[0][inner], points[1][inner], points[2][inner])
+    area = _cross(across, down)  # type: ignore[arg-type]
+    outward = np.sign(_dot(area, target))
+    area = (area[0] * outward, area[1] * outward, area[2] * outward)
+    facets = _zero_doppler(geometry, target, area)
+    reference = flattening.bin_slant * flattening.bin_lines * facets.line_metres
+    weight = np.maximum(_dot(area, facets.look), 0.0) / reference
+    azimuth_bin = facets.time / (geometry.azimuth_time_interval * flattening.bin_lines)
+    return _Strip(azimuth_bin, facets.slant / flattening.bin_slant, weight, facets)
+
+
+def _facets(
+    geometry: RadarGeometry, grid: Grid, rows: np.ndarray, cols: np.ndarray, height: np.ndarray
+) -> _Facets:
+    x, y, z = _ecef(grid, rows, cols, height)
+    return _zero_doppler(geometry, (x, y, z), None)
+
+
+def _zero_doppler(geometry: RadarGeometry, target: Axes, area: Axes | None) -> _Facets:
     mid_time = (geometry.lines - 1) / 2.0 * geometry.azimuth_time_interval
-    time, slant = geometry.orbit.zero_doppler(_axes(target), mid_time)
+    time, slant = geometry.orbit.zero_doppler(target, mid_time)
     position, velocity, _ = geometry.orbit.state(time)
-    look = (position - target) / slant[..., None]
-    area = _facet_areas(target)
-    # facets are the cells with both neighbours: drop the outer ring everywhere
-    ring = (slice(1, -1), slice(1, -1))
-    target, time, slant = target[ring], time[ring], slant[ring]
-    position, velocity, look = position[ring], velocity[ring], look[ring]
-    reference = (
-        flattening.bin_slant
-        * flattening.bin_lines
-        * _azimuth_metres_per_line(geometry, target, position, velocity)
+    sensor = (position[..., 0], position[..., 1], position[..., 2])
+    speed = (velocity[..., 0], velocity[..., 1], velocity[..., 2])
+    look = tuple((s - t) / slant for s, t in zip(sensor, target, strict=True))
+    return _Facets(
+        target,
+        look,
+        speed,
+        time,
+        slant,
+        _azimuth_metres_per_line(geometry, target, sensor, speed),
+        area,
     )
-    gamma_area = np.maximum(np.sum(area * look, axis=-1), 0.0) / reference
-    azimuth_bin = time / (geometry.azimuth_time_interval * flattening.bin_lines)
-    range_bin = slant / flattening.bin_slant
-    ratio = _splat_and_gather(gamma_area, azimuth_bin, range_bin, flattening.halo)
-    codes = _layover_shadow(area, look, velocity, target)
-    core = (slice(flattening.halo, -flattening.halo or None),) * 2
-    ratio = np.where(ratio > _MIN_RATIO * _flat_ratio(look[core], target[core]), ratio, np.nan)
-    out[0] = np.where(unknown, np.nan, ratio)
-    out[1] = np.where(unknown, np.nan, codes[core])
-    return out
 
 
 def _splat_and_gather(
@@ -206,70 +284,71 @@ def _splat_and_gather(
     return gathered
 
 
-def _layover_shadow(
-    area: np.ndarray, look: np.ndarray, velocity: np.ndarray, target: np.ndarray
-) -> np.ndarray:
+def _layover_shadow(facets: _Facets) -> np.ndarray:
     """Codes from the signed local incidence angle in the zero-Doppler plane."""
-    along = velocity / np.linalg.norm(velocity, axis=-1, keepdims=True)
-    normal = area - np.sum(area * along, axis=-1, keepdims=True) * along
-    cos_local = np.sum(normal * look, axis=-1)
+    assert facets.area is not None
+    speed = np.sqrt(_dot(facets.velocity, facets.velocity))
+    along = (facets.velocity[0] / speed, facets.velocity[1] / speed, facets.velocity[2] / speed)
+    off_plane = _dot(facets.area, along)
+    normal = tuple(a - off_plane * u for a, u in zip(facets.area, along, strict=True))
+    cos_local = _dot(normal, facets.look)
     # the sign that makes flat ground's local incidence positive
-    flat_sign = np.sign(np.sum(np.cross(_vertical(target), look) * along, axis=-1))
-    sin_local = flat_sign * np.sum(np.cross(normal, look) * along, axis=-1)
+    flat_sign = np.sign(_dot(_cross(_vertical(facets.target), facets.look), along))
+    sin_local = flat_sign * _dot(_cross(normal, facets.look), along)
     codes = np.where(sin_local < 0, LAYOVER, 0) | np.where(cos_local <= 0, SHADOW, 0)
     return codes.astype(np.float32)
 
 
-def _facet_areas(target: np.ndarray) -> np.ndarray:
-    """Outward area vector (m²) of each cell centred on a pixel, ring of one excluded."""
-    across = (target[1:-1, 2:] - target[1:-1, :-2]) / 2.0
-    down = (target[2:, 1:-1] - target[:-2, 1:-1]) / 2.0
-    area = np.cross(across, down)
-    outward = np.sign(np.sum(area * target[1:-1, 1:-1], axis=-1, keepdims=True))
-    oriented: np.ndarray = area * outward
-    return oriented
-
-
-def _flat_ratio(look: np.ndarray, target: np.ndarray) -> np.ndarray:
+def _flat_ratio(facets: _Facets) -> np.ndarray:
     """``cot θ`` of the ellipsoid: the area ratio of flat ground, the scale of a tiny one."""
-    cos_incidence = np.clip(np.sum(look * _vertical(target), axis=-1), 1e-6, 1.0)
+    cos_incidence = np.clip(_dot(facets.look, _vertical(facets.target)), 1e-6, 1.0)
     flat: np.ndarray = cos_incidence / np.sqrt(1.0 - cos_incidence**2 + 1e-12)
     return flat
 
 
 def _azimuth_metres_per_line(
-    geometry: RadarGeometry, target: np.ndarray, position: np.ndarray, velocity: np.ndarray
+    geometry: RadarGeometry, target: Axes, position: Axes, velocity: Axes
 ) -> np.ndarray:
     """Ground distance (m) the zero-Doppler plane sweeps at ``target`` in one line.
 
     The plane turns about the orbit's instantaneous axis ``S × V`` at ``|S × V| / |S|²``
     radians per second; a target moves with it at its distance from that axis.
     """
-    axis = np.cross(position, velocity)
-    rate = np.linalg.norm(axis, axis=-1) / np.sum(position * position, axis=-1)
-    unit = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
-    off_axis = target - np.sum(target * unit, axis=-1, keepdims=True) * unit
-    metres: np.ndarray = rate * np.linalg.norm(off_axis, axis=-1) * geometry.azimuth_time_interval
+    axis = _cross(position, velocity)
+    length = np.sqrt(_dot(axis, axis))
+    rate = length / _dot(position, position)
+    along_axis = _dot(target, axis) / length
+    off_axis = np.sqrt(np.maximum(_dot(target, target) - along_axis**2, 0.0))
+    metres: np.ndarray = rate * off_axis * geometry.azimuth_time_interval
     return metres
 
 
-def _vertical(target: np.ndarray) -> np.ndarray:
-    """Unit ellipsoid normal (geodetic up) at Earth-fixed ``target`` (..., 3)."""
-    x, y, z = target[..., 0], target[..., 1], target[..., 2]
-    # WGS84: the normal's direction is (x, y, z / (1 - e²)) to first order in height
-    normal = np.stack([x, y, z / (1.0 - _WGS84_E2)], axis=-1)
-    unit: np.ndarray = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
-    return unit
+def _vertical(target: Axes) -> Axes:
+    """Unit ellipsoid normal (geodetic up) at Earth-fixed ``target``."""
+    x, y, z = target
+    # WGS84: the normal's direction is (x, y, z / (1 - e²)) on the ellipsoid
+    z = z / (1.0 - _WGS84_E2)
+    length = np.sqrt(x * x + y * y + z * z)
+    return x / length, y / length, z / length
 
 
-def _ecef(grid: Grid, rows: np.ndarray, cols: np.ndarray, height: np.ndarray) -> np.ndarray:
+def _dot(a: Axes, b: Axes) -> np.ndarray:
+    product: np.ndarray = a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+    return product
+
+
+def _cross(a: Axes, b: Axes) -> Axes:
+    return (
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    )
+
+
+def _ecef(grid: Grid, rows: np.ndarray, cols: np.ndarray, height: np.ndarray) -> Axes:
     x, y = grid.pixel_to_map(rows, cols)
     lon, lat = Transformer.from_crs(grid.crs, LONLAT, always_xy=True).transform(x, y)
-    return np.stack(geodetic_to_ecef(np.asarray(lon), np.asarray(lat), height), axis=-1)
-
-
-def _axes(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return target[..., 0], target[..., 1], target[..., 2]
+    return geodetic_to_ecef(np.asarray(lon), np.asarray(lat), height)
 
 
 def _fill_nearest(height: np.ndarray) -> np.ndarray:
