@@ -22,6 +22,7 @@ from geocolor.errors import UsageError
 from geocolor.geo.grid import Grid
 from geocolor.s1.backscatter import S1Config, backscatter
 from geocolor.s1.dem import open_dem
+from geocolor.s1.raster import match_bands
 from geocolor.s1.safe import open_safe
 from geocolor.s1.terrain import TerrainLocator
 from geocolor.s1.terrain_flattening import (
@@ -191,3 +192,8 @@ def test_process_s1_writes_flattened_gamma_and_the_mask(
     assert "1 layover" in tags["layover_shadow_mask"]
     assert set(np.unique(codes)) <= {0.0, LAYOVER, SHADOW} and (codes == LAYOVER).any()
     assert np.isfinite(gamma[codes == 0]).all() and -30 < np.median(gamma) < 5
+    # reading the COG back as backscatter (colorize, prepare) skips the mask band
+    with rasterio.open(out) as src:
+        descriptions = tuple(src.descriptions)
+    config = S1Config(measure="gamma0-rtc")
+    assert match_bands(descriptions, config, str(out)) == [(1, "VV gamma0-rtc dB")]

@@ -38,6 +38,7 @@ from geocolor.geo.grid import LONLAT, Georeference, Grid, reproject_geometry
 from geocolor.io.product_files import S1_MEASUREMENT_DRIVERS, open_product_raster
 from geocolor.s1.backscatter import PROVENANCE_TAGS, Backscatter, S1Config
 from geocolor.s1.source import Hold
+from geocolor.s1.terrain_flattening import MASK_DESCRIPTION
 
 # a Sentinel-1 time in a product id or file name: 20210614T052647
 _TIME = re.compile(r"(\d{8}T\d{6})")
@@ -152,11 +153,14 @@ def match_bands(
     """(1-based index, description) of the bands ``config`` wants, in its order.
 
     Every band must be described like ``"VV sigma0 dB"`` and hold ``config.measure``;
-    bands are found by polarisation, so their order in the file does not matter.
+    bands are found by polarisation, so their order in the file does not matter. A
+    layover/shadow band (``process-s1 --layover-shadow-mask``) is not backscatter: skipped.
     """
     found = {}
     for index, text in enumerate(descriptions, start=1):
         words = text.split()
+        if words[:1] == [MASK_DESCRIPTION]:
+            continue
         if len(words) != 3 or words[2].lower() not in {"db", "linear"}:
             raise GeocolorError(
                 f"{path}: band {index} is described {text!r}, not like 'VV sigma0 dB'"
