@@ -22,11 +22,13 @@ reads the bins back bilinearly.
 
 Chunks: the bins an output chunk reads also receive facets from outside the chunk.
 Across the zero-Doppler plane two ground points share a slant range when their ground
-distance is their height difference times ``cot θ``, so the chunk is computed with a
-halo of ``relief · cot θ_min`` plus two bins, in output pixels (relief from the DEM's
-height range over the grid, θ_min the smallest ellipsoid incidence over it). The halo
-is capped at :data:`MAX_HALO` pixels to bound memory: beyond about 3 km of relief per
-10 m pixel a layover bin may miss far facets (those pixels are flagged as layover anyway).
+distance is their height difference times ``cot θ``; along the orbit heights move
+nothing. So the chunk is computed with a halo, per grid axis, of ``relief · cot θ_min``
+times the axis's share of the ground range direction, plus two bins (relief from the
+DEM's height range over the grid, θ_min the smallest ellipsoid incidence over it): on a
+north-up grid the rows' halo is a fraction of the columns'. The halo is capped at
+:data:`MAX_HALO` pixels to bound memory: beyond about 3 km of relief per 10 m pixel a
+layover bin may miss far facets (those pixels are flagged as layover anyway).
 Heights the DEM leaves out in the halo (around the grid's edge) are filled with the
 nearest known height, so the edge of the grid is flattened like its middle.
 
@@ -87,28 +89,43 @@ class Flattening:
     grid: Grid
     bin_slant: float
     bin_lines: float
-    halo: int
+    halo: tuple[int, int]
+    """Pixels of context around a chunk: (rows, columns)."""
 
 
 def flattening_for(locator: TerrainLocator) -> Flattening:
     """Radar bins and chunk halo for ``locator``'s product, DEM and grid."""
     geometry, grid = locator.geometry, locator.grid
-    resolution = min(grid.resolution)
     low, high = locator.heights
     rows, cols = np.meshgrid(
-        np.linspace(0, grid.height, _PROBES), np.linspace(0, grid.width, _PROBES), indexing="ij"
+        np.linspace(0, grid.height - 1, _PROBES),
+        np.linspace(0, grid.width - 1, _PROBES),
+        indexing="ij",
     )
-    probes = _facets(geometry, grid, rows, cols, np.full(rows.shape, (low + high) / 2.0))
-    incidence = np.arccos(np.clip(_dot(probes.look, _vertical(probes.target)), -1.0, 1.0))
+    middle = np.full(rows.shape, (low + high) / 2.0)
+    probes = _facets(geometry, grid, rows, cols, middle)
+    up = _vertical(probes.target)
+    incidence = np.arccos(np.clip(_dot(probes.look, up), -1.0, 1.0))
+    # ground range direction: the look's horizontal part, whichever way it points
+    ground = _difference(probes.look, _scaled(up, _dot(probes.look, up)))
     line_metres = float(np.median(probes.line_metres))
+    steps = []  # per grid axis: metres per pixel, and the share of ground range along it
+    for step_rows, step_cols in ((1.0, 0.0), (0.0, 1.0)):
+        step = _difference(_ecef(grid, rows + step_rows, cols + step_cols, middle), probes.target)
+        metres = np.sqrt(_dot(step, step))
+        share = np.abs(_dot(ground, step)) / (np.sqrt(_dot(ground, ground)) * metres)
+        steps.append((float(metres.min()), float(share.max())))
+    resolution = min(metres for metres, _ in steps)
     bin_slant = GROUPING * max(resolution, geometry.range_pixel_spacing)
     bin_lines = GROUPING * max(resolution, line_metres) / line_metres
     steepest = float(incidence.min())
-    reach = (high - low) / np.tan(steepest) + 2.0 * max(
-        bin_slant / np.sin(steepest), bin_lines * line_metres
+    layover_reach = (high - low) / np.tan(steepest)
+    bins_reach = 2.0 * max(bin_slant / np.sin(steepest), bin_lines * line_metres)
+    halo = tuple(
+        min(int(np.ceil((layover_reach * share + bins_reach) / metres)) + 2, MAX_HALO)
+        for metres, share in steps
     )
-    halo = min(int(np.ceil(reach / resolution)) + 2, MAX_HALO)
-    return Flattening(geometry, locator.dem, grid, bin_slant, bin_lines, halo)
+    return Flattening(geometry, locator.dem, grid, bin_slant, bin_lines, (halo[0], halo[1]))
 
 
 def flattening_layers(flattening: Flattening, chunk: int) -> da.Array:
@@ -133,12 +150,12 @@ def flattening_layers(flattening: Flattening, chunk: int) -> da.Array:
 def _flattening_chunk(
     flattening: Flattening, row0: int, col0: int, shape: tuple[int, int]
 ) -> np.ndarray:
-    halo = flattening.halo
+    halo_rows, halo_cols = flattening.halo
     # one more pixel than the halo: the facets' central differences
-    pad = halo + 1
-    size = (shape[0] + 2 * pad, shape[1] + 2 * pad)
-    height = heights(flattening.dem, flattening.grid, row0 - pad, col0 - pad, size)
-    unknown = ~np.isfinite(height[pad : pad + shape[0], pad : pad + shape[1]])
+    pad_rows, pad_cols = halo_rows + 1, halo_cols + 1
+    size = (shape[0] + 2 * pad_rows, shape[1] + 2 * pad_cols)
+    height = heights(flattening.dem, flattening.grid, row0 - pad_rows, col0 - pad_cols, size)
+    unknown = ~np.isfinite(height[pad_rows : pad_rows + shape[0], pad_cols : pad_cols + shape[1]])
     out = np.full((2, *shape), np.nan, dtype=np.float32)
     if unknown.all():
         return out
@@ -147,18 +164,18 @@ def _flattening_chunk(
     azimuth_bin, range_bin, weight = (np.empty((facet_rows, size[1] - 2)) for _ in range(3))
     codes = np.empty(shape, dtype=np.float32)
     flat = np.empty(shape)
-    core = slice(halo, halo + shape[1])
+    core = slice(halo_cols, halo_cols + shape[1])
     # strips of facet rows bound the memory of the vector geometry to a strip's
     for top in range(0, facet_rows, _STRIP):
         bottom = min(top + _STRIP, facet_rows)
-        strip = _strip(flattening, height[top : bottom + 2], row0 - pad + top, col0 - pad)
+        strip = _strip(flattening, height[top : bottom + 2], row0 - pad_rows + top, col0 - pad_cols)
         azimuth_bin[top:bottom], range_bin[top:bottom], weight[top:bottom] = strip
-        first, last = max(top, halo), min(bottom, halo + shape[0])
+        first, last = max(top, halo_rows), min(bottom, halo_rows + shape[0])
         if first < last:
             facets = strip.facets.part(slice(first - top, last - top), core)
-            codes[first - halo : last - halo] = _layover_shadow(facets)
-            flat[first - halo : last - halo] = _flat_ratio(facets)
-    ratio = _splat_and_gather(weight, azimuth_bin, range_bin, halo)
+            codes[first - halo_rows : last - halo_rows] = _layover_shadow(facets)
+            flat[first - halo_rows : last - halo_rows] = _flat_ratio(facets)
+    ratio = _splat_and_gather(weight, azimuth_bin, range_bin, flattening.halo)
     out[0] = np.where(unknown | ~(ratio > _MIN_RATIO * flat), np.nan, ratio)
     out[1] = np.where(unknown, np.nan, codes)
     return out
@@ -178,17 +195,14 @@ class _Facets:
     area: Axes | None = None
 
     def part(self, rows: slice, cols: slice) -> _Facets:
-        def cut(axes: Axes) -> Axes:
-            return (axes[0][rows, cols], axes[1][rows, cols], axes[2][rows, cols])
-
         return _Facets(
-            cut(self.target),
-            cut(self.look),
-            cut(self.velocity),
+            _cut(self.target, rows, cols),
+            _cut(self.look, rows, cols),
+            _cut(self.velocity, rows, cols),
             self.time[rows, cols],
             self.slant[rows, cols],
             self.line_metres[rows, cols],
-            None if self.area is None else cut(self.area),
+            None if self.area is None else _cut(self.area, rows, cols),
         )
 
 
@@ -215,13 +229,12 @@ def _strip(flattening: Flattening, height: np.ndarray, row0: int, col0: int) -> 
         indexing="ij",
     )
     points = _ecef(grid, rows, cols, height)
-    inner = (slice(1, -1), slice(1, -1))
-    across = tuple((axis[1:-1, 2:] - axis[1:-1, :-2]) / 2.0 for axis in points)
-    down = tuple((axis[2:, 1:-1] - axis[:-2, 1:-1]) / 2.0 for axis in points)
-    target: Axes = (points[0][inner], points[1][inner], points[2][inner])
-    area = _cross(across, down)  # type: ignore[arg-type]
-    outward = np.sign(_dot(area, target))
-    area = (area[0] * outward, area[1] * outward, area[2] * outward)
+    middle, after, before = slice(1, -1), slice(2, None), slice(None, -2)
+    across = _difference(_cut(points, middle, after), _cut(points, middle, before))
+    down = _difference(_cut(points, after, middle), _cut(points, before, middle))
+    area = _scaled(_cross(across, down), 0.25)
+    target = _cut(points, middle, middle)
+    area = _scaled(area, np.sign(_dot(area, target)))  # outward
     facets = _zero_doppler(geometry, target, area)
     reference = flattening.bin_slant * flattening.bin_lines * facets.line_metres
     weight = np.maximum(_dot(area, facets.look), 0.0) / reference
@@ -242,7 +255,7 @@ def _zero_doppler(geometry: RadarGeometry, target: Axes, area: Axes | None) -> _
     position, velocity, _ = geometry.orbit.state(time)
     sensor = (position[..., 0], position[..., 1], position[..., 2])
     speed = (velocity[..., 0], velocity[..., 1], velocity[..., 2])
-    look = tuple((s - t) / slant for s, t in zip(sensor, target, strict=True))
+    look = _scaled(_difference(sensor, target), 1.0 / slant)
     return _Facets(
         target,
         look,
@@ -255,7 +268,10 @@ def _zero_doppler(geometry: RadarGeometry, target: Axes, area: Axes | None) -> _
 
 
 def _splat_and_gather(
-    weight: np.ndarray, azimuth_bin: np.ndarray, range_bin: np.ndarray, halo: int
+    weight: np.ndarray,
+    azimuth_bin: np.ndarray,
+    range_bin: np.ndarray,
+    halo: tuple[int, int],
 ) -> np.ndarray:
     """Sum ``weight`` bilinearly into (azimuth, range) bins, then read the bins back
     bilinearly at the positions of the inner part (``halo`` in from each side)."""
@@ -276,7 +292,7 @@ def _splat_and_gather(
         total += np.bincount(
             ((a0 + da_) * width + r0 + dr).ravel(), (weight * share).ravel(), minlength=bins
         )
-    core = (slice(halo, -halo or None),) * 2
+    core = (slice(halo[0], -halo[0] or None), slice(halo[1], -halo[1] or None))
     index = a0[core] * width + r0[core]
     gathered = np.zeros(index.shape)
     for da_, dr, share in corners:
@@ -290,7 +306,7 @@ def _layover_shadow(facets: _Facets) -> np.ndarray:
     speed = np.sqrt(_dot(facets.velocity, facets.velocity))
     along = (facets.velocity[0] / speed, facets.velocity[1] / speed, facets.velocity[2] / speed)
     off_plane = _dot(facets.area, along)
-    normal = tuple(a - off_plane * u for a, u in zip(facets.area, along, strict=True))
+    normal = _difference(facets.area, _scaled(along, off_plane))
     cos_local = _dot(normal, facets.look)
     # the sign that makes flat ground's local incidence positive
     flat_sign = np.sign(_dot(_cross(_vertical(facets.target), facets.look), along))
@@ -335,6 +351,18 @@ def _vertical(target: Axes) -> Axes:
 def _dot(a: Axes, b: Axes) -> np.ndarray:
     product: np.ndarray = a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
     return product
+
+
+def _difference(a: Axes, b: Axes) -> Axes:
+    return a[0] - b[0], a[1] - b[1], a[2] - b[2]
+
+
+def _cut(axes: Axes, rows: slice, cols: slice) -> Axes:
+    return axes[0][rows, cols], axes[1][rows, cols], axes[2][rows, cols]
+
+
+def _scaled(a: Axes, factor: np.ndarray | float) -> Axes:
+    return a[0] * factor, a[1] * factor, a[2] * factor
 
 
 def _cross(a: Axes, b: Axes) -> Axes:
