@@ -20,7 +20,7 @@ from geocolor.demo.landcover import SceneLayout
 from geocolor.demo.s1 import write_synthetic_s1
 from geocolor.errors import UsageError
 from geocolor.geo.grid import Grid
-from geocolor.s1.backscatter import S1Config, backscatter
+from geocolor.s1.backscatter import TERRAIN_TAGS, S1Config, backscatter
 from geocolor.s1.dem import open_dem
 from geocolor.s1.raster import match_bands
 from geocolor.s1.safe import open_safe
@@ -165,6 +165,23 @@ def test_flattening_is_chunk_independent(product: Path, grid: Grid, tmp_path: Pa
     whole = flattening_layers(flattening, 1024).compute()
     chunked = flattening_layers(flattening, 64).compute()
     assert np.allclose(whole, chunked, rtol=1e-6, equal_nan=True)
+
+
+def test_flattening_is_recorded_with_the_terrain_provenance(
+    product: Path, grid: Grid, tmp_path: Path
+) -> None:
+    """The store's ``s1_terrain_correction`` attributes are the tags in TERRAIN_TAGS."""
+    dem = write_dem(tmp_path / "ridge.tif", grid, ridge(grid, 600.0))
+    config = S1Config(measure="gamma0-rtc", grid=str(dem), dem=str(dem), speckle="none")
+    result = backscatter(open_safe(product), config)
+    assert {key: result.tags[key] for key in TERRAIN_TAGS} == {
+        "dem": str(dem),
+        "dem_height_reference": result.tags["dem_height_reference"],
+        "radiometric_terrain_correction": RTC_PROVENANCE,
+    }
+    assert result.descriptions == ("VV gamma0-rtc dB",) and result.mask is None
+    plain = backscatter(open_safe(product), config.model_copy(update={"measure": "gamma0"}))
+    assert "radiometric_terrain_correction" not in plain.tags
 
 
 def test_flattening_needs_a_dem(product: Path) -> None:
