@@ -30,9 +30,10 @@ north-up grid the rows' halo is a fraction of the columns'. The halo is capped a
 :data:`MAX_HALO` pixels to bound memory: beyond about 3 km of relief per 10 m pixel a
 bin in layover may miss far facets, and its pixels come out too bright. The vector
 geometry is computed in strips of facet rows, so a 1024-pixel chunk with a 300-pixel
-halo across range holds about 280 MiB at its peak. Heights the DEM leaves out in the halo (around
-the grid's edge) are filled with the nearest known height, so the edge of the grid is
-flattened like its middle. A pixel whose bins received no illuminated area is NaN.
+halo across range holds about 280 MiB at its peak. Heights the DEM leaves out in the
+halo (around the grid's edge) are filled with the nearest known height, so the edge of
+the grid is flattened like its middle. A pixel whose bins received no illuminated area
+is NaN.
 
 The mask flags, per output pixel, the facet's own geometry in the zero-Doppler plane
 through its signed local incidence angle ``θ_loc`` (look vector against the facet
