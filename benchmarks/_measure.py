@@ -12,7 +12,8 @@ from typing import Any
 
 
 def run_stage(script: Path, *args: str) -> dict[str, Any]:
-    """Run ``python script *args``; return the JSON it prints plus wall_s and peak_rss_gib."""
+    """Run ``python script *args``; return the JSON it prints plus process_wall_s, cpu_s (user +
+    system, the stage's own CPU time: comparable on a shared machine) and peak_rss_gib."""
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True
@@ -27,4 +28,5 @@ def run_stage(script: Path, *args: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     result["process_wall_s"] = wall
     result["peak_rss_gib"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     return result

@@ -37,6 +37,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8080 \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 
+# PROJ's EGM96 geoid grid (Debian's proj-data): a Copernicus DEM or another geoid-height
+# DEM the model was trained with is turned into ellipsoidal heights with it. Debian's
+# security updates land under the same package name, so it stays unpinned on purpose.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends proj-data \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin geocolor
 WORKDIR /home/geocolor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Never, TypeVar
@@ -38,3 +39,9 @@ def progress_bar(total: int | None, *, desc: str, unit: str = "it") -> Iterator[
         yield bar
     finally:
         bar.close()
+
+
+def note(message: str) -> None:
+    """One line on stderr for the user (a fallback taken, data assumed) unless quiet."""
+    if not is_quiet():
+        print(message, file=sys.stderr)

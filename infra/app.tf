@@ -62,6 +62,17 @@ resource "google_cloud_run_v2_service" "app" {
         name  = "GEOCOLOR_SCENES"
         value = "gs://${google_storage_bucket.data.name}/scenes"
       }
+      # Cloud Run's /tmp is memory counted against the 4 GiB limit: keep the app's
+      # scratch (uploads and results) well under it. One HTTP/1 request is at most
+      # 32 MiB there, so larger uploads could never arrive; scenes come from the bucket.
+      env {
+        name  = "GEOCOLOR_MAX_WORKDIR_MB"
+        value = "1024"
+      }
+      env {
+        name  = "GEOCOLOR_MAX_UPLOAD_MB"
+        value = "32"
+      }
 
       startup_probe {
         http_get {

@@ -88,6 +88,13 @@ def test_a_file_that_is_not_an_orbit_file_is_refused(tmp_path: Path) -> None:
         read_orbit_file(tmp_path / "manifest.xml")
     with pytest.raises(GeocolorError, match="orbit file not found"):
         read_orbit_file(tmp_path / "missing.EOF")
+    # a vector twice would make a zero-length interpolation interval
+    text = write_orbit_file(tmp_path, LAYOUT).read_text()
+    first = text[text.index("<OSV>") : text.index("</OSV>") + len("</OSV>")]
+    repeated = tmp_path / "repeated.EOF"
+    repeated.write_text(text.replace(first, first + first, 1))
+    with pytest.raises(GeocolorError, match="repeats a state-vector time"):
+        read_orbit_file(repeated)
 
 
 def test_a_namespaced_file_reads_alike(tmp_path: Path) -> None:

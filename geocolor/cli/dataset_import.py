@@ -7,6 +7,7 @@ import logging
 import click
 
 from geocolor.datasets.importer import import_dataset
+from geocolor.datasets.official import dataset_splits
 from geocolor.datasets.splits import SplitRule, read_split_lists
 from geocolor.errors import GeocolorError, UsageError
 from geocolor.io.cluster import dask_client
@@ -39,7 +40,8 @@ def _fractions(text: str) -> tuple[float, float, float]:
 @click.option(
     "--split-lists",
     default=None,
-    help="Folder of official train.csv, val.csv and test.csv patch lists (BigEarthNet).",
+    help="Folder of official train.csv, val.csv and test.csv patch lists (BigEarthNet); "
+    "Sen1Floods11's own split CSVs are read without it.",
 )
 @click.option(
     "--split-block",
@@ -78,7 +80,7 @@ def import_command(
     min_valid: float,
     scheduler: str | None,
 ) -> None:
-    """Import DATASET (bigearthnet, sen12ms or a plugin's) from ROOT into a training store.
+    """Import DATASET (bigearthnet, sen12ms, sen1-2, sen1floods11, a plugin's) into a store.
 
     ROOT is the folder holding the dataset as extracted (local or gs://). The store has
     the schema ``prepare`` writes, so ``train``, ``evaluate`` and ``colorize`` use it
@@ -87,7 +89,7 @@ def import_command(
     """
     reader = get_plugins().dataset_readers.get(dataset)
     check_output(output, [root, split_lists], "store")
-    official = read_split_lists(split_lists) if split_lists else {}
+    official = read_split_lists(split_lists) if split_lists else dataset_splits(reader, root)
     rule = SplitRule(official, _fractions(split), split_block, seed)
     with store_lock(output), dask_client(scheduler) as client:
         summary = import_dataset(

@@ -45,8 +45,8 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
     "--orbit",
     "orbit_file",
     default=None,
-    help="POEORB or RESORB orbit file (.EOF), checked against the product and recorded "
-    "(orbit_file tag); the geometry uses the annotation's state vectors for now.",
+    help="POEORB or RESORB orbit file (.EOF) checked against the product: terrain "
+    "correction (--dem) uses its state vectors instead of the annotation's.",
 )
 @click.option("--speckle", default=None, help="Speckle filter name, or 'none' (lee).")
 @click.option("--window", type=int, default=None, help="Speckle filter window (7).")
@@ -59,7 +59,8 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
 @click.option(
     "--dem",
     default=None,
-    help="DEM raster (path or URL, ellipsoidal heights) for range-Doppler terrain correction.",
+    help="DEM for range-Doppler terrain correction: a raster path or URL (geoid heights "
+    "converted), or 'copernicus' for cached Copernicus DEM GLO-30 tiles over the scene.",
 )
 @click.option(
     "--layover-shadow-mask/--no-layover-shadow-mask",
@@ -106,6 +107,7 @@ def process_s1_command(
             product,
             config,
             hold=None if group is None else (lambda image: hold(image, group, "radar", client)),
+            orbit=orbit,
         )
         image, descriptions = result.image, result.descriptions
         if result.mask is not None:
@@ -117,8 +119,7 @@ def process_s1_command(
             result.georef,
             nodata=float("nan"),
             descriptions=descriptions,
-            # the checked file is recorded; the geometry still uses the annotation's vectors
-            tags=result.tags if orbit is None else {**result.tags, "orbit_file": orbit.source},
+            tags=result.tags,
             client=client,
         )
     click.echo(output)

@@ -46,19 +46,22 @@ def write_orbit_file(
     kind: Literal["POEORB", "RESORB"] = "POEORB",
     mission: str = "S1A",
     shift: timedelta = timedelta(0),
+    lead: timedelta = timedelta(0),
 ) -> Path:
     """Write an orbit file covering ``layout``'s acquisition into ``out_dir``.
 
     ``kind`` sets the file type, ``mission`` the satellite (``S1A``, ``S1B``, ``S1C``),
-    and ``shift`` moves the file's span in time, to make a file that misses the
-    acquisition. Returns the path.
+    ``shift`` moves the file's span in time, to make a file that misses the
+    acquisition, and ``lead`` puts the satellite that far ahead along its track (each
+    vector holds the state ``lead`` after its time), an orbit error of known size.
+    Returns the path.
     """
     layout = layout or SceneLayout()
     first = (layout.start_time + shift - _HALF_SPAN).replace(microsecond=0)
     count = int(2 * _HALF_SPAN.total_seconds() / VECTOR_SECONDS) + 1
     times = [first + timedelta(seconds=i * VECTOR_SECONDS) for i in range(count)]
     offsets = np.array([(time - layout.start_time).total_seconds() for time in times])
-    positions, velocities = layout.orbit_state(offsets)
+    positions, velocities = layout.orbit_state(offsets + lead.total_seconds())
     created = times[-1] + timedelta(days=1 if kind == "RESORB" else 20)
     name = (
         f"{mission}_OPER_AUX_{kind}_OPOD_{_stamp(created)}_V{_stamp(times[0])}_{_stamp(times[-1])}"

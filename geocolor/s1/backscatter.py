@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import dask.array as da
@@ -25,8 +25,10 @@ from geocolor.geo.crs import named_or_utm_crs
 from geocolor.geo.grid import LONLAT, Georeference, Grid, grid_covering
 from geocolor.io.filesystems import grid_of_raster
 from geocolor.s1.border_noise import border_noise_decision, remove_border_noise
+from geocolor.s1.copernicus_dem import COPERNICUS, copernicus_dem
 from geocolor.s1.dem import open_dem
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
+from geocolor.s1.orbit_file import OrbitStateVectors
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
 from geocolor.s1.safe import GeolocationGrid, RadarWindow, SafeProduct
 from geocolor.s1.speckle import SpeckleParams
@@ -129,16 +131,28 @@ def _radar_extent(
 
 
 def _locator(
-    product: SafeProduct, geogrid: GeolocationGrid, grid: Grid | None, dem: str | None
+    product: SafeProduct,
+    geogrid: GeolocationGrid,
+    grid: Grid | None,
+    dem: str | None,
+    orbit: OrbitStateVectors | None,
 ) -> RadarLocator | TerrainLocator | None:
-    """How map pixels find their radar position: the DEM's terrain, or the geolocation grid."""
+    """How map pixels find their radar position: the DEM's terrain, solved against the
+    orbit file's vectors when given (else the annotation's), or the geolocation grid."""
     if grid is None:
         if dem is not None:
             raise UsageError("terrain correction with a DEM needs a map grid, not grid: radar")
         return None
     if dem is None:
         return RadarLocator(geogrid, grid)
-    return TerrainLocator(product.radar_geometry(), open_dem(dem), grid)
+    geometry = product.radar_geometry()
+    if orbit is not None:
+        geometry = replace(geometry, orbit=orbit.orbit(geometry.orbit.epoch))
+    if dem == COPERNICUS:
+        opened = copernicus_dem(product.footprint(), grid.footprint_lonlat())
+    else:
+        opened = open_dem(dem)
+    return TerrainLocator(geometry, opened, grid)
 
 
 def _check_terrain_options(config: S1Config) -> None:
@@ -161,6 +175,7 @@ def backscatter(
     config: S1Config | None = None,
     grid: Grid | None = None,
     hold: Callable[[da.Array], da.Array] | None = None,
+    orbit: OrbitStateVectors | None = None,
 ) -> Backscatter:
     """Build the lazy chain for ``product`` as ``config`` says.
 
@@ -177,6 +192,11 @@ def backscatter(
         into storage and return it re-read lazily (see :func:`geocolor.prepare.store.hold`).
         Without it nothing is computed here; with it, warping a whole scene keeps
         memory bounded, as each map chunk then reads its radar window from storage.
+    orbit
+        State vectors of a POEORB or RESORB file, checked against the product
+        (:func:`geocolor.s1.orbit_file.orbit_for_product`): terrain correction solves
+        against them instead of the annotation's. The geolocation-grid warp uses no
+        vectors, so there the file is only recorded (``orbit_file`` tag).
     """
     config = config or S1Config()
     _check_terrain_options(config)
@@ -184,7 +204,7 @@ def backscatter(
     params = SpeckleParams(window=config.window, looks=config.looks)
     geogrid = product.geolocation_grid()
     grid = grid or target_grid(product, config)
-    locator = _locator(product, geogrid, grid, config.dem)
+    locator = _locator(product, geogrid, grid, config.dem, orbit)
     extent = _radar_extent(product, locator, speckle_halo(config.speckle, params))
     # strips of lines across the processed width: the speckle filter's halo then only
     # links consecutive strips, which Dask streams through in bounded memory
@@ -238,8 +258,14 @@ def backscatter(
         "border_noise": border_provenance,
         "orbit_source": ANNOTATION_ORBIT,
     }
+    if orbit is not None:
+        tags["orbit_file"] = orbit.source
+        if isinstance(locator, TerrainLocator):
+            tags["orbit_source"] = orbit.source
     if isinstance(locator, TerrainLocator):
-        tags.update({"dem": locator.dem.path, "dem_height_reference": locator.dem.height_reference})
+        tags.update(
+            {"dem": locator.dem.source, "dem_height_reference": locator.dem.height_reference}
+        )
     if config.measure == RTC_MEASURE:
         tags["radiometric_terrain_correction"] = RTC_PROVENANCE
     if mask is not None:

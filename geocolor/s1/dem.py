@@ -3,8 +3,9 @@
 Heights are sampled bilinearly at the output grid's pixel centres, one chunk at a time,
 so only the DEM window under a chunk is read. A DEM whose CRS is a plain 2-D CRS holds
 heights above the WGS84 ellipsoid, as sarsen takes them; a CRS with a vertical datum
-(heights above a geoid) would need the geoid undulation and is refused rather than
-silently misplaced by tens of metres. Uncovered output is an error, never zero height.
+(heights above a geoid, as Copernicus DEM's EGM2008) gets the geoid undulation added
+(:mod:`geocolor.s1.geoid`) rather than misplacing the terrain by tens of metres.
+Uncovered output is an error, never zero height.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rasterio.warp import Resampling, reproject
 from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
 from geocolor.io.filesystems import OPENER_LOCK, is_remote, open_raster
+from geocolor.s1.geoid import Geoid, geoid_of
 
 ELLIPSOIDAL = "ellipsoid (WGS84): the DEM's CRS has no vertical datum"
 """The height reference recorded in provenance for a DEM with a plain 2-D CRS."""
@@ -34,38 +36,39 @@ _HEIGHT_MARGIN = 100.0
 
 @dataclass(frozen=True)
 class Dem:
-    """A DEM raster: where it is, its CRS, and the height reference its values are in."""
+    """A DEM raster: where it is, its CRS, the height reference its values are in, what
+    provenance names it by (``source``), and the geoid to add when its heights are above one."""
 
     path: str
     crs: CRS
     height_reference: str
+    source: str
+    geoid: Geoid | None = None
 
 
-def open_dem(path: str) -> Dem:
-    """Check that ``path`` is a DEM this chain can use; errors are one line."""
+def open_dem(path: str, source: str | None = None) -> Dem:
+    """Check that ``path`` is a DEM this chain can use; errors are one line.
+
+    ``source`` names the DEM in messages and provenance (``path`` when None).
+    """
+    source = path if source is None else source
     try:
         with open_raster(path) as src:
             crs = src.crs
             identity = src.transform.is_identity
     except rasterio.errors.RasterioIOError as exc:
-        raise GeocolorError(f"{path}: cannot open the DEM ({exc})") from None
+        raise GeocolorError(f"{source}: cannot open the DEM ({exc})") from None
     if crs is None or identity:
-        raise GeocolorError(f"{path}: the DEM has no CRS or geotransform")
-    if _vertical_datum(crs):
-        raise GeocolorError(
-            f"{path}: the DEM's heights are above a geoid ({crs}); give ellipsoidal heights "
-            "with a plain 2-D CRS"
-        )
-    return Dem(path, crs, ELLIPSOIDAL)
-
-
-def _vertical_datum(crs: CRS) -> bool:
-    wkt = crs.to_wkt()
-    return "VERT_CS" in wkt or "VERTCRS" in wkt or "VERTICALCRS" in wkt
+        raise GeocolorError(f"{source}: the DEM has no CRS or geotransform")
+    geoid = geoid_of(crs.to_wkt(), source)
+    if geoid is None:
+        return Dem(path, crs, ELLIPSOIDAL, source)
+    return Dem(path, crs, geoid.description, source, geoid)
 
 
 def heights(dem: Dem, grid: Grid, row0: int, col0: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear DEM heights (float64 m) at the centres of a chunk of ``grid``; NaN uncovered."""
+    """Bilinear ellipsoidal heights (float64 m) at the centres of a chunk of ``grid``; NaN
+    uncovered."""
     transform = grid.window_transform(row0, col0)
     return _resampled(dem, grid.crs, transform, shape, Resampling.bilinear)
 
@@ -84,7 +87,7 @@ def height_range(dem: Dem, grid: Grid) -> tuple[float, float]:
     uncovered = float(np.mean(~(np.isfinite(low) & np.isfinite(high))))
     if uncovered > 0:
         raise GeocolorError(
-            f"{dem.path}: the DEM does not cover {uncovered:.1%} of the output grid"
+            f"{dem.source}: the DEM does not cover {uncovered:.1%} of the output grid"
         )
     return float(low.min()) - _HEIGHT_MARGIN, float(high.max()) + _HEIGHT_MARGIN
 
@@ -103,4 +106,7 @@ def _resampled(
             dst_nodata=np.nan,
             resampling=resampling,
         )
+    if dem.geoid is None:
+        return out
+    out += dem.geoid.undulation_on(crs, transform, shape)
     return out

@@ -19,7 +19,6 @@ from pyproj import Transformer
 from rasterio.control import GroundControlPoint
 from rasterio.transform import GCPTransformer
 from scipy.interpolate import LinearNDInterpolator
-from scipy.ndimage import map_coordinates
 
 from geocolor.geo.grid import LONLAT, Grid
 from geocolor.s1.safe import GeolocationGrid, RadarWindow
@@ -161,32 +160,12 @@ def resample_radar(source: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> n
     depends only on the pixel's source position, never on the chunking. ``line`` and
     ``pixel`` are fractional centre indices into ``source``; NaN gives NaN.
     """
-    shape = line.shape
-    coordinates = np.stack([line, pixel])
-    valid = np.isfinite(source)
-    nearest_line, nearest_pixel = np.rint(line).astype(np.int64), np.rint(pixel).astype(np.int64)
-    inside = (
-        (nearest_line >= 0)
-        & (nearest_line < source.shape[1])
-        & (nearest_pixel >= 0)
-        & (nearest_pixel < source.shape[2])
+    from geocolor.s1 import resample_kernel  # numba: imported on first use
+
+    out = np.empty((source.shape[0], *np.shape(line)), dtype=np.float32)
+    resample_kernel.resample(
+        source, np.asarray(line, dtype=np.float64), np.asarray(pixel, dtype=np.float64), out
     )
-    nearest_valid = (
-        inside
-        & valid[
-            :,
-            np.clip(nearest_line, 0, source.shape[1] - 1),
-            np.clip(nearest_pixel, 0, source.shape[2] - 1),
-        ]
-    )
-    filled = np.where(valid, source, 0.0)
-    out = np.full((source.shape[0], *shape), np.nan, dtype=np.float32)
-    for band in range(source.shape[0]):
-        mask = valid[band].astype(np.float32)
-        weight = map_coordinates(mask, coordinates, order=1, mode="grid-constant")
-        total = map_coordinates(filled[band], coordinates, order=1, mode="grid-constant")
-        usable = nearest_valid[band] & (weight > 0)
-        out[band][usable] = total[usable] / weight[usable]
     return out
 
 

@@ -20,10 +20,6 @@ import numpy as np
 from geocolor.errors import GeocolorError
 from geocolor.io.xml import required_number, required_time
 
-# Newton steps of the zero-Doppler solve at most; the error shrinks quadratically, so
-# three or four reach the tolerance (seconds; a 1e-5 of a line) from the scene's mid time
-_NEWTON_STEPS = 10
-_TIME_TOLERANCE = 1e-8
 _AXES = ("x", "y", "z")
 
 
@@ -40,7 +36,7 @@ class Orbit:
     velocities: np.ndarray
 
     @cached_property
-    def _cubics(self) -> np.ndarray:
+    def cubics(self) -> np.ndarray:
         """(interval, power, axis) coefficients of each interval's Hermite cubic in the
         seconds since the interval's start."""
         step = np.diff(self.times)[:, None]
@@ -52,50 +48,30 @@ class Orbit:
 
     def state(self, time: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Position, velocity and acceleration (..., 3) at ``time`` (s after ``epoch``)."""
-        position, velocity, acceleration = self._state_axes(np.asarray(time, dtype=np.float64))
-        return np.stack(position, -1), np.stack(velocity, -1), np.stack(acceleration, -1)
+        from geocolor.s1 import range_doppler_kernels  # numba: imported on first use
 
-    def _state_axes(self, time: np.ndarray) -> tuple[Axes, Axes, Axes]:
-        """x, y, z of position, velocity and acceleration at ``time``, each of its shape.
-
-        Points are evaluated interval by interval with scalar coefficients: an output
-        chunk spans a second or two of azimuth time, so one or two intervals.
-        """
-        index = np.clip(np.searchsorted(self.times, time) - 1, 0, self.times.size - 2)
-        intervals = np.unique(index)
-        out = [np.empty(time.shape) for _ in range(9)]
-        for interval in intervals.tolist():
-            here = slice(None) if intervals.size == 1 else index == interval
-            since = time[here] - self.times[interval]
-            for axis in range(3):
-                c0, c1, c2, c3 = self._cubics[interval, :, axis].tolist()
-                out[axis][here] = ((c3 * since + c2) * since + c1) * since + c0
-                out[3 + axis][here] = (3.0 * c3 * since + 2.0 * c2) * since + c1
-                out[6 + axis][here] = 6.0 * c3 * since + 2.0 * c2
-        return (out[0], out[1], out[2]), (out[3], out[4], out[5]), (out[6], out[7], out[8])
+        time = np.asarray(time, dtype=np.float64)
+        states = np.empty((time.size, 9))
+        range_doppler_kernels.orbit_states(self.times, self.cubics, time.ravel(), states)
+        states = states.reshape(*time.shape, 3, 3)
+        return states[..., 0, :], states[..., 1, :], states[..., 2, :]
 
     def zero_doppler(self, target: Axes, first_guess: float) -> tuple[np.ndarray, np.ndarray]:
         """Azimuth time (s after ``epoch``) and slant range (m) of Earth-fixed ``target`` (x, y, z).
 
         Zero Doppler is the time the line of sight is perpendicular to the velocity:
-        ``f(t) = (target - S(t)) . V(t) = 0``, solved by Newton's method from ``first_guess``
-        with ``f'(t) = (target - S) . A - V . V``.
+        ``f(t) = (target - S(t)) . V(t) = 0``, solved point by point by Newton's method
+        from ``first_guess`` (see :mod:`geocolor.s1.range_doppler_kernels`).
         """
-        time = np.full(target[0].shape, first_guess)
-        for _ in range(_NEWTON_STEPS):
-            position, velocity, acceleration = self._state_axes(time)
-            offset = [t - p for t, p in zip(target, position, strict=True)]
-            doppler = sum(o * v for o, v in zip(offset, velocity, strict=True))
-            slope = sum(o * a for o, a in zip(offset, acceleration, strict=True)) - sum(
-                v * v for v in velocity
-            )
-            step = doppler / slope
-            time -= step
-            if np.abs(step).max() < _TIME_TOLERANCE:
-                break
-        position, _, _ = self._state_axes(time)
-        distance = np.sqrt(sum((t - p) ** 2 for t, p in zip(target, position, strict=True)))
-        return time, distance
+        from geocolor.s1 import range_doppler_kernels  # numba: imported on first use
+
+        x, y, z = (np.ascontiguousarray(axis, dtype=np.float64).ravel() for axis in target)
+        time, distance = np.empty(x.size), np.empty(x.size)
+        range_doppler_kernels.zero_doppler(
+            self.times, self.cubics, x, y, z, float(first_guess), time, distance
+        )
+        shape = np.shape(target[0])
+        return time.reshape(shape), distance.reshape(shape)
 
 
 def parse_orbit(root: ET.Element, epoch: datetime, source: str) -> Orbit:

@@ -33,24 +33,16 @@ class SlantToGround:
 
     def ground_range(self, time: np.ndarray, slant_range: np.ndarray) -> np.ndarray:
         """Ground range (m) of ``slant_range`` (m) at azimuth ``time`` (s, same epoch)."""
-        if self.times.size == 1:
-            return self._evaluate(0, slant_range)
-        upper = np.clip(np.searchsorted(self.times, time), 1, self.times.size - 1)
-        ground = np.empty(np.shape(slant_range))
-        for index in np.unique(upper).tolist():
-            here = upper == index
-            t0, t1 = self.times[index - 1], self.times[index]
-            weight = np.clip((time[here] - t0) / (t1 - t0), 0.0, 1.0)
-            before = self._evaluate(index - 1, slant_range[here])
-            after = self._evaluate(index, slant_range[here])
-            ground[here] = before + weight * (after - before)
-        return ground
+        from geocolor.s1 import range_doppler_kernels  # numba: imported on first use
 
-    def _evaluate(self, index: int, slant_range: np.ndarray) -> np.ndarray:
-        ground: np.ndarray = np.polynomial.polynomial.polyval(
-            slant_range - self.sr0[index], self.coefficients[index]
+        time, slant_range = np.broadcast_arrays(
+            np.asarray(time, dtype=np.float64), np.asarray(slant_range, dtype=np.float64)
         )
-        return ground
+        ground = np.empty(time.size)
+        range_doppler_kernels.ground_range(
+            self.times, self.sr0, self.coefficients, time.ravel(), slant_range.ravel(), ground
+        )
+        return ground.reshape(time.shape)
 
 
 @dataclass(frozen=True, eq=False)

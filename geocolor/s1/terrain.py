@@ -3,10 +3,14 @@
 Each output pixel is a point on the ground: its map position and its DEM height make
 an Earth-fixed point, whose zero-Doppler time against the orbit and slant range give
 its GRD line and pixel (:class:`geocolor.s1.radar_geometry.RadarGeometry`); the
-backscatter is resampled there. A chunk of the output grid reads only its DEM window
-and the radar window it maps to, found before the graph is built by mapping the chunk's
-edge probes at the DEM's lowest and highest heights, so memory is bounded by chunk
-size as for the geolocation-grid warp (:mod:`geocolor.s1.georeference`).
+backscatter is resampled there. That chain runs per pixel in one numba pass
+(:mod:`geocolor.s1.range_doppler_kernels`); only its map-to-Earth-fixed conversion and
+its Newton solve's first guess come from nodes every ``_NODE_STEP`` pixels, anchored on
+the whole grid, which moves no pixel by more than a few 1e-4 px and keeps chunks
+independent. A chunk of the output grid reads only its DEM window and the radar window
+it maps to, found before the graph is built by mapping the chunk's edge probes at the
+DEM's lowest and highest heights, so memory is bounded by chunk size as for the
+geolocation-grid warp (:mod:`geocolor.s1.georeference`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from geocolor.s1.safe import RadarWindow
 _PROBES = 17
 # radar pixels of context around that window, for the bilinear kernel and the probes
 _MARGIN = 8
-# a (line, pixel) standing for "outside the window", where the map has no data
-_OUTSIDE = -10.0
+# map pixels between the nodes where the grid's CRS is converted to Earth-fixed points
+# (interpolating them in between errs by well under a millimetre)
+_NODE_STEP = 16
 
 
 class TerrainLocator:
@@ -88,16 +93,62 @@ def _terrain_chunk(
     shape: tuple[int, int],
 ) -> np.ndarray:
     height = heights(dem, grid, row0, col0, shape)
-    rows, cols = np.meshgrid(
-        np.arange(row0, row0 + shape[0]) + 0.5,
-        np.arange(col0, col0 + shape[1]) + 0.5,
-        indexing="ij",
-    )
-    line, pixel = map_to_radar(geometry, grid, rows, cols, np.nan_to_num(height))
-    unknown = ~np.isfinite(height) | ~np.isfinite(line) | ~np.isfinite(pixel)
-    line = np.where(unknown, _OUTSIDE, line - window.line0)
-    pixel = np.where(unknown, _OUTSIDE, pixel - window.pixel0)
+    line, pixel = _terrain_line_pixel(geometry, grid, row0, col0, height)
+    line -= window.line0
+    pixel -= window.pixel0
     return resample_radar(source, line, pixel)
+
+
+def _terrain_line_pixel(
+    geometry: RadarGeometry, grid: Grid, row0: int, col0: int, height: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image (line, pixel) of the centres of the chunk of ``grid`` at (row0, col0) whose
+    DEM heights are ``height`` (NaN: unknown, and so NaN).
+
+    The grid's CRS is converted to Earth-fixed coordinates only at nodes every
+    ``_NODE_STEP`` pixels of the whole grid (so a pixel's nodes never depend on the
+    chunking), where the zero-Doppler time at height 0 is solved too; the kernel
+    interpolates both to every pixel, adds its height along the ellipsoid normal and
+    solves its own zero-Doppler time from there (see
+    :func:`geocolor.s1.range_doppler_kernels.geocode_terrain`).
+    """
+    from geocolor.s1 import range_doppler_kernels  # numba: imported on first use
+
+    first_row, first_col = row0 // _NODE_STEP, col0 // _NODE_STEP
+    last_row = -(-(row0 + height.shape[0] - 1) // _NODE_STEP)
+    last_col = -(-(col0 + height.shape[1] - 1) // _NODE_STEP)
+    node_rows = np.arange(first_row, max(last_row, first_row + 1) + 1) * _NODE_STEP + 0.5
+    node_cols = np.arange(first_col, max(last_col, first_col + 1) + 1) * _NODE_STEP + 0.5
+    grid_rows, grid_cols = np.meshgrid(node_rows, node_cols, indexing="ij")
+    x, y = grid.pixel_to_map(grid_rows, grid_cols)
+    lon, lat = Transformer.from_crs(grid.crs, LONLAT, always_xy=True).transform(x, y)
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    ground = geodetic_to_ecef(lon, lat, np.zeros(lon.shape))
+    above = geodetic_to_ecef(lon, lat, np.ones(lon.shape))
+    normal = [a - g for a, g in zip(above, ground, strict=True)]
+    nodes = np.ascontiguousarray(np.stack([*ground, *normal], axis=-1))
+    mid_time = (geometry.lines - 1) / 2.0 * geometry.azimuth_time_interval
+    node_times, _ = geometry.orbit.zero_doppler(ground, mid_time)
+    line, pixel = np.empty(height.shape), np.empty(height.shape)
+    srgr = geometry.slant_to_ground
+    range_doppler_kernels.geocode_terrain(
+        geometry.orbit.times,
+        geometry.orbit.cubics,
+        srgr.times,
+        srgr.sr0,
+        srgr.coefficients,
+        geometry.azimuth_time_interval,
+        geometry.range_pixel_spacing,
+        nodes,
+        node_times,
+        _NODE_STEP,
+        row0 - first_row * _NODE_STEP,
+        col0 - first_col * _NODE_STEP,
+        np.ascontiguousarray(height, dtype=np.float64),
+        line,
+        pixel,
+    )
+    return line, pixel
 
 
 def terrain_correct(

@@ -1,1 +1,4 @@
-"""Built-in public dataset readers for ``geocolor import``: BigEarthNet and SEN12MS."""
+"""Built-in public dataset readers for ``geocolor import``.
+
+BigEarthNet, SEN12MS, SEN1-2 and Sen1Floods11.
+"""

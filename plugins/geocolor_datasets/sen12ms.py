@@ -44,25 +44,7 @@ class Sen12ms:
 
     def candidates(self, root: str) -> Iterator[Candidate]:
         """Every S1 patch of every scene of every season, in name order."""
-        from geocolor.datasets import rasters  # rasterio: imported when used
-
-        seasons = [name for name in rasters.list_folder(root) if SEASON.match(name)]
-        if not seasons:
-            raise GeocolorError(
-                f"{root}: not a SEN12MS folder (expected ROIs1158_spring/ and other seasons)"
-            )
-        for season in seasons:
-            for scene in rasters.list_folder(rasters.join(root, season)):
-                match = S1_SCENE.match(scene)
-                if match is None:
-                    continue
-                for file in rasters.list_folder(rasters.join(root, season, scene)):
-                    if file.endswith(".tif"):
-                        yield Candidate(
-                            file.removesuffix(".tif"),
-                            rasters.join(root, season, scene, file),
-                            holdout=f"{season}/{match.group(1)}",
-                        )
+        return season_candidates(root, ".tif", "SEN12MS")
 
     def read(self, candidate: Candidate) -> PatchPair | SkippedPair:
         """VV and VH with B02, B03 and B04 of the matching ``_s2_`` patch."""
@@ -71,7 +53,7 @@ class Sen12ms:
         s1_path = candidate.location
         folder, file = s1_path.rsplit("/", 1)
         parent, scene = folder.rsplit("/", 1)
-        s2_path = rasters.join(parent, _s2_name(scene), _s2_name(file))
+        s2_path = rasters.join(parent, s2_name(scene), s2_name(file))
         if not rasters.exists(s2_path):
             return SkippedPair(candidate.name, f"its Sentinel-2 patch {s2_path} is missing")
         s1, s2 = rasters.read_raster(s1_path), rasters.read_raster(s2_path)
@@ -87,11 +69,38 @@ class Sen12ms:
             check_size(s2.data, self.patch_size, s2_path)[wanted] * np.float32(DN_SCALE),
             s1.crs,
             s1.transform,
-            _s2_name(candidate.name),
+            s2_name(candidate.name),
         )
 
 
-def _s2_name(s1_name: str) -> str:
+def season_candidates(root: str, extension: str, title: str) -> Iterator[Candidate]:
+    """The S1 patches ``ROIs<n>_<season>/s1_<n>/..._s1_..._p<k><extension>`` under ``root``.
+
+    Shared by SEN12MS and SEN1-2, which have one layout; a scene of a season is the
+    holdout unit. ``title`` names the dataset when ``root`` is not it.
+    """
+    from geocolor.datasets import rasters  # rasterio: imported when used
+
+    seasons = [name for name in rasters.list_folder(root) if SEASON.match(name)]
+    if not seasons:
+        raise GeocolorError(
+            f"{root}: not a {title} folder (expected ROIs1158_spring/ and other seasons)"
+        )
+    for season in seasons:
+        for scene in rasters.list_folder(rasters.join(root, season)):
+            match = S1_SCENE.match(scene)
+            if match is None:
+                continue
+            for file in rasters.list_folder(rasters.join(root, season, scene)):
+                if file.endswith(extension):
+                    yield Candidate(
+                        file.removesuffix(extension),
+                        rasters.join(root, season, scene, file),
+                        holdout=f"{season}/{match.group(1)}",
+                    )
+
+
+def s2_name(s1_name: str) -> str:
     """The S2 counterpart of an S1 scene folder or patch name (``s1_`` -> ``s2_``)."""
     head, separator, tail = s1_name.rpartition("s1_")
     return f"{head}s2_{tail}" if separator else s1_name
