@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import dask.array as da
 import zarr
 
 from geocolor.config import load_config
@@ -14,6 +15,7 @@ from geocolor.prepare.store import hold
 from geocolor.s1.backscatter import S1Config, backscatter
 from geocolor.s1.orbit_file import orbit_for_product
 from geocolor.s1.safe import open_safe
+from geocolor.s1.terrain_flattening import MASK_DESCRIPTION, MASK_ENCODING
 
 
 def split_list(value: str | None) -> tuple[str, ...] | None:
@@ -27,7 +29,12 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
 @click.argument("safe")
 @click.option("-o", "--output", required=True, help="Output COG (path or URL).")
 @click.option("--config", "config_path", help="Pipeline YAML with process-s1 keys.")
-@click.option("--measure", type=click.Choice(["sigma0", "beta0", "gamma0"]), default=None)
+@click.option(
+    "--measure",
+    type=click.Choice(["sigma0", "beta0", "gamma0", "gamma0-rtc"]),
+    default=None,
+    help="gamma0-rtc: gamma0 flattened by the DEM's illuminated area (Small 2011; needs --dem).",
+)
 @click.option("--denoise/--no-denoise", default=None, help="Thermal noise removal (on).")
 @click.option(
     "--border-noise/--no-border-noise",
@@ -55,6 +62,11 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
     help="DEM for range-Doppler terrain correction: a raster path or URL (geoid heights "
     "converted), or 'copernicus' for cached Copernicus DEM GLO-30 tiles over the scene.",
 )
+@click.option(
+    "--layover-shadow-mask/--no-layover-shadow-mask",
+    default=None,
+    help="Add a last band flagging layover (1) and shadow (2) from the DEM (needs --dem).",
+)
 @click.option("--chunk", type=int, default=None, help="Dask chunk size in pixels (2048).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 def process_s1_command(
@@ -69,7 +81,8 @@ def process_s1_command(
     """Calibrate, denoise, speckle-filter and georeference a Sentinel-1 GRD product.
 
     SAFE is a .SAFE folder or its .zip, local or a URL. Writes a float32 COG with one
-    band per polarisation and NaN as nodata, then prints its path.
+    band per polarisation (and the layover/shadow codes last, when asked for) and NaN
+    as nodata, then prints its path.
     """
     config = load_config(
         S1Config, config_path, {**options, "polarisations": split_list(polarisations)}
@@ -96,12 +109,16 @@ def process_s1_command(
             hold=None if group is None else (lambda image: hold(image, group, "radar", client)),
             orbit=orbit,
         )
+        image, descriptions = result.image, result.descriptions
+        if result.mask is not None:
+            image = da.concatenate([image, result.mask])
+            descriptions = (*descriptions, f"{MASK_DESCRIPTION} ({MASK_ENCODING})")
         write_cog(
-            result.image,
+            image,
             output,
             result.georef,
             nodata=float("nan"),
-            descriptions=result.descriptions,
+            descriptions=descriptions,
             tags=result.tags,
             client=client,
         )

@@ -33,6 +33,13 @@ from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, 
 from geocolor.s1.safe import GeolocationGrid, RadarWindow, SafeProduct
 from geocolor.s1.speckle import SpeckleParams
 from geocolor.s1.terrain import TerrainLocator, terrain_correct
+from geocolor.s1.terrain_flattening import (
+    MASK_ENCODING,
+    RTC_MEASURE,
+    RTC_PROVENANCE,
+    flattening_for,
+    flattening_layers,
+)
 
 ANNOTATION_ORBIT = "annotation"
 """The ``orbit_source`` tag of a product whose own state vectors are in effect."""
@@ -41,14 +48,15 @@ PROVENANCE_TAGS = ("border_noise", "orbit_source")
 
 # output chunk of the map-grid warp (pixels per side)
 WARP_CHUNK = 1024
-TERRAIN_TAGS = ("dem", "dem_height_reference")
-"""Provenance tags of a terrain-corrected image (absent without a DEM)."""
+TERRAIN_TAGS = ("dem", "dem_height_reference", "radiometric_terrain_correction")
+"""Provenance tags of a terrain-corrected image (absent without a DEM; the last only
+for ``gamma0-rtc``)."""
 
 
 class S1Config(Config):
     """How to turn a GRD product into backscatter (keys of ``pipelines/*.yaml``)."""
 
-    measure: Literal["sigma0", "beta0", "gamma0"] = "sigma0"
+    measure: Literal["sigma0", "beta0", "gamma0", "gamma0-rtc"] = "sigma0"
     denoise: bool = True
     border_noise: bool = True
     speckle: str = "lee"
@@ -61,6 +69,7 @@ class S1Config(Config):
     polarisations: tuple[str, ...] | None = None
     chunk: int = pydantic.Field(default=256, ge=16)
     dem: str | None = None
+    layover_shadow_mask: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class Backscatter:
     polarisations: tuple[str, ...]
     descriptions: tuple[str, ...]
     tags: dict[str, str]
+    mask: da.Array | None = None
+    """(1, rows, cols) layover/shadow codes on the grid, when asked for (``process-s1``)."""
 
 
 def target_grid(product: SafeProduct, config: S1Config) -> Grid | None:
@@ -144,6 +155,15 @@ def _locator(
     return TerrainLocator(geometry, opened, grid)
 
 
+def _check_terrain_options(config: S1Config) -> None:
+    """Flattening and the layover/shadow mask need the DEM's terrain."""
+    if config.dem is None or config.grid == "radar":
+        if config.measure == RTC_MEASURE:
+            raise UsageError("measure gamma0-rtc needs a DEM (--dem) and a map grid")
+        if config.layover_shadow_mask:
+            raise UsageError("the layover/shadow mask needs a DEM (--dem) and a map grid")
+
+
 def to_db(image: da.Array) -> da.Array:
     """10 log10 of linear power as float32, one new array per chunk; NaN stays NaN."""
     db: da.Array = da.map_blocks(power_to_db, image, dtype=np.float32)
@@ -179,6 +199,7 @@ def backscatter(
         vectors, so there the file is only recorded (``orbit_file`` tag).
     """
     config = config or S1Config()
+    _check_terrain_options(config)
     polarisations = _select_polarisations(product, config.polarisations)
     params = SpeckleParams(window=config.window, looks=config.looks)
     geogrid = product.geolocation_grid()
@@ -196,7 +217,8 @@ def backscatter(
     for pol in polarisations:
         steps = RadarSteps(
             luts=product.calibration(pol),
-            measure=config.measure,
+            # flattening divides terrain-corrected beta0 by the illuminated area
+            measure="beta0" if config.measure == RTC_MEASURE else config.measure,
             noise=product.noise(pol) if config.denoise else None,
             speckle=config.speckle,
             params=params,
@@ -206,6 +228,7 @@ def backscatter(
             dn = remove_border_noise(product, pol, dn, extent)
         layers.append(radar_backscatter(dn, steps, origin=origin, db=chain_db))
     image = da.stack(layers)
+    mask = None
     if grid is None:
         georef = Georeference(LONLAT, gcps=tuple(ground_control_points(geogrid)))
     else:
@@ -213,6 +236,12 @@ def backscatter(
             image = hold(image)
         if isinstance(locator, TerrainLocator):
             image = terrain_correct(image, locator, chunk=WARP_CHUNK, extent=extent)
+            if config.measure == RTC_MEASURE or config.layover_shadow_mask:
+                flattening = flattening_layers(flattening_for(locator), WARP_CHUNK)
+                if config.measure == RTC_MEASURE:
+                    image = image / flattening[0:1]
+                if config.layover_shadow_mask:
+                    mask = flattening[1:2]
         else:
             image = warp_to_grid(image, geogrid, grid, chunk=WARP_CHUNK, extent=extent)
         georef = Georeference(grid.crs, grid.transform)
@@ -234,6 +263,11 @@ def backscatter(
         if isinstance(locator, TerrainLocator):
             tags["orbit_source"] = orbit.source
     if isinstance(locator, TerrainLocator):
-        terrain = (locator.dem.source, locator.dem.height_reference)
-        tags.update(zip(TERRAIN_TAGS, terrain, strict=True))
-    return Backscatter(image, georef, grid, polarisations, descriptions, tags)
+        tags.update(
+            {"dem": locator.dem.source, "dem_height_reference": locator.dem.height_reference}
+        )
+    if config.measure == RTC_MEASURE:
+        tags["radiometric_terrain_correction"] = RTC_PROVENANCE
+    if mask is not None:
+        tags["layover_shadow_mask"] = MASK_ENCODING
+    return Backscatter(image, georef, grid, polarisations, descriptions, tags, mask)

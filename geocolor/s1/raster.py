@@ -39,6 +39,7 @@ from geocolor.geo.grid import LONLAT, Georeference, Grid, reproject_geometry
 from geocolor.io.product_files import S1_MEASUREMENT_DRIVERS, open_product_raster
 from geocolor.s1.backscatter import PROVENANCE_TAGS, Backscatter, S1Config
 from geocolor.s1.source import Hold
+from geocolor.s1.terrain_flattening import MASK_DESCRIPTION
 
 # a Sentinel-1 time in a product id or file name: 20210614T052647
 _TIME = re.compile(r"(\d{8}T\d{6})")
@@ -171,6 +172,7 @@ def match_bands(
     raster whose bands are not described is opened all the same: ``colorize``
     describes them from the model's conventions
     (:func:`geocolor.colorize.conventions.described_scene`), anything else refuses it here.
+    layover/shadow band (``process-s1 --layover-shadow-mask``) is not backscatter: skipped.
     """
     found = {}
     for index, text in enumerate(descriptions, start=1):
@@ -179,6 +181,8 @@ def match_bands(
             raise GeocolorError(
                 f"{path}: band {index} is not described; name it like 'VV sigma0 dB'"
             )
+        if words[:1] == [MASK_DESCRIPTION]:
+            continue
         if len(words) != 3 or words[2].lower() not in {"db", "linear"}:
             raise GeocolorError(
                 f"{path}: band {index} is described {text!r}, not like 'VV sigma0 dB'"
