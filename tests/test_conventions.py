@@ -170,10 +170,24 @@ def test_a_grd_goes_through_the_chain_saying_when_the_models_filtering_is_unknow
     assert "does not say whether its training data was speckle-filtered" in caplog.text
 
 
+def test_a_grd_is_flattened_for_a_gamma0_rtc_model_only_with_the_dem_it_records() -> None:
+    product = fake_source(False, None)
+    flattened = {"measure": "gamma0-rtc", "speckle": "none", "dem": "dem.tif"}
+    assert raster_speckle(product, S1Config(**flattened), flattened, "x.SAFE") is None
+    # trained on rasters flattened elsewhere (fetch, RTC COGs): no DEM to flatten with
+    fetched = S1Config(measure="gamma0-rtc", speckle="none")
+    with pytest.raises(GeocolorError, match=r"^x.SAFE: .* gamma0-rtc .* records no DEM") as error:
+        raster_speckle(product, fetched, fetched.model_dump(), "x.SAFE")
+    assert "\n" not in str(error.value)
+
+
 def test_another_measure_is_refused_naming_both() -> None:
     check_measure(("VV sigma0 dB", "VH sigma0 linear"), "sigma0", "s.tif")
     with pytest.raises(GeocolorError, match=r"s.tif: holds gamma0 .* trained on sigma0"):
         check_measure(("VV gamma0 dB", "VH gamma0 dB"), "sigma0", "s.tif")
+    check_measure(("VV gamma0-rtc dB", "VH gamma0-rtc dB"), "gamma0-rtc", "s.tif")
+    with pytest.raises(GeocolorError, match=r"holds gamma0-rtc .* trained on gamma0,"):
+        check_measure(("VV gamma0-rtc dB",), "gamma0", "s.tif")
 
 
 def write_raster(path: Path, db: np.ndarray, unit: str, processing: dict[str, Any] | None) -> str:

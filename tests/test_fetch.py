@@ -13,8 +13,13 @@ from sentinelhub.exceptions import SHRateLimitWarning
 
 from geocolor.acquire.fetch import request_windows
 from geocolor.cli import main
+from geocolor.colorize.readers import scene_reader
+from geocolor.errors import GeocolorError
 from geocolor.geo.grid import Grid
 from geocolor.progress import set_quiet
+from geocolor.s1.backscatter import S1Config
+from geocolor.s1.conventions import applied_processing, recorded_processing
+from geocolor.s1.source import open_s1
 from geocolor.s2.product import open_s2
 from tests.sentinelhub_server import (
     AOI,
@@ -98,12 +103,13 @@ def test_sentinel1_output_is_backscatter_in_db_with_nan_nodata(
 ) -> None:
     server.swath_east = 500_400.0  # data ends 40 pixels into the grid (x0 = 500000)
     assert fetch(tmp_path, "db", "--mission", "s1") == 0
-    assert fetch(tmp_path, "linear", "--mission", "s1", "--linear", "--backscatter", "gamma0") == 0
+    rtc = ("--linear", "--backscatter", "gamma0-rtc")
+    assert fetch(tmp_path, "linear", "--mission", "s1", *rtc) == 0
     db, tags, descriptions, _ = read(tmp_path / "db" / S1_NAME)
     linear, _, linear_descriptions, _ = read(tmp_path / "linear" / S1_NAME)
     assert db.dtype == np.float32
     assert descriptions == ("VV sigma0 dB", "VH sigma0 dB")
-    assert linear_descriptions == ("VV gamma0 linear", "VH gamma0 linear")
+    assert linear_descriptions == ("VV gamma0-rtc linear", "VH gamma0-rtc linear")
     assert np.isnan(db[:, :, 40:]).all() and not np.isnan(db[:, :, :40]).any()
     np.testing.assert_allclose(db[:, :, :40], 10 * np.log10(linear[:, :, :40]), atol=1e-4)
     assert np.nanmin(linear) >= 0.01 and np.nanmax(linear) < 0.11
@@ -126,6 +132,32 @@ def test_sentinel1_output_is_backscatter_in_db_with_nan_nodata(
     last = server.process_payloads[-1]["input"]["data"][0]
     assert first["processing"]["orthorectify"] is True
     assert last["processing"]["backCoeff"] == "GAMMA0_TERRAIN"
+
+
+def test_fetched_gamma0_rtc_agrees_with_a_gamma0_rtc_model_and_ellipsoid_gamma0_does_not(
+    tmp_path: Path, server: FakeSentinelHub
+) -> None:
+    assert fetch(tmp_path, "rtc", "--mission", "s1", "--backscatter", "gamma0-rtc") == 0
+    assert fetch(tmp_path, "ellipsoid", "--mission", "s1", "--backscatter", "gamma0") == 0
+    ellipsoid = server.process_payloads[-1]["input"]["data"][0]["processing"]
+    assert ellipsoid["backCoeff"] == "GAMMA0_ELLIPSOID"
+    rtc, ellipsoid_gamma0 = str(tmp_path / "rtc" / S1_NAME), str(tmp_path / "ellipsoid" / S1_NAME)
+    # what prepare records of the fetched raster is what the model carries to colorize
+    source = open_s1(rtc)
+    trained = applied_processing(source, S1Config(measure="gamma0-rtc", speckle="none"))
+    assert recorded_processing(source) == {
+        "measure": "gamma0-rtc",
+        "db": True,
+        "speckle": "none",
+        "window": None,
+    }
+    bands = ("VV gamma0-rtc dB", "VH gamma0-rtc dB")
+    with scene_reader(rtc, bands, trained, beside=rtc) as reader:
+        fed = reader.read(0, 0, *reader.grid.shape)
+    np.testing.assert_array_equal(fed, read(tmp_path / "rtc" / S1_NAME)[0])
+    with pytest.raises(GeocolorError, match=r"holds gamma0 backscatter, .* trained on gamma0-rtc"):
+        with scene_reader(ellipsoid_gamma0, bands, trained, beside=ellipsoid_gamma0):
+            pass
 
 
 def test_sentinel2_output_is_a_band_folder_open_s2_reads(

@@ -11,7 +11,8 @@ are written in a hidden ``.partial`` folder and renamed when whole.
 Outputs are what ``prepare`` and ``colorize`` read:
 
 - Sentinel-1: ``S1_<start>.tif``, float32 backscatter, one band per polarisation
-  described like ``"VV sigma0 dB"``, NaN as nodata.
+  described like ``"VV sigma0 dB"`` (the measure as ``process-s1 --measure`` names it:
+  ``gamma0-rtc`` for the service's terrain-flattened γ⁰), NaN as nodata.
 - Sentinel-2: a folder ``S2_<start>/`` of band files ``S2_<start>_B02.tif`` …
   ``S2_<start>_SCL.tif``: harmonised L2A digital numbers (reflectance × 10000, no
   offset, 0 = no data), the form :func:`geocolor.s2.product.open_s2` reads as a
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pydantic
@@ -58,8 +59,16 @@ from geocolor.s2.product import BAND_ORDER, SCL
 
 MAX_REQUEST_PIXELS = 2500
 POLARISATIONS = ("VV", "VH")
-# the Process API's S1 backscatter coefficients; gamma0 is terrain-flattened
-_BACK_COEFFICIENTS = {"sigma0": "SIGMA0_ELLIPSOID", "gamma0": "GAMMA0_TERRAIN"}
+Backscatter = Literal["sigma0", "gamma0", "gamma0-rtc"]
+"""The measures a fetch asks for, named as ``process-s1 --measure`` names them: gamma0 is
+ellipsoid γ⁰ (σ⁰ over the ellipsoid incidence's cosine), gamma0-rtc terrain-flattened γ⁰."""
+BACKSCATTER_MEASURES: tuple[str, ...] = get_args(Backscatter)
+# the Process API's backCoeff for each measure
+_BACK_COEFFICIENTS = {
+    "sigma0": "SIGMA0_ELLIPSOID",
+    "gamma0": "GAMMA0_ELLIPSOID",
+    "gamma0-rtc": "GAMMA0_TERRAIN",
+}
 _TIME_MARGIN = timedelta(minutes=1)
 
 
@@ -69,7 +78,7 @@ class FetchConfig(Config):
     source: str = DEFAULT_SOURCE
     resolution: float = pydantic.Field(default=10.0, gt=0)
     crs: str | None = None
-    backscatter: Literal["sigma0", "gamma0"] = "sigma0"
+    backscatter: Backscatter = "sigma0"
     db: bool = True
     speckle: Literal["none", "lee"] = "none"
     speckle_window: int = pydantic.Field(default=5, ge=3, le=7)

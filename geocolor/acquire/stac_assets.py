@@ -12,7 +12,8 @@
   L2A rule: baseline 04.00 onwards (``s2:processing_baseline``, or CDSE's
   ``processing:version``) carries an offset of -1000.
 - Sentinel-1 backscatter COGs, one per polarisation under ``vv``/``vh`` (Planetary
-  Computer's ``sentinel-1-rtc``: terrain-flattened gamma0, linear power).
+  Computer's ``sentinel-1-rtc``: terrain-flattened γ⁰, which geocolor calls
+  ``gamma0-rtc``, linear power).
 - A GRD product's SAFE files as separate assets (``sentinel-1-grd`` of Planetary
   Computer and Earth Search): ``safe-manifest``, and per polarisation the annotation
   ``schema-product-vv``, ``schema-calibration-vv``, ``schema-noise-vv`` and the
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from geocolor.errors import GeocolorError
+from geocolor.s1.terrain_flattening import RTC_MEASURE
 from geocolor.s2.product import BAND_ORDER, SCL
 
 # Earth Search v1 asset keys of the Sentinel-2 L2A bands
@@ -192,9 +194,14 @@ def s1_polarisation_assets(item: dict[str, Any]) -> dict[str, str]:
 
 
 def s1_measure(item: dict[str, Any]) -> str:
-    """``gamma0`` for radiometrically terrain-corrected items, else ``sigma0``."""
+    """``gamma0-rtc`` for radiometrically terrain-corrected items, else ``sigma0``.
+
+    RTC COGs hold terrain-flattened γ⁰, what ``process-s1 --measure gamma0-rtc`` makes,
+    not the ellipsoid ``gamma0`` of the calibration LUT: the name keeps a model trained
+    on them from being fed ellipsoid γ⁰.
+    """
     collection = str(item.get("collection") or "")
-    return "gamma0" if "rtc" in collection.lower() else "sigma0"
+    return RTC_MEASURE if "rtc" in collection.lower() else "sigma0"
 
 
 def item_mission(item: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ be searched; three public ones are presets, under the collection ids they publis
 - ``earth-search``: Element 84's Earth Search, Sentinel-2 L2A band COGs and Sentinel-1
   GRD products file by file in a requester-pays S3 bucket;
 - ``planetary-computer-rtc``: Planetary Computer with its Sentinel-1 RTC collection
-  (terrain-flattened gamma0 COGs) instead of GRD.
+  (terrain-flattened γ⁰ COGs, ``gamma0-rtc``) instead of GRD.
 
 Items become the same :class:`~geocolor.acquire.catalog.Product` values a Sentinel Hub
 search gives, so grouping into passes, pairing and the printed table are shared.

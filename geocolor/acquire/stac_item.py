@@ -8,7 +8,7 @@ assets are resolved into something the readers open:
   product published file by file (Planetary Computer, Earth Search) is rebuilt there
   as a SAFE folder (:mod:`geocolor.acquire.stac_safe`);
 - remote COG assets are read in place through GDAL VRTs written there: one VRT of the
-  Sentinel-1 polarisations (described like ``"VV gamma0 linear"``, with the Item's id
+  Sentinel-1 polarisations (described like ``"VV gamma0-rtc linear"``, with the Item's id
   and time in the tags), or a folder of Sentinel-2 band VRTs carrying the Item's
   scaling as ``BOA_ADD_OFFSET``/``BOA_QUANTIFICATION_VALUE``.
 

@@ -19,7 +19,7 @@ from geocolor.acquire.catalog import (
     acquisitions_to_fetch,
     result_to_json,
 )
-from geocolor.acquire.fetch import FetchConfig
+from geocolor.acquire.fetch import BACKSCATTER_MEASURES, FetchConfig
 from geocolor.acquire.sentinelhub_session import ServiceSettings
 from geocolor.acquire.source import DEFAULT_SOURCE, SourceConnection, data_source
 from geocolor.config import load_config
@@ -114,7 +114,12 @@ def search_command(
 @click.option("--all", "every", is_flag=True, help="Every acquisition found, not just pairs.")
 @click.option("--resolution", type=float, default=None, help="Metres per pixel (10).")
 @click.option("--crs", default=None, help="Output CRS instead of the AOI's UTM zone.")
-@click.option("--backscatter", type=click.Choice(["sigma0", "gamma0"]), default=None)
+@click.option(
+    "--backscatter",
+    type=click.Choice(BACKSCATTER_MEASURES),
+    default=None,
+    help="sigma0 (default), gamma0 (ellipsoid) or gamma0-rtc (terrain-flattened).",
+)
 @click.option("--db/--linear", default=None, help="Sentinel-1 in dB (default) or linear.")
 @click.option(
     "--speckle",

@@ -5,8 +5,10 @@ nothing here. A processed raster arrives as some processor left it, and its tags
 how (:func:`geocolor.s1.conventions.recorded_processing`):
 
 - dB and linear power are converted into each other (the raster reader does it);
-- sigma0, gamma0 and beta0 are not (that needs the incidence angle and the terrain),
-  so another measure than the model's is refused;
+- sigma0, beta0, gamma0 (ellipsoid) and gamma0-rtc (terrain-flattened) are not (that
+  needs the incidence angle and the terrain), so another measure than the model's is
+  refused; a GRD product is flattened only with the DEM the model records
+  (:func:`check_chain_settings`);
 - bands without descriptions (a public dataset's own files: BigEarthNet's ``_VV.tif``
   and ``_VH.tif``, SEN12MS's two-band ``_s1_`` patches) are taken to hold what the
   model was trained on, in its measure and unit, polarisations as the files are named
@@ -29,6 +31,7 @@ import numpy as np
 from geocolor.errors import GeocolorError
 from geocolor.s1.backscatter import S1Config
 from geocolor.s1.speckle import NO_FILTER
+from geocolor.s1.terrain_flattening import RTC_MEASURE
 
 log = logging.getLogger("geocolor.colorize.conventions")
 
@@ -104,6 +107,21 @@ def check_measure(descriptions: Sequence[str], measure: str, path: str) -> None:
             f"{path}: holds {', '.join(other)} backscatter, but the model was trained on"
             f" {measure}, which it cannot be converted to; give a {measure} scene or the"
             " GRD product"
+        )
+
+
+def check_chain_settings(config: S1Config, path: str) -> None:
+    """Refuse a GRD product that the model's settings cannot bring to its measure.
+
+    Flattening to gamma0-rtc needs the DEM the training data was flattened with; a model
+    trained on rasters flattened elsewhere (``fetch``, STAC RTC COGs) records none, and
+    ellipsoid gamma0 in its place would be silently different radiometry.
+    """
+    if config.measure == RTC_MEASURE and config.dem is None:
+        raise GeocolorError(
+            f"{path}: the model was trained on {RTC_MEASURE} (terrain-flattened) backscatter"
+            " and records no DEM to flatten this product with; give a gamma0-rtc raster"
+            " (fetch --backscatter gamma0-rtc, or process-s1 --measure gamma0-rtc --dem DEM)"
         )
 
 

@@ -24,7 +24,12 @@ import numpy as np
 from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
-from geocolor.colorize.conventions import check_measure, described_scene, speckle_to_apply
+from geocolor.colorize.conventions import (
+    check_chain_settings,
+    check_measure,
+    described_scene,
+    speckle_to_apply,
+)
 from geocolor.errors import UsageError
 from geocolor.geo.aoi import require_area
 from geocolor.geo.crs import parse_crs, utm_crs_of
@@ -236,11 +241,13 @@ def raster_speckle(
 ) -> str | None:
     """The speckle filter a processed raster needs to look like the training data.
 
-    None for a product in radar geometry, which the chain filters as ``config`` says.
-    A raster of another measure than the model's, or filtered where the training data
-    was not, is refused (:mod:`geocolor.colorize.conventions`).
+    None for a product in radar geometry, which the chain filters as ``config`` says
+    (refused when the chain cannot make the model's measure). A raster of another
+    measure than the model's, or filtered where the training data was not, is refused
+    (:mod:`geocolor.colorize.conventions`).
     """
     if source.native_grid() is None:
+        check_chain_settings(config, path)
         if sar_processing is not None and sar_processing.get("speckle") is None:
             log.warning(
                 "the model does not say whether its training data was speckle-filtered;"

@@ -50,7 +50,8 @@ class SarFacts:
     dem
         Whether the chain used a DEM (terrain correction).
     measures
-        Backscatter measures: ``sigma0``, ``beta0``, ``gamma0``.
+        Backscatter measures: ``sigma0``, ``beta0``, ``gamma0`` (ellipsoid), ``gamma0-rtc``
+        (terrain-flattened).
     """
 
     missions: tuple[str, ...] | None = None

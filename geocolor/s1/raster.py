@@ -1,8 +1,8 @@
 """Sentinel-1 backscatter that arrives already processed: a GeoTIFF/COG per acquisition.
 
 ``geocolor fetch`` (Sentinel Hub) and ``geocolor process-s1`` write such rasters: float32
-sigma0 or gamma0, one band per polarisation described as ``"VV sigma0 dB"`` (or
-``linear``), NaN as nodata, with the product and its time in the tags. Opened through
+sigma0, beta0, gamma0 (ellipsoid) or gamma0-rtc (terrain-flattened), one band per
+polarisation described as ``"VV sigma0 dB"`` (or ``linear``; ``"VV gamma0-rtc dB"``), NaN as nodata, with the product and its time in the tags. Opened through
 :func:`geocolor.s1.source.open_s1` (the ``backscatter-raster`` reader), such a raster
 is paired, prepared and colorized as a SAFE product is: it is warped onto the target
 grid chunk by chunk, so a folder of fetched files trains a model as raw products do.
@@ -279,7 +279,7 @@ def open_backscatter_raster(
             # an 8-bit image (a colorized output, a quicklook) has no backscatter to read
             raise GeocolorError(
                 f"{path}: the bands are {src.dtypes[0]}, not Sentinel-1 backscatter"
-                " (a processed scene holds floating-point sigma0, gamma0 or beta0)"
+                " (a processed scene holds floating-point sigma0, beta0, gamma0 or gamma0-rtc)"
             )
         grid = Grid(src.crs, src.transform, src.width, src.height)
     products = tags.get("input_products") or tags.get("input_product")
