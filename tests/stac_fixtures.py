@@ -8,8 +8,8 @@ UTM zone 33N around the AOI, and synthetic SAFE zips from :mod:`geocolor.demo`.
   ``red``, ``nir``, ``scl`` …), ``*-jp2`` twins, ``raster:bands`` scale 0.0001 and
   offset -0.1 (baseline 05.09), ``mgrs:*``/``grid:code``.
 - Planetary Computer: ``sentinel-2-l2a`` (``B02`` … ``SCL`` COGs, ``safe-manifest``,
-  ``s2:*``) and ``sentinel-1-rtc`` (``vv``/``vh`` gamma0 COGs, ``sar:*``, ``sat:*``),
-  stored on the Azure Blob hosts whose URLs must be signed.
+  ``s2:*``) and ``sentinel-1-rtc`` (``vv``/``vh`` terrain-flattened gamma0 COGs,
+  ``sar:*``, ``sat:*``), stored on the Azure Blob hosts whose URLs must be signed.
 - Sentinel-1 GRD of Planetary Computer and Earth Search (:func:`grd_item`): a product
   file by file, ``safe-manifest``, ``schema-product-vv``, ``schema-calibration-vv``,
   ``schema-noise-vv`` and the ``vv`` measurement (likewise ``vh``) under the files' names
@@ -90,7 +90,7 @@ def band_dn(band: str) -> np.ndarray:
 
 
 def backscatter_linear(pol: str) -> np.ndarray:
-    """gamma0 in linear power, VH weaker than VV."""
+    """Terrain-flattened gamma0 (``gamma0-rtc``) in linear power, VH weaker than VV."""
     rows, cols = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
     level = 0.05 if pol == "VV" else 0.01
     return (level * (1.0 + 0.5 * np.sin(rows / 17.0) * np.cos(cols / 11.0))).astype(np.float32)

@@ -172,8 +172,8 @@ def test_a_grd_goes_through_the_chain_saying_when_the_models_filtering_is_unknow
 
 def test_a_grd_is_flattened_for_a_gamma0_rtc_model_only_with_the_dem_it_records() -> None:
     product = fake_source(False, None)
-    flattened = {"measure": "gamma0-rtc", "speckle": "none", "dem": "dem.tif"}
-    assert raster_speckle(product, S1Config(**flattened), flattened, "x.SAFE") is None
+    flattened = S1Config(measure="gamma0-rtc", speckle="none", dem="dem.tif")
+    assert raster_speckle(product, flattened, flattened.model_dump(), "x.SAFE") is None
     # trained on rasters flattened elsewhere (fetch, RTC COGs): no DEM to flatten with
     fetched = S1Config(measure="gamma0-rtc", speckle="none")
     with pytest.raises(GeocolorError, match=r"^x.SAFE: .* gamma0-rtc .* records no DEM") as error:

@@ -176,3 +176,11 @@ def test_bad_rasters_are_clear_errors(tmp_path: Path, scenes: tuple[Path, Path, 
         product.on_grid(
             S1Config(measure="gamma0", polarisations=("HH",)), grid_of_raster(str(named))
         )
+
+
+def test_a_hyphenated_measure_is_one_word_of_the_description() -> None:
+    rtc = ("VH gamma0-rtc linear", "VV gamma0-rtc dB")
+    config = S1Config(measure="gamma0-rtc", polarisations=("VV", "VH"))
+    assert s1_raster.match_bands(rtc, config, "x.tif") == [(2, rtc[1]), (1, rtc[0])]
+    with pytest.raises(GeocolorError, match=r"x\.tif: band 1 holds gamma0-rtc, not gamma0$"):
+        s1_raster.match_bands(rtc, S1Config(measure="gamma0"), "x.tif")

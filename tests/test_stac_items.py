@@ -214,8 +214,9 @@ def test_colorize_from_a_planetary_computer_rtc_item_reads_its_signed_cogs(
     monkeypatch.chdir(tmp_path)
     rtc = next(item for item in planetary.items if item["id"] == PC_S1_ID)
     item = write_item(rtc, tmp_path)
-    gamma0 = dataclasses.replace(NORMALISATION, sar_bands=("VV gamma0 dB", "VH gamma0 dB"))
-    uri = log_tiny_model(f"sqlite:///{tmp_path}/mlflow.db", normalisation=gamma0)
+    rtc_bands = ("VV gamma0-rtc dB", "VH gamma0-rtc dB")
+    flattened = dataclasses.replace(NORMALISATION, sar_bands=rtc_bands)
+    uri = log_tiny_model(f"sqlite:///{tmp_path}/mlflow.db", normalisation=flattened)
     out = tmp_path / "colour.tif"
     code, printed, err = run(
         ["colorize", str(item), "--model", uri, "--aoi", AOI, "-o", str(out)], capsys
@@ -239,7 +240,7 @@ def test_prepare_from_a_planetary_computer_s1_item_and_an_earth_search_s2_item(
     earth_search(planetary)
     s2_item = write_item(planetary.items[0], tmp_path)
     config = tmp_path / "prepare.yaml"
-    config.write_text("s1:\n  measure: gamma0\n  speckle: none\n")
+    config.write_text("s1:\n  measure: gamma0-rtc\n  speckle: none\n")
     store = tmp_path / "pairs.zarr"
     args = ["prepare", "--s1", str(s1_item), "--s2", str(s2_item), "-o", str(store)]
     code, out, err = run([*args, "--config", str(config), *TILE], capsys)

@@ -164,7 +164,7 @@ def test_fetch_reads_only_the_aoi_window_of_s2_cogs(
     assert reads and all(range_header for _, _, range_header in reads)
 
 
-def test_planetary_computer_urls_are_signed_and_s1_rtc_fetched_as_gamma0(
+def test_planetary_computer_urls_are_signed_and_s1_rtc_fetched_as_gamma0_rtc(
     pc: FakeStac, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "scenes"
@@ -172,15 +172,18 @@ def test_planetary_computer_urls_are_signed_and_s1_rtc_fetched_as_gamma0(
         _fetch("stac:planetary-computer-rtc", output, "--mission", "S1", "--all"), capsys
     )
     assert code == 2
-    assert "hold gamma0, not sigma0 (set backscatter: gamma0)" in err
+    assert "hold gamma0-rtc, not sigma0 (set backscatter: gamma0-rtc)" in err
 
     args = _fetch("stac:planetary-computer-rtc", output, "--mission", "S1", "--all")
-    code, out, err = run([*args, "--backscatter", "gamma0"], capsys)
+    code, _, err = run([*args, "--backscatter", "gamma0"], capsys)
+    assert code == 2
+    assert "hold gamma0-rtc, not gamma0 (set backscatter: gamma0-rtc)" in err
+    code, out, err = run([*args, "--backscatter", "gamma0-rtc"], capsys)
     assert code == 0, err
     target = output / "S1_20221004T165000.tif"
     assert out.splitlines() == [str(target)]
     with rasterio.open(target) as fetched:
-        assert fetched.descriptions == ("VV gamma0 dB", "VH gamma0 dB")
+        assert fetched.descriptions == ("VV gamma0-rtc dB", "VH gamma0-rtc dB")
         assert fetched.tags()["input_products"] == PC_S1_ID
         vv = fetched.read(1)
     assert np.isfinite(vv).all()

@@ -2,7 +2,8 @@
 
 ``geocolor fetch`` (Sentinel Hub) and ``geocolor process-s1`` write such rasters: float32
 sigma0, beta0, gamma0 (ellipsoid) or gamma0-rtc (terrain-flattened), one band per
-polarisation described as ``"VV sigma0 dB"`` (or ``linear``; ``"VV gamma0-rtc dB"``), NaN as nodata, with the product and its time in the tags. Opened through
+polarisation described as ``"VV sigma0 dB"`` (or ``linear``; ``"VV gamma0-rtc dB"``),
+NaN as nodata, with the product and its time in the tags. Opened through
 :func:`geocolor.s1.source.open_s1` (the ``backscatter-raster`` reader), such a raster
 is paired, prepared and colorized as a SAFE product is: it is warped onto the target
 grid chunk by chunk, so a folder of fetched files trains a model as raw products do.
