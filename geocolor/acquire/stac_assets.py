@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from geocolor.errors import GeocolorError
-from geocolor.s1.terrain_flattening import RTC_MEASURE
+from geocolor.s1.measures import RTC_MEASURE
 from geocolor.s2.product import BAND_ORDER, SCL
 
 # Earth Search v1 asset keys of the Sentinel-2 L2A bands

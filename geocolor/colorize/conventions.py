@@ -30,8 +30,8 @@ import numpy as np
 
 from geocolor.errors import GeocolorError
 from geocolor.s1.backscatter import S1Config
+from geocolor.s1.measures import RTC_MEASURE
 from geocolor.s1.speckle import NO_FILTER
-from geocolor.s1.terrain_flattening import RTC_MEASURE
 
 log = logging.getLogger("geocolor.colorize.conventions")
 

@@ -28,6 +28,7 @@ from geocolor.s1.border_noise import border_noise_decision, remove_border_noise
 from geocolor.s1.copernicus_dem import COPERNICUS, copernicus_dem
 from geocolor.s1.dem import open_dem
 from geocolor.s1.georeference import RadarLocator, ground_control_points, warp_to_grid
+from geocolor.s1.measures import RTC_MEASURE
 from geocolor.s1.orbit_file import OrbitStateVectors
 from geocolor.s1.radar_chain import RadarSteps, power_to_db, radar_backscatter, speckle_halo
 from geocolor.s1.safe import GeolocationGrid, RadarWindow, SafeProduct
@@ -35,7 +36,6 @@ from geocolor.s1.speckle import SpeckleParams
 from geocolor.s1.terrain import TerrainLocator, terrain_correct
 from geocolor.s1.terrain_flattening import (
     MASK_ENCODING,
-    RTC_MEASURE,
     RTC_PROVENANCE,
     flattening_for,
     flattening_layers,

@@ -60,8 +60,6 @@ from geocolor.s1.orbit import Axes
 from geocolor.s1.radar_geometry import _WGS84_E2, RadarGeometry, geodetic_to_ecef
 from geocolor.s1.terrain import TerrainLocator
 
-RTC_MEASURE = "gamma0-rtc"
-"""The ``measure`` that asks for terrain-flattened γ⁰."""
 RTC_PROVENANCE = "gamma0-rtc, Small 2011 area projection"
 """The ``radiometric_terrain_correction`` tag of a flattened image."""
 LAYOVER = 1
