@@ -73,8 +73,8 @@ def fold_norms(module: nn.Module) -> None:
 def mixed_bf16(generator: nn.Module) -> nn.Module:
     """A ``channels_last`` copy of ``generator``: leading convolutions fp32, the rest bf16.
 
-    The copy takes float32 input and returns float32 output; the activations between
-    the last fp32 convolution and the output are bf16.
+    The copy takes float32 input and returns bf16; the activations after the last fp32
+    convolution are bf16.
     """
     module = copy.deepcopy(generator)
     fold_norms(module)
