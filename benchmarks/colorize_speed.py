@@ -52,6 +52,9 @@ TARGETS = {"ratio": 1.15, "redundancy": 1.5, "rss": 1.2, "speedup": 2.0}
 # fp32 runs first and last: the spread of the two shows how noisy the machine is
 MODES: tuple[Precision, ...] = ("fp32", "bf16", "int8", "auto", "fp32")
 TOLERANCES = {"bf16": 40.0, "int8": 35.0}
+#: The precision stage's forward-only comparison: one tile of this side, fp32 and each
+#: reduced mode alternating this many times.
+FORWARD_TILE, FORWARD_REPEATS = 512, 5
 BLOCK = 1024
 
 
@@ -185,7 +188,7 @@ def stage_speed(scene: str, output: str) -> None:
     forward, forward_cpu = forward_seconds(model, plan, grid.shape, config)
     with scene_reader(scene, BANDS, None) as reader:
         start = time.perf_counter()
-        prepare_norm(model, reader, config, plan)
+        prepare_norm(model, reader, config)
         statistics = time.perf_counter() - start
     print(
         json.dumps(
@@ -251,7 +254,53 @@ def stage_precision(scene: str, output: str) -> None:
             "note": result.tags["precision_note"],
             "colour_psnr": math.inf if mse == 0 else 10 * math.log10(255**2 / mse),
         }
-    print(json.dumps({"modes": rows, "threads": torch.get_num_threads()}))
+    forward = forward_ratios(model, scene, FORWARD_REPEATS)
+    print(json.dumps({"modes": rows, "forward": forward, "threads": torch.get_num_threads()}))
+
+
+def forward_ratios(model: LoadedModel, scene: str, repeats: int) -> dict[str, dict[str, float]]:
+    """Each reduced mode's forward pass against eager fp32's on one tile of the scene.
+
+    The generator keeps the scene statistics of the last ``colorize``. fp32 and the mode
+    alternate ``repeats`` times, so both see the same load; the medians of their times
+    and of the per-pair ratio are reported, with the PSNR against fp32 (peak-to-peak 2).
+    """
+    import statistics
+
+    import numpy as np
+    import rasterio
+    import torch
+    from rasterio.windows import Window
+
+    from geocolor.models.onnx_graph import available
+    from geocolor.models.precision import bf16_supported, build, psnr
+
+    side = FORWARD_TILE
+    with rasterio.open(scene) as src:
+        window = src.read(window=Window(0, 0, min(side, src.width), min(side, src.height)))
+    tile = model.normalisation.sar_to_unit(torch.from_numpy(window.astype(np.float32))[None])[0]
+    modes = [m for m, ok in (("bf16", bf16_supported(model.device)), ("int8", available())) if ok]
+    plain = model.generator
+    results = {}
+    with torch.no_grad():
+        reference = plain(tile)
+        for mode in modes:
+            forward = build(mode, plain, model.device, tile, compile=False)
+            agreement = psnr(reference, forward(tile))
+            pairs = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                plain(tile)
+                middle = time.perf_counter()
+                forward(tile)
+                pairs.append((middle - start, time.perf_counter() - middle))
+            results[mode] = {
+                "fp32_s": statistics.median(a for a, _ in pairs),
+                "mode_s": statistics.median(b for _, b in pairs),
+                "speedup": statistics.median(a / b for a, b in pairs),
+                "psnr": agreement,
+            }
+    return results
 
 
 def _within(tags: dict[str, str]) -> bool:
@@ -279,6 +328,15 @@ def print_precision(result: dict[str, Any], size: int) -> None:
             f"{mode:<10} {row['chosen']:<6} {row['seconds']:>8.1f} {row['seconds'] * scale:>8.0f} "
             f"{fp32 / row['seconds']:>7.2f}x {row['colour_psnr']:>10.1f}  "
             f"{row['calibration_psnr'] or '-'} {row['note']}"
+        )
+    print(
+        f"forward passes alone, one {FORWARD_TILE}² tile, {FORWARD_REPEATS} alternations (medians)"
+    )
+    for mode, row in result["forward"].items():
+        print(
+            f"{mode:<10} fp32 {row['fp32_s']:.2f} s, {mode} {row['mode_s']:.2f} s, "
+            f"speed-up {row['speedup']:.2f}x, PSNR {row['psnr']:.1f} dB "
+            f"({'within' if row['psnr'] >= TOLERANCES[mode] else 'below'} tolerance)"
         )
     best = max(fp32 / row["seconds"] for row in modes.values() if row["within"])
     verdict = "met" if best >= TARGETS["speedup"] else "MISSED"
