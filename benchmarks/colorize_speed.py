@@ -27,6 +27,7 @@ Input rasters are tiled, compressed float32 GeoTIFFs written block by block into
 
     python benchmarks/colorize_speed.py [--workdir DIR] [--quick]
     python benchmarks/colorize_speed.py --only precision --precision-size 512
+    python benchmarks/colorize_speed.py --only precision --precision-modes bf16
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def stage_memory(scene: str, output: str) -> None:
     print(json.dumps({"wall_s": wall, "tiles": result.tiles, "rss_before_gib": before}))
 
 
-def stage_precision(scene: str, output: str) -> None:
+def stage_precision(scene: str, output: str, modes: tuple[Precision, ...]) -> None:
     """colorize() in each precision mode; seconds, calibration PSNR and colour PSNR."""
     import math
 
@@ -238,7 +239,7 @@ def stage_precision(scene: str, output: str) -> None:
     with torch.no_grad():  # one-off start-up costs, as in the speed stage
         model.generator(torch.zeros(1, len(BANDS), 256, 256))
     rows, reference = {}, None
-    for run, mode in enumerate(MODES):
+    for run, mode in enumerate(modes):
         start = time.perf_counter()
         result = colorize(scene, model, output, config=ColorizeConfig(precision=mode))
         seconds = time.perf_counter() - start
@@ -246,7 +247,7 @@ def stage_precision(scene: str, output: str) -> None:
             colours = src.read().astype(np.float64)
         reference = colours if reference is None else reference
         mse = float(np.mean((colours - reference) ** 2))
-        rows[mode if run < len(MODES) - 1 else f"{mode} again"] = {
+        rows[mode if run < len(modes) - 1 else f"{mode} again"] = {
             "seconds": seconds,
             "chosen": result.tags["precision"],
             "calibration_psnr": result.tags["precision_psnr_db"],
@@ -353,6 +354,14 @@ def main() -> None:
     parser.add_argument("--memory-sizes", type=int, nargs=2, help="Sides for RSS (5000 20000).")
     parser.add_argument("--precision-size", type=int, help="Side of the precision scene (2048).")
     parser.add_argument(
+        "--precision-modes",
+        nargs="+",
+        choices=MODES[1:-1],
+        default=MODES[1:-1],
+        help="Modes timed between the two fp32 runs (bf16 int8 auto).",
+    )
+    parser.add_argument("--modes", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--only", choices=["speed-memory", "precision"], help="Run one part of the benchmark."
     )
     parser.add_argument("--stage", choices=["speed", "memory", "precision"], help=argparse.SUPPRESS)
@@ -364,7 +373,7 @@ def main() -> None:
     if args.stage == "memory":
         return stage_memory(args.scene, args.output)
     if args.stage == "precision":
-        return stage_precision(args.scene, args.output)
+        return stage_precision(args.scene, args.output, tuple(args.modes.split(",")))
 
     sys.path.insert(0, str(HERE))
     from _measure import run_stage
@@ -378,7 +387,15 @@ def main() -> None:
         precision_size = args.precision_size or (1024 if args.quick else 2048)
         scene = scene_raster(workdir, precision_size)
         precision = run_stage(
-            Path(__file__), "--stage", "precision", "--scene", str(scene), "--output", output
+            Path(__file__),
+            "--stage",
+            "precision",
+            "--scene",
+            str(scene),
+            "--output",
+            output,
+            "--modes",
+            ",".join(("fp32", *args.precision_modes, "fp32")),
         )
         print_precision(precision, precision_size)
         if args.only == "precision":
