@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -28,6 +29,8 @@ from tests.model_factory import NORMALISATION, log_tiny_model
 SIDE = 96
 #: A colorization's colours and tags.
 Result = tuple[np.ndarray, dict[str, str]]
+#: An output and its seconds.
+Timed = tuple[torch.Tensor, float]
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +226,26 @@ def test_mixed_bf16_keeps_the_encoder_fp32_and_agrees_better_than_autocast(
         output = mixed(window.contiguous(memory_format=torch.channels_last)).float()
     assert output.shape == reference.shape and not torch.equal(output, reference)
     assert psnr(reference, output) > psnr(reference, autocast)
+
+
+def test_auto_picks_the_mixed_bf16_within_the_default_tolerance(
+    scene_generator: tuple[nn.Module, torch.Tensor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cpu = torch.device("cpu")
+    if not bf16_supported(cpu):
+        pytest.skip("this CPU has no fast bfloat16 kernels")
+    generator, window = scene_generator
+    monkeypatch.setattr("geocolor.models.precision.available", lambda: False)  # bf16 only
+
+    def timed(forward: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> Timed:
+        # a shared machine's timings are noise at this size: fp32 is made the slower
+        return forward(batch), 2.0 if forward is generator else 1.0
+
+    monkeypatch.setattr("geocolor.models.precision._timed", timed)
+    chosen = choose("auto", generator, cpu, window)
+    assert chosen.mode == "bf16" and chosen.note == ""
+    assert chosen.psnr["bf16"] >= 40
+    with torch.no_grad():
+        again = psnr(generator(window), chosen.forward(window))
+    assert again == pytest.approx(chosen.psnr["bf16"], abs=0.1)
+    assert chosen.tags()["precision_psnr_db"] == f"bf16={chosen.psnr['bf16']:.1f}"
