@@ -14,19 +14,24 @@ Memory: a light backend (CycleGAN ngf 4, 1 block) colorizes a small and a large
 raster (5 000² and 20 000² px by default), each in its own process; peak RSS of the
 larger should stay within 1.2x of the smaller's, since the mosaic streams in strips.
 
-Precision: the default model colorizes a 2 048² raster (``--precision-size``) once per
-``--precision`` mode, each in the same process after one warm-up pass: seconds per scene
-(everything ``colorize`` does, int8's export and calibration included), speed-up over
-eager fp32 in the same run, and PSNR of the 8-bit colours against fp32's (peak 255)
-beside the PSNR ``colorize`` measured on its calibration windows (the generator's
-output, peak-to-peak 2; what ``auto`` compares with its thresholds). Target: >= 2x
-over fp32 within tolerance (40 dB bf16, 35 dB int8).
+Precision: the default model colorizes a 2 048² raster (``--precision-size``) in fp32,
+in each ``--precision-modes`` mode (bf16, int8, auto) and in fp32 again, all in one
+process after one warm-up pass: seconds per scene (everything ``colorize`` does: the
+calibration passes, int8's export and quantisation), speed-up over the mean of the two
+fp32 runs, and PSNR of the 8-bit colours against fp32's (peak 255) beside the PSNR
+``colorize`` measured on its calibration windows (the generator's output, peak-to-peak 2;
+what ``auto`` compares with its thresholds). Then the forward passes alone: each reduced
+mode against eager fp32 on one 512² tile of the scene, alternating five times so both see
+the same load, medians. Target: >= 2x over fp32 within tolerance (40 dB bf16, 35 dB
+int8). The weights are untrained (normal(0, 0.02), as training starts): a trained
+model's agreement may differ, which is why ``auto`` measures every scene.
 
 Input rasters are tiled, compressed float32 GeoTIFFs written block by block into
 ``--workdir`` (kept between runs); their smooth content compresses to little.
 
     python benchmarks/colorize_speed.py [--workdir DIR] [--quick]
     python benchmarks/colorize_speed.py --only precision --precision-size 512
+    python benchmarks/colorize_speed.py --only precision --precision-modes bf16
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ TARGETS = {"ratio": 1.15, "redundancy": 1.5, "rss": 1.2, "speedup": 2.0}
 # fp32 runs first and last: the spread of the two shows how noisy the machine is
 MODES: tuple[Precision, ...] = ("fp32", "bf16", "int8", "auto", "fp32")
 TOLERANCES = {"bf16": 40.0, "int8": 35.0}
+#: The precision stage's forward-only comparison: one tile of this side, fp32 and each
+#: reduced mode alternating this many times.
+FORWARD_TILE, FORWARD_REPEATS = 512, 5
 BLOCK = 1024
 
 
@@ -185,7 +193,7 @@ def stage_speed(scene: str, output: str) -> None:
     forward, forward_cpu = forward_seconds(model, plan, grid.shape, config)
     with scene_reader(scene, BANDS, None) as reader:
         start = time.perf_counter()
-        prepare_norm(model, reader, config, plan)
+        prepare_norm(model, reader, config)
         statistics = time.perf_counter() - start
     print(
         json.dumps(
@@ -221,7 +229,7 @@ def stage_memory(scene: str, output: str) -> None:
     print(json.dumps({"wall_s": wall, "tiles": result.tiles, "rss_before_gib": before}))
 
 
-def stage_precision(scene: str, output: str) -> None:
+def stage_precision(scene: str, output: str, modes: tuple[Precision, ...]) -> None:
     """colorize() in each precision mode; seconds, calibration PSNR and colour PSNR."""
     import math
 
@@ -235,7 +243,7 @@ def stage_precision(scene: str, output: str) -> None:
     with torch.no_grad():  # one-off start-up costs, as in the speed stage
         model.generator(torch.zeros(1, len(BANDS), 256, 256))
     rows, reference = {}, None
-    for run, mode in enumerate(MODES):
+    for run, mode in enumerate(modes):
         start = time.perf_counter()
         result = colorize(scene, model, output, config=ColorizeConfig(precision=mode))
         seconds = time.perf_counter() - start
@@ -243,7 +251,7 @@ def stage_precision(scene: str, output: str) -> None:
             colours = src.read().astype(np.float64)
         reference = colours if reference is None else reference
         mse = float(np.mean((colours - reference) ** 2))
-        rows[mode if run < len(MODES) - 1 else f"{mode} again"] = {
+        rows[mode if run < len(modes) - 1 else f"{mode} again"] = {
             "seconds": seconds,
             "chosen": result.tags["precision"],
             "calibration_psnr": result.tags["precision_psnr_db"],
@@ -251,7 +259,53 @@ def stage_precision(scene: str, output: str) -> None:
             "note": result.tags["precision_note"],
             "colour_psnr": math.inf if mse == 0 else 10 * math.log10(255**2 / mse),
         }
-    print(json.dumps({"modes": rows, "threads": torch.get_num_threads()}))
+    forward = forward_ratios(model, scene, FORWARD_REPEATS)
+    print(json.dumps({"modes": rows, "forward": forward, "threads": torch.get_num_threads()}))
+
+
+def forward_ratios(model: LoadedModel, scene: str, repeats: int) -> dict[str, dict[str, float]]:
+    """Each reduced mode's forward pass against eager fp32's on one tile of the scene.
+
+    The generator keeps the scene statistics of the last ``colorize``. fp32 and the mode
+    alternate ``repeats`` times, so both see the same load; the medians of their times
+    and of the per-pair ratio are reported, with the PSNR against fp32 (peak-to-peak 2).
+    """
+    import statistics
+
+    import numpy as np
+    import rasterio
+    import torch
+    from rasterio.windows import Window
+
+    from geocolor.models.onnx_graph import available
+    from geocolor.models.precision import bf16_supported, build, psnr
+
+    side = FORWARD_TILE
+    with rasterio.open(scene) as src:
+        window = src.read(window=Window(0, 0, min(side, src.width), min(side, src.height)))
+    tile = model.normalisation.sar_to_unit(torch.from_numpy(window.astype(np.float32))[None])[0]
+    modes = [m for m, ok in (("bf16", bf16_supported(model.device)), ("int8", available())) if ok]
+    plain = model.generator
+    results = {}
+    with torch.no_grad():
+        reference = plain(tile)
+        for mode in modes:
+            forward = build(mode, plain, model.device, tile, compile=False)
+            agreement = psnr(reference, forward(tile))
+            pairs = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                plain(tile)
+                middle = time.perf_counter()
+                forward(tile)
+                pairs.append((middle - start, time.perf_counter() - middle))
+            results[mode] = {
+                "fp32_s": statistics.median(a for a, _ in pairs),
+                "mode_s": statistics.median(b for _, b in pairs),
+                "speedup": statistics.median(a / b for a, b in pairs),
+                "psnr": agreement,
+            }
+    return results
 
 
 def _within(tags: dict[str, str]) -> bool:
@@ -280,6 +334,15 @@ def print_precision(result: dict[str, Any], size: int) -> None:
             f"{fp32 / row['seconds']:>7.2f}x {row['colour_psnr']:>10.1f}  "
             f"{row['calibration_psnr'] or '-'} {row['note']}"
         )
+    print(
+        f"forward passes alone, one {FORWARD_TILE}² tile, {FORWARD_REPEATS} alternations (medians)"
+    )
+    for mode, row in result["forward"].items():
+        print(
+            f"{mode:<10} fp32 {row['fp32_s']:.2f} s, {mode} {row['mode_s']:.2f} s, "
+            f"speed-up {row['speedup']:.2f}x, PSNR {row['psnr']:.1f} dB "
+            f"({'within' if row['psnr'] >= TOLERANCES[mode] else 'below'} tolerance)"
+        )
     best = max(fp32 / row["seconds"] for row in modes.values() if row["within"])
     verdict = "met" if best >= TARGETS["speedup"] else "MISSED"
     print(
@@ -295,6 +358,14 @@ def main() -> None:
     parser.add_argument("--memory-sizes", type=int, nargs=2, help="Sides for RSS (5000 20000).")
     parser.add_argument("--precision-size", type=int, help="Side of the precision scene (2048).")
     parser.add_argument(
+        "--precision-modes",
+        nargs="+",
+        choices=MODES[1:-1],
+        default=MODES[1:-1],
+        help="Modes timed between the two fp32 runs (bf16 int8 auto).",
+    )
+    parser.add_argument("--modes", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--only", choices=["speed-memory", "precision"], help="Run one part of the benchmark."
     )
     parser.add_argument("--stage", choices=["speed", "memory", "precision"], help=argparse.SUPPRESS)
@@ -306,7 +377,7 @@ def main() -> None:
     if args.stage == "memory":
         return stage_memory(args.scene, args.output)
     if args.stage == "precision":
-        return stage_precision(args.scene, args.output)
+        return stage_precision(args.scene, args.output, tuple(args.modes.split(",")))
 
     sys.path.insert(0, str(HERE))
     from _measure import run_stage
@@ -320,7 +391,15 @@ def main() -> None:
         precision_size = args.precision_size or (1024 if args.quick else 2048)
         scene = scene_raster(workdir, precision_size)
         precision = run_stage(
-            Path(__file__), "--stage", "precision", "--scene", str(scene), "--output", output
+            Path(__file__),
+            "--stage",
+            "precision",
+            "--scene",
+            str(scene),
+            "--output",
+            output,
+            "--modes",
+            ",".join(("fp32", *args.precision_modes, "fp32")),
         )
         print_precision(precision, precision_size)
         if args.only == "precision":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -12,19 +14,23 @@ import onnxruntime
 import pytest
 import rasterio
 import torch
+from torch import nn
 
 from geocolor.cli import main
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.errors import UsageError
 from geocolor.models.export import SPEC_KEY, export_model
-from geocolor.models.layers import set_norm_mode
+from geocolor.models.layers import gather_scene_statistics, norm_layers, set_norm_mode
 from geocolor.models.logged import LoadedModel, load_model
-from geocolor.models.precision import bf16_supported, choose
+from geocolor.models.mixed_precision import FP32_CONVOLUTIONS, fold_norms, mixed_bf16
+from geocolor.models.precision import bf16_supported, choose, psnr
 from tests.model_factory import NORMALISATION, log_tiny_model
 
 SIDE = 96
 #: A colorization's colours and tags.
 Result = tuple[np.ndarray, dict[str, str]]
+#: An output and its seconds.
+Timed = tuple[torch.Tensor, float]
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +182,70 @@ def test_bf16_is_refused_in_one_line_where_the_device_lacks_it(
     chosen = choose("auto", model.generator, torch.device("cpu"), calibration)
     assert chosen.mode == "fp32" and chosen.psnr == {}
     assert chosen.note == "no reduced precision available on this device"
+
+
+@pytest.fixture
+def scene_generator(model: LoadedModel) -> tuple[nn.Module, torch.Tensor]:
+    """A copy of the tiny generator with scene statistics, and the windows they came from."""
+    generator = copy.deepcopy(model.generator).eval()
+    torch.manual_seed(0)
+    window = torch.rand(2, 2, 32, 32) * 2 - 1
+    gather_scene_statistics(generator, [window])
+    return generator, window
+
+
+def test_folding_fixed_norm_statistics_into_the_convolutions_changes_nothing(
+    scene_generator: tuple[nn.Module, torch.Tensor],
+) -> None:
+    generator, window = scene_generator
+    folded = copy.deepcopy(generator)
+    fold_norms(folded)
+    assert norm_layers(folded) == []
+    with torch.no_grad():
+        torch.testing.assert_close(folded(window), generator(window), atol=1e-5, rtol=0)
+    # per-tile statistics depend on the input: nothing to fold
+    set_norm_mode(generator, "tile")
+    norms = norm_layers(generator)
+    fold_norms(generator)
+    assert norm_layers(generator) == norms
+
+
+def test_mixed_bf16_keeps_the_encoder_fp32_and_agrees_better_than_autocast(
+    scene_generator: tuple[nn.Module, torch.Tensor],
+) -> None:
+    generator, window = scene_generator
+    mixed = mixed_bf16(generator)
+    dtypes = [m.weight.dtype for m in mixed.modules() if isinstance(m, nn.Conv2d)]
+    assert dtypes[:FP32_CONVOLUTIONS] == [torch.float32] * FP32_CONVOLUTIONS
+    assert set(dtypes[FP32_CONVOLUTIONS:]) == {torch.bfloat16}
+    assert {p.dtype for p in generator.parameters()} == {torch.float32}  # the caller's
+    with torch.no_grad():
+        reference = generator(window)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            autocast = generator(window).float()
+        output = mixed(window.contiguous(memory_format=torch.channels_last)).float()
+    assert output.shape == reference.shape and not torch.equal(output, reference)
+    assert psnr(reference, output) > psnr(reference, autocast)
+
+
+def test_auto_picks_the_mixed_bf16_within_the_default_tolerance(
+    scene_generator: tuple[nn.Module, torch.Tensor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cpu = torch.device("cpu")
+    if not bf16_supported(cpu):
+        pytest.skip("this CPU has no fast bfloat16 kernels")
+    generator, window = scene_generator
+    monkeypatch.setattr("geocolor.models.precision.available", lambda: False)  # bf16 only
+
+    def timed(forward: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> Timed:
+        # a shared machine's timings are noise at this size: fp32 is made the slower
+        return forward(batch), 2.0 if forward is generator else 1.0
+
+    monkeypatch.setattr("geocolor.models.precision._timed", timed)
+    chosen = choose("auto", generator, cpu, window)
+    assert chosen.mode == "bf16" and chosen.note == ""
+    assert chosen.psnr["bf16"] >= 40
+    with torch.no_grad():
+        again = psnr(generator(window), chosen.forward(window))
+    assert again == pytest.approx(chosen.psnr["bf16"], abs=0.1)
+    assert chosen.tags()["precision_psnr_db"] == f"bf16={chosen.psnr['bf16']:.1f}"
