@@ -173,8 +173,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     options = parse_options(args.option)
-    workdir = Path(args.workdir)
+    workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)  # MLflow's artifacts (./mlruns beside a SQLite store) stay in it
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{workdir}/mlflow.db")
     import torch
 
