@@ -103,14 +103,17 @@ def train_for(
     Returns its model URI, the steps, and the CPU and wall seconds of the whole run
     (validation and registration included).
     """
+    from geocolor.prepare.tiling import Split
     from geocolor.train.loop import train
     from geocolor.train.run_config import TrainConfig
     from geocolor.train.store_data import StoreData
 
-    layout = StoreData.open(store).layout
-    sar, optical = len(layout.sar_bands), len(layout.optical_bands)
+    data = StoreData.open(store)
+    sar, optical = len(data.layout.sar_bands), len(data.layout.optical_bands)
     steps = max(int(budget / step_cpu_seconds(backend, options, sar, optical)), TIMING_STEPS)
-    epochs = max(steps // STEPS_PER_EPOCH, 1)
+    # an epoch is at most one pass over the train tiles
+    batches = -(-len(data.split(Split.TRAIN)) // BATCH)
+    epochs = max(-(-steps // min(STEPS_PER_EPOCH, batches)), 1)
     config = TrainConfig(
         backend=backend,
         epochs=epochs,
