@@ -129,7 +129,12 @@ def step_cpu_seconds(backend: str, options: dict[str, Any], sar: int, optical: i
 
 
 def train_for(
-    store: str, backend: str, options: dict[str, Any], budget: float, workdir: Path
+    store: str,
+    backend: str,
+    options: dict[str, Any],
+    budget: float,
+    workdir: Path,
+    seed: int,
 ) -> tuple[str, int, float, float]:
     """Train ``backend`` for ``budget`` CPU seconds of steps.
 
@@ -154,6 +159,7 @@ def train_for(
         batch_size=BATCH,
         tile_size=CROP,
         num_workers=0,
+        seed=seed,
         backend_options=options,
         model_name=f"quality-{backend}",
         experiment="model-quality",
@@ -193,6 +199,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4, help="Synthetic scenes in the store.")
     parser.add_argument("--workdir", default="/tmp/geocolor-bench-quality")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
+    parser.add_argument("--seed", type=int, default=0, help="Training seed.")
     parser.add_argument(
         "--backends",
         nargs="+",
@@ -232,7 +239,9 @@ def main() -> None:
     notes: dict[str, str] = {}
     for backend in args.backends:
         print(f"{backend}: {json.dumps(options[backend], sort_keys=True)}", flush=True)
-        uri, steps, cpu, wall = train_for(store, backend, options[backend], args.budget, workdir)
+        uri, steps, cpu, wall = train_for(
+            store, backend, options[backend], args.budget, workdir, args.seed
+        )
         notes[backend] = f"{steps} steps, run {cpu:.0f} CPU-s, {wall / 60:.1f} min wall"
         for split in (Split.VAL, Split.TEST):
             prefix = split.name.lower()
