@@ -45,13 +45,21 @@ def stage_geocolor(product: str, dem: str, out: str) -> None:
     print(json.dumps({"wall_s": time.perf_counter() - start}))
 
 
-def stage_sarsen(product: str, dem: str, out: str) -> None:
+def stage_sarsen(product: str, dem: str, out: str, correct_radiometry: str | None = None) -> None:
+    """sarsen's GTC of VV, with its ``correct_radiometry`` (None: none; the flattening
+    benchmark passes ``"gamma_bilinear"``)."""
     import sarsen
     from sarsen import apps
 
     start = time.perf_counter()
     measurement = sarsen.Sentinel1SarProduct(product, measurement_group="IW/VV")
-    apps.terrain_correction(measurement, dem, output_urlpath=out, interp_method="linear")
+    apps.terrain_correction(
+        measurement,
+        dem,
+        output_urlpath=out,
+        interp_method="linear",
+        correct_radiometry=correct_radiometry,
+    )
     print(json.dumps({"wall_s": time.perf_counter() - start}))
 
 

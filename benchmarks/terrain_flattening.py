@@ -38,22 +38,6 @@ def stage_geocolor(product: str, dem: str, out: str, measure: str) -> None:
     print(json.dumps({"wall_s": time.perf_counter() - start}))
 
 
-def stage_sarsen(product: str, dem: str, out: str) -> None:
-    import sarsen
-    from sarsen import apps
-
-    start = time.perf_counter()
-    measurement = sarsen.Sentinel1SarProduct(product, measurement_group="IW/VV")
-    apps.terrain_correction(
-        measurement,
-        dem,
-        output_urlpath=out,
-        interp_method="linear",
-        correct_radiometry="gamma_bilinear",
-    )
-    print(json.dumps({"wall_s": time.perf_counter() - start}))
-
-
 def compare(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(HERE))
     from _measure import run_stage
@@ -101,7 +85,10 @@ def main() -> None:
     if args.stage == "geocolor":
         stage_geocolor(args.product, args.dem, args.out, args.measure)
     elif args.stage == "sarsen":
-        stage_sarsen(args.product, args.dem, args.out)
+        sys.path.insert(0, str(HERE))
+        from terrain_correction import stage_sarsen
+
+        stage_sarsen(args.product, args.dem, args.out, correct_radiometry="gamma_bilinear")
     else:
         compare(args)
 

@@ -21,7 +21,6 @@ from geocolor.demo.public_datasets import BEN_S1, BEN_S2, write_bigearthnet, wri
 from geocolor.prepare.store import begin_pair, complete_pairs, open_store, read_tile, read_tiles
 from geocolor.prepare.tiling import Split
 from geocolor.train.store_data import StoreData
-from tests.test_train import use_fresh_tracking
 
 
 def geocolor(*args: str) -> int:
@@ -237,16 +236,23 @@ def sen12ms_scene(root: Path) -> Callable[[str], Path]:
     return lambda name: next(root.glob(f"*/*/{name}.tif"))
 
 
+def import_split(dataset: str, source: Path, store: str, *options: str) -> None:
+    """Import ``source`` as ``dataset``: half for training, a quarter each to validate and test."""
+    imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
+    assert geocolor(*imported, *options, "--seed", "3") == 0
+
+
+def train_and_evaluate(store: str, crop: str) -> None:
+    """Train a tiny model on ``crop`` px crops of the store (version 1) and evaluate it."""
+    assert geocolor("train", store, *TINY, "--tile-size", crop) == 0
+    assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["bigearthnet", "sen12ms"])
 def test_import_train_evaluate_colorize(
-    dataset: str,
-    tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    dataset: str, tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
     source = tmp_path / "in"
     if dataset == "bigearthnet":
         write_bigearthnet(source, 16)
@@ -255,14 +261,12 @@ def test_import_train_evaluate_colorize(
         write_sen12ms(source, scenes=8, patches=1)
         scene_of, crop, block = sen12ms_scene(source), "64", "1"
     store = str(tmp_path / "store.zarr")
-    imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
-    assert geocolor(*imported, "--split-block", block, "--seed", "3") == 0
+    import_split(dataset, source, store, "--split-block", block)
     size = StoreData.open(store).layout.tile_size
     capsys.readouterr()
     assert geocolor("train", store, *TINY, "--tile-size", str(size * 2)) == 1
     assert f"cannot fit the store's {size} px tiles" in capsys.readouterr().err
-    assert geocolor("train", store, *TINY, "--tile-size", crop) == 0
-    assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
+    train_and_evaluate(store, crop)
     scene = scene_of(held_out_patch(open_store(store, "r")))
     out = tmp_path / "colour.tif"
     assert geocolor("colorize", str(scene), "--model", "models:/geocolor/1", "-o", str(out)) == 0

@@ -17,8 +17,13 @@ from geocolor.demo.sen1floods11 import HAND_LABELED, SPLITS, write_sen1floods11
 from geocolor.prepare.store import complete_pairs, open_store, read_tile, read_tiles
 from geocolor.prepare.tiling import Split
 from geocolor.train.store_data import StoreData
-from tests.test_dataset_import import TINY, attrs_of, geocolor, held_out_patch
-from tests.test_train import use_fresh_tracking
+from tests.test_dataset_import import (
+    attrs_of,
+    geocolor,
+    held_out_patch,
+    import_split,
+    train_and_evaluate,
+)
 
 FLOOD_SPLITS = {
     "train": ["Ghana_103272", "Ghana_134751", "India_1018327"],
@@ -207,13 +212,8 @@ def georeferenced_vv(png: Path, folder: Path) -> Path:
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 @pytest.mark.parametrize("dataset", ["sen1-2", "sen1floods11"])
 def test_import_train_evaluate_colorize(
-    dataset: str,
-    tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    dataset: str, tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_fresh_tracking(tmp_path, tmp_path_factory, monkeypatch)
     source = tmp_path / "in"
     if dataset == "sen1-2":
         write_sen1_2(source, scenes=8, patches=1)
@@ -221,10 +221,8 @@ def test_import_train_evaluate_colorize(
         chips = {"train": ["Ghana_1", "Ghana_2"], "valid": ["India_3"], "test": ["Spain_4"]}
         write_sen1floods11(source, chips)
     store = str(tmp_path / "store.zarr")
-    imported = ("import", dataset, str(source), "-o", store, "--split", "0.5,0.25,0.25")
-    assert geocolor(*imported, "--seed", "3") == 0
-    assert geocolor("train", store, *TINY, "--tile-size", "64") == 0
-    assert geocolor("evaluate", "models:/geocolor/1", store, "--max-tiles", "2") == 0
+    import_split(dataset, source, store)
+    train_and_evaluate(store, "64")
     root = open_store(store, "r")
     if dataset == "sen1floods11":
         # the chip's own S1Hand file (VV, VH, bands not described), as the dataset ships it

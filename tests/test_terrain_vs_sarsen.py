@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -49,6 +50,23 @@ def sarsen_gtc(
         return image[::-1] if src.transform.e > 0 else image
 
 
+def vv_on_dem(
+    dem: Path, measure: Literal["beta0", "gamma0-rtc"], *, layover_shadow_mask: bool = False
+) -> S1Config:
+    """Linear VV ``measure`` terrain-corrected onto the DEM's grid, as sarsen's is: no
+    thermal denoise, no speckle filter."""
+    return S1Config(
+        measure=measure,
+        denoise=False,
+        speckle="none",
+        db=False,
+        grid=str(dem),
+        dem=str(dem),
+        polarisations=("VV",),
+        layover_shadow_mask=layover_shadow_mask,
+    )
+
+
 def test_phase_shift_finds_a_known_shift() -> None:
     image = np.random.default_rng(0).gamma(4.0, size=(64, 64))
     assert np.allclose(phase_shift(image, np.roll(image, (2, -3), (0, 1))), (-2, 3), atol=0.01)
@@ -59,15 +77,7 @@ def test_terrain_correction_agrees_with_sarsen(tmp_path: Path) -> None:
     grid = grid_at_scene_centre(LAYOUT, 384)
     dem = write_dem(tmp_path / "ridge.tif", grid, ridge(grid, RIDGE_METRES))
     reference = sarsen_gtc(product, dem, tmp_path / "sarsen.tif")
-    config = S1Config(
-        measure="beta0",
-        denoise=False,
-        speckle="none",
-        db=False,
-        grid=str(dem),
-        dem=str(dem),
-        polarisations=("VV",),
-    )
+    config = vv_on_dem(dem, "beta0")
     ours = backscatter(open_safe(product), config).image.compute()[0]
     shifts = local_shifts(reference, ours, window=64)
     assert shifts.size >= 30
@@ -93,16 +103,7 @@ def test_terrain_flattening_agrees_with_sarsen(tmp_path: Path) -> None:
     heights = ridge(grid, RIDGE_METRES)
     dem = write_dem(tmp_path / "ridge.tif", grid, heights)
     reference = sarsen_gtc(product, dem, tmp_path / "sarsen.tif", "gamma_bilinear")
-    config = S1Config(
-        measure="gamma0-rtc",
-        denoise=False,
-        speckle="none",
-        db=False,
-        grid=str(dem),
-        dem=str(dem),
-        polarisations=("VV",),
-        layover_shadow_mask=True,
-    )
+    config = vv_on_dem(dem, "gamma0-rtc", layover_shadow_mask=True)
     result = backscatter(open_safe(product), config)
     assert result.mask is not None
     ours, codes = result.image.compute()[0], result.mask.compute()[0]

@@ -37,8 +37,13 @@ class FakePatch:
     north: float
     field: np.ndarray
 
+    @property
+    def corner(self) -> tuple[int, float, float]:
+        """EPSG code, west and north: where :func:`write_geotiff` places the patch."""
+        return self.epsg, self.west, self.north
 
-def _field(rng: np.random.Generator, size: int) -> np.ndarray:
+
+def smooth_field(rng: np.random.Generator, size: int) -> np.ndarray:
     """A smooth random field in [0, 1] (a few low-frequency waves)."""
     y, x = np.mgrid[0:size, 0:size] / size
     field = np.zeros((size, size))
@@ -49,8 +54,19 @@ def _field(rng: np.random.Generator, size: int) -> np.ndarray:
     return scaled
 
 
-def _write_tif(path: Path, data: np.ndarray, patch: FakePatch, pixel: float) -> None:
+def write_geotiff(
+    path: Path,
+    data: np.ndarray,
+    epsg: int,
+    west: float,
+    north: float,
+    pixel: float,
+    nodata: float | None = None,
+) -> None:
+    """``data`` (bands, rows, cols) as a north-up GeoTIFF whose top-left corner is
+    (``west``, ``north``) in EPSG ``epsg``, ``pixel`` units a side; creates its folder."""
     bands, rows, cols = data.shape
+    path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(
         path,
         "w",
@@ -59,19 +75,20 @@ def _write_tif(path: Path, data: np.ndarray, patch: FakePatch, pixel: float) -> 
         height=rows,
         count=bands,
         dtype=data.dtype,
-        crs=CRS.from_epsg(patch.epsg),
-        transform=Affine(pixel, 0.0, patch.west, 0.0, -pixel, patch.north),
+        crs=CRS.from_epsg(epsg),
+        transform=Affine(pixel, 0.0, west, 0.0, -pixel, north),
+        nodata=nodata,
     ) as dst:
         dst.write(data)
 
 
-def _s1_db(field: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def s1_db(field: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """VV and VH sigma0 in dB: brighter where the field is high, VH ~7 dB below VV."""
     vv = -18.0 + 12.0 * field + rng.normal(0, 1.0, field.shape)
     return np.stack([vv, vv - 7.0]).astype(np.float32)
 
 
-def _s2_dn(field: np.ndarray, bands: int) -> np.ndarray:
+def s2_dn(field: np.ndarray, bands: int) -> np.ndarray:
     """Digital numbers (reflectance x 10000) of ``bands`` bands that follow the field."""
     levels = 600.0 + np.arange(bands)[:, None, None] * 150.0
     return (levels + 2500.0 * field[None]).astype(np.uint16)
@@ -93,13 +110,16 @@ def write_bigearthnet(
         s2_name = f"S2A_MSIL2A_20170613T101031_{col}_{row}"
         s1_name = f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_{col}_{row}"
         patch = FakePatch(
-            32633, 500000.0 + col * PATCH_METRES, 5800000.0 - row * PATCH_METRES, _field(rng, 120)
+            32633,
+            500000.0 + col * PATCH_METRES,
+            5800000.0 - row * PATCH_METRES,
+            smooth_field(rng, 120),
         )
         s1_folder = root / BEN_S1 / s1_name
         s1_folder.mkdir(parents=True)
-        db = _s1_db(patch.field, rng)
+        db = s1_db(patch.field, rng)
         for band, data in zip(("VV", "VH"), db, strict=True):
-            _write_tif(s1_folder / f"{s1_name}_{band}.tif", data[None], patch, 10.0)
+            write_geotiff(s1_folder / f"{s1_name}_{band}.tif", data[None], *patch.corner, 10.0)
         coordinates = {
             "ulx": patch.west,
             "uly": patch.north,
@@ -122,9 +142,9 @@ def write_bigearthnet(
         s2_folder.mkdir(parents=True)
         for number, (band, side) in enumerate(BEN_S2_BANDS.items()):
             step = 120 // side
-            dn = _s2_dn(patch.field[::step, ::step], 1)
+            dn = s2_dn(patch.field[::step, ::step], 1)
             dn += np.uint16(number * 10)
-            _write_tif(s2_folder / f"{s2_name}_{band}.tif", dn, patch, 10.0 * step)
+            write_geotiff(s2_folder / f"{s2_name}_{band}.tif", dn, *patch.corner, 10.0 * step)
         s2_metadata = {
             "labels": metadata["labels"],
             "coordinates": coordinates,
@@ -151,16 +171,16 @@ def write_sen12ms(
         for scene in range(1, scenes + 1):
             for k in range(1, patches + 1):
                 west = 300000.0 + scene * 100000.0 + k * size * 10.0
-                patch = FakePatch(32632, west, 5300000.0, _field(rng, size))
+                patch = FakePatch(32632, west, 5300000.0, smooth_field(rng, size))
                 for kind, data in (
-                    ("s1", _s1_db(patch.field, rng).clip(-25, 0)),
-                    ("s2", _s2_dn(patch.field, 13)),
+                    ("s1", s1_db(patch.field, rng).clip(-25, 0)),
+                    ("s2", s2_dn(patch.field, 13)),
                     ("lc", np.full((4, size, size), 10, dtype=np.uint16)),
                 ):
                     folder = root / season / f"{kind}_{scene}"
                     folder.mkdir(parents=True, exist_ok=True)
                     path = folder / f"{season}_{kind}_{scene}_p{k}.tif"
-                    _write_tif(path, data, patch, 10.0)
+                    write_geotiff(path, data, *patch.corner, 10.0)
                     if kind == "s1":
                         written.append(path)
     return written

@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
-from geocolor.demo.public_datasets import SEN12MS_SEASONS, _field, _s1_db
+from geocolor.demo.public_datasets import SEN12MS_SEASONS, s1_db, smooth_field
 
 SEN1_2_DB_RANGE = (-25.0, 0.0)
 """The dB range SEN1-2 stretched onto 0..255 (VV only)."""
@@ -50,8 +50,8 @@ def write_sen1_2(
             s1_folder.mkdir(parents=True, exist_ok=True)
             s2_folder.mkdir(parents=True, exist_ok=True)
             for k in range(1, patches + 1):
-                field = _field(rng, size)
-                vv = _s1_db(field, rng)[:1]
+                field = smooth_field(rng, size)
+                vv = s1_db(field, rng)[:1]
                 # red, green, blue: brighter where the field is high, red the brightest
                 rgb = 40.0 + np.array([60.0, 45.0, 30.0])[:, None, None] + 120.0 * field[None]
                 s1_path = s1_folder / f"{season}_s1_{scene}_p{k}.png"

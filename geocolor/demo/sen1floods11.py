@@ -14,11 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.crs import CRS
 
-from geocolor.demo.public_datasets import _field, _s1_db, _s2_dn
+from geocolor.demo.public_datasets import s1_db, s2_dn, smooth_field, write_geotiff
 
 HAND_LABELED = Path("v1.1/data/flood_events/HandLabeled")
 SPLITS = Path("v1.1/splits/flood_handlabeled")
@@ -30,24 +27,6 @@ SPLIT_FILES = {
 }
 DEGREES = 8.983152841195215e-05
 """About 10 m in degrees of latitude, the chips' pixel size."""
-
-
-def _write(path: Path, data: np.ndarray, west: float, north: float, nodata: float | None) -> None:
-    bands, rows, cols = data.shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=cols,
-        height=rows,
-        count=bands,
-        dtype=data.dtype,
-        crs=CRS.from_epsg(4326),
-        transform=Affine(DEGREES, 0.0, west, 0.0, -DEGREES, north),
-        nodata=nodata,
-    ) as dst:
-        dst.write(data)
 
 
 def write_sen1floods11(
@@ -66,14 +45,18 @@ def write_sen1floods11(
     chips = [chip for names in splits.values() for chip in names] + list(unlisted)
     for index, chip in enumerate(chips):
         west, north = -65.0 + index * size * DEGREES, -14.0
-        field = _field(rng, size)
-        s1 = _s1_db(field, rng)
+        field = smooth_field(rng, size)
+        s1 = s1_db(field, rng)
         s1[:, :2, :] = np.nan  # the chips' edges often lack S1 data
         label = np.where(field > 0.8, 1, 0).astype(np.int16)
         folder = root / HAND_LABELED
-        _write(folder / "S1Hand" / f"{chip}_S1Hand.tif", s1, west, north, float("nan"))
-        _write(folder / "S2Hand" / f"{chip}_S2Hand.tif", _s2_dn(field, 13), west, north, None)
-        _write(folder / "LabelHand" / f"{chip}_LabelHand.tif", label[None], west, north, -1.0)
+        for kind, data, nodata in (
+            ("S1Hand", s1, float("nan")),
+            ("S2Hand", s2_dn(field, 13), None),
+            ("LabelHand", label[None], -1.0),
+        ):
+            path = folder / kind / f"{chip}_{kind}.tif"
+            write_geotiff(path, data, 4326, west, north, DEGREES, nodata)
     (root / SPLITS).mkdir(parents=True, exist_ok=True)
     for split, file in SPLIT_FILES.items():
         rows = [f"{chip}_S1Hand.tif,{chip}_LabelHand.tif\n" for chip in splits.get(split, [])]

@@ -51,11 +51,9 @@ class Sen12ms:
         from geocolor.datasets import rasters  # rasterio: imported when used
 
         s1_path = candidate.location
-        folder, file = s1_path.rsplit("/", 1)
-        parent, scene = folder.rsplit("/", 1)
-        s2_path = rasters.join(parent, s2_name(scene), s2_name(file))
-        if not rasters.exists(s2_path):
-            return SkippedPair(candidate.name, f"its Sentinel-2 patch {s2_path} is missing")
+        s2_path = s2_partner(candidate)
+        if isinstance(s2_path, SkippedPair):
+            return s2_path
         s1, s2 = rasters.read_raster(s1_path), rasters.read_raster(s2_path)
         rasters.same_grid(s1, s2, s2_path)
         if s1.data.shape[0] != len(S1_BANDS):
@@ -104,3 +102,19 @@ def s2_name(s1_name: str) -> str:
     """The S2 counterpart of an S1 scene folder or patch name (``s1_`` -> ``s2_``)."""
     head, separator, tail = s1_name.rpartition("s1_")
     return f"{head}s2_{tail}" if separator else s1_name
+
+
+def s2_partner(candidate: Candidate) -> str | SkippedPair:
+    """The path of a candidate's ``_s2_`` patch, or the skip saying it is missing.
+
+    Shared by SEN12MS and SEN1-2: the S2 patch sits in the ``s2_<n>/`` scene folder
+    beside the S1 one, under the S1 file name with ``s1_`` -> ``s2_``.
+    """
+    from geocolor.datasets import rasters  # rasterio: imported when used
+
+    folder, file = candidate.location.rsplit("/", 1)
+    parent, scene = folder.rsplit("/", 1)
+    s2_path = rasters.join(parent, s2_name(scene), s2_name(file))
+    if not rasters.exists(s2_path):
+        return SkippedPair(candidate.name, f"its Sentinel-2 patch {s2_path} is missing")
+    return s2_path

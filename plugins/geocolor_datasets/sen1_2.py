@@ -22,7 +22,7 @@ import numpy as np
 from geocolor.datasets.patches import Candidate, PatchPair, SkippedPair, check_size
 from geocolor.errors import GeocolorError
 from geocolor_datasets.conventions import conventions
-from geocolor_datasets.sen12ms import s2_name, season_candidates
+from geocolor_datasets.sen12ms import s2_name, s2_partner, season_candidates
 
 DB_RANGE = (-25.0, 0.0)
 """The dB range stretched onto 0..255 in SEN1-2's S1 PNGs."""
@@ -62,11 +62,9 @@ class Sen1_2:  # noqa: N801 - the dataset's own name
         from geocolor.datasets import rasters  # rasterio: imported when used
 
         s1_path = candidate.location
-        folder, file = s1_path.rsplit("/", 1)
-        parent, scene = folder.rsplit("/", 1)
-        s2_path = rasters.join(parent, s2_name(scene), s2_name(file))
-        if not rasters.exists(s2_path):
-            return SkippedPair(candidate.name, f"its Sentinel-2 patch {s2_path} is missing")
+        s2_path = s2_partner(candidate)
+        if isinstance(s2_path, SkippedPair):
+            return s2_path
         s1 = rasters.read_raster(s1_path, georeferenced=False)
         s2 = rasters.read_raster(s2_path, georeferenced=False)
         if s1.data.shape[0] != 1:
