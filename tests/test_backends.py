@@ -320,7 +320,11 @@ def test_featureless_and_invalid_crops_train_to_finite_weights(
     """Calm water clipped to the SAR floor, a saturated optical crop, a crop with no valid
     pixel: tile statistics of a constant crop have zero variance, and 1/sqrt(eps) per
     norm layer once overflowed the gradient of a trained CycleGAN (NaN weights)."""
-    backend, config = small(backends, name, n_blocks=6, init_gain=1.0) if name == "cyclegan" else small(backends, name, init_gain=1.0)
+    backend, config = (
+        small(backends, name, n_blocks=6, init_gain=1.0)
+        if name == "cyclegan"
+        else small(backends, name, init_gain=1.0)
+    )
     torch.manual_seed(0)
     trainer = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU)
     batch = paired_batch(count=4)
