@@ -311,3 +311,28 @@ def test_multi_scale_critics_and_feature_matching_train(backends: Registry[Any],
     }
     assert all(key.startswith("model.") for key in names)
     assert "feature_matching" not in single.train_step(paired_batch(), amp=False)
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+def test_featureless_and_invalid_crops_train_to_finite_weights(
+    backends: Registry[Any], name: str
+) -> None:
+    """Calm water clipped to the SAR floor, a saturated optical crop, a crop with no valid
+    pixel: tile statistics of a constant crop have zero variance, and 1/sqrt(eps) per
+    norm layer once overflowed the gradient of a trained CycleGAN (NaN weights)."""
+    backend, config = (
+        small(backends, name, n_blocks=6, init_gain=1.0)
+        if name == "cyclegan"
+        else small(backends, name, init_gain=1.0)
+    )
+    torch.manual_seed(0)
+    trainer = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU)
+    batch = paired_batch(count=4)
+    batch["sar"][1] = -1.0
+    batch["optical"][2] = 1.0
+    batch["valid"][3] = 0.0
+    for _ in range(3):
+        losses = trainer.train_step(batch, amp=False)
+        assert all(torch.isfinite(loss) for loss in losses.values()), losses
+    for network in trainer.networks().values():
+        assert all(torch.isfinite(parameter).all() for parameter in network.parameters())

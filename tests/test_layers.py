@@ -49,6 +49,25 @@ def test_tile_mode_is_instance_norm() -> None:
         torch.testing.assert_close(layer(x), reference(x), rtol=0, atol=1e-6)
 
 
+def test_a_featureless_channel_normalises_to_zero_with_no_gradient() -> None:
+    """A constant crop: rounding noise over sqrt(eps), a gradient 316 times its input's."""
+    x = torch.randn(2, 3, 8, 8)
+    x[1, 0] = -1.0  # calm water at the SAR floor
+    x[0, 2] = 1e-4 * torch.randn(8, 8) + 0.5  # low contrast, but a feature
+    x.requires_grad_(True)
+    layer = SceneInstanceNorm(3)
+    out = layer(x)
+    assert torch.equal(out[1, 0], torch.zeros(8, 8))
+    reference = nn.InstanceNorm2d(3)(x)
+    torch.testing.assert_close(out[0], reference[0])
+    torch.testing.assert_close(out[1, 1:], reference[1, 1:])
+    assert out[0, 2].abs().max() > 0.01
+    (out * torch.randn_like(out)).sum().backward()
+    assert x.grad is not None
+    assert torch.equal(x.grad[1, 0], torch.zeros(8, 8))
+    assert x.grad[0, 2].abs().max() > 1
+
+
 def test_frozen_statistics_are_learnt_in_training_only() -> None:
     torch.manual_seed(0)
     x = 2 * torch.randn(3, 4, 8, 8) + torch.arange(4.0).view(1, 4, 1, 1)

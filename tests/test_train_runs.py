@@ -16,6 +16,7 @@ import torch
 from geocolor.errors import UsageError
 from geocolor.models.model_registry import list_versions
 from geocolor.train import loop
+from geocolor.train.divergence import DivergedError, check_weights
 from geocolor.train.loop import train
 from geocolor.train.run_config import TrainConfig
 from tests.test_train import store  # noqa: F401 (a fixture)
@@ -139,3 +140,30 @@ def test_sigterm_marks_the_run_killed(store: str, tracking: str) -> None:  # noq
     assert process.returncode == 128 + signal.SIGTERM, err
     (run_id,) = [path.parent.name for path in Path("checkpoints").glob("*/last.pt")]
     assert mlflow.MlflowClient().get_run(run_id).info.status == "KILLED"
+
+
+def test_a_diverging_run_stops_failed_and_registers_nothing(
+    store: str,  # noqa: F811
+    tracking: str,
+) -> None:
+    options = {**TINY["pix2pix"], "lr": 1e30}
+    with pytest.raises(
+        DivergedError, match=r"^training diverged at step \d+: loss .* is not finite"
+    ):
+        train(store, tiny("pix2pix", backend_options=options))
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("geocolor")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"
+    assert not client.search_model_versions(f"run_id = '{run.info.run_id}'")
+    assert not (Path("checkpoints") / run.info.run_id).exists()
+
+
+def test_non_finite_weights_name_the_network_and_step() -> None:
+    network = torch.nn.Linear(2, 2)
+    check_weights({"generator": network}, 7)
+    with torch.no_grad():
+        network.bias[1] = float("nan")
+    with pytest.raises(DivergedError, match="by step 7: generator weight bias is not finite"):
+        check_weights({"generator": network}, 7)

@@ -29,6 +29,10 @@ from geocolor.config import Upsampling
 NormMode = Literal["tile", "frozen", "scene"]
 
 
+#: Variance, as a fraction of ``eps``, below which a tile-mode channel is featureless.
+FEATURELESS = 1e-4
+
+
 @dataclass
 class _PooledMoments:
     """Per-channel mean and variance over all pixels of all tiles seen.
@@ -123,10 +127,26 @@ class SceneInstanceNorm(nn.Module):
             var, mean = torch.var_mean(x.float(), dim=(0, 2, 3), correction=0)
             self.set_scene_statistics(mean, var)
         if self.mode == "tile":
-            return F.instance_norm(x, eps=self.eps)
+            return self._tile_norm(x)
         mean, var = self.statistics()
         # batch_norm in inference form: one fused per-channel (x - mean) / sqrt(var + eps).
         return F.batch_norm(x, mean, var, training=False, momentum=0.0, eps=self.eps)
+
+    def _tile_norm(self, x: Tensor) -> Tensor:
+        """``F.instance_norm``, but a featureless channel normalises to 0 with no gradient.
+
+        A channel whose variance is below ``FEATURELESS * eps`` (a constant crop: calm
+        water clipped to the SAR floor, a saturated optical crop, or what the layers make
+        of one) has no contrast to normalise: its exact output is rounding noise over
+        sqrt(eps), and its gradient is multiplied by 1/sqrt(eps), about 316, at every norm
+        layer in a row; a CycleGAN's two generators chain 34 of them and overflow float32
+        into NaN weights. Its normalised values are below ``sqrt(FEATURELESS)`` anyway.
+        """
+        normalised = F.instance_norm(x, eps=self.eps)
+        with torch.no_grad():
+            var = torch.var(x.float(), dim=(2, 3), correction=0, keepdim=True)
+            featureless = var < FEATURELESS * self.eps
+        return normalised.masked_fill(featureless, 0.0)
 
     def statistics(self) -> tuple[Tensor, Tensor]:
         """The per-channel (mean, variance) that ``"frozen"`` or ``"scene"`` mode uses."""

@@ -63,6 +63,7 @@ from geocolor.train.dataset import (
     seed_everything,
     set_loader_epoch,
 )
+from geocolor.train.divergence import LossWatch, check_weights
 from geocolor.train.drift_fit import fit_drift_reference
 from geocolor.train.normalisation_fit import fit_normalisation
 from geocolor.train.placement import Placement, placement
@@ -356,18 +357,25 @@ class _Run:
         # sums stay on the device: reading a loss would wait for the GPU at every step
         sums: dict[str, torch.Tensor | float] = {}
         count = 0
+        watch = LossWatch(where.device)
         for batch in batches:
             on_device = {
                 key: value.to(where.device, non_blocking=True, memory_format=memory_format)
                 for key, value in batch.items()
             }
-            for name, value in trainer.train_step(on_device, amp).items():
+            losses = trainer.train_step(on_device, amp)
+            for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + value
             step, count = step + 1, count + 1
+            watch.add(step, losses)
+            if step % config.log_every == 0:
+                watch.check()
             if where.is_main and step % config.log_every == 0:
                 mean_losses = {f"loss_{k}": float(total) / count for k, total in sums.items()}
                 mlflow.log_metrics(mean_losses, step=step)
                 sums, count = {}, 0
+        watch.check()
+        check_weights(trainer.networks(), step)
         return step
 
     def _validate(
