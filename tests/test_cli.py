@@ -6,7 +6,7 @@ import pytest
 from geocolor import __version__
 from geocolor.cli.main import cli, main
 from geocolor.errors import GeocolorError, UsageError
-from geocolor.progress import is_quiet, progress, set_quiet
+from geocolor.progress import is_quiet, note, progress, set_quiet
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,17 @@ def test_debug_shows_traceback() -> None:
 
 
 def test_quiet_silences_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["--quiet", "plugins"], standalone_mode=False)  # the group's option, as in a run
+    try:
+        assert is_quiet()
+        assert list(progress(range(3), desc="tiles")) == [0, 1, 2]
+        assert capsys.readouterr().err == ""
+    finally:
+        set_quiet(False)
+
+
+def test_a_quiet_run_leaves_the_library_as_it_found_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--quiet", "plugins"]) == 0
-    assert is_quiet()
-    assert list(progress(range(3), desc="tiles")) == [0, 1, 2]
-    assert capsys.readouterr().err == ""
+    assert not is_quiet()
+    note("DEM tile absent")
+    assert capsys.readouterr().err == "DEM tile absent\n"

@@ -23,7 +23,7 @@ from geocolor.cli.signals import Terminated, signals_as_exceptions
 from geocolor.errors import FAILURE, USAGE, GeocolorError
 from geocolor.io.secrets import sign_in_to_mlflow_from_secret
 from geocolor.plugins.manager import BUILTIN, get_plugins
-from geocolor.progress import set_quiet
+from geocolor.progress import is_quiet, set_quiet
 
 # Core commands by name: where each is defined and the line ``--help`` shows for it, so
 # that neither ``--help`` nor ``--version`` imports a command module (tests keep the
@@ -160,6 +160,14 @@ def build_cli() -> LazyGroup:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and turn errors into one-line messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
+    quiet = is_quiet()
+    try:
+        return _run(args)
+    finally:
+        set_quiet(quiet)  # a run inside a Python process leaves the library as it found it
+
+
+def _run(args: list[str]) -> int:
     debug = "--debug" in args
     try:
         with signals_as_exceptions():
