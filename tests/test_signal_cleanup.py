@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -142,3 +143,24 @@ def test_termination_signals_raise_and_handlers_come_back() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, ignored)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the first raise
+def test_a_signal_inside_a_gc_callback_still_raises_in_the_block() -> None:
+    # Python ignores what a GC callback raises: the signal must raise again after it returns
+    sent: list[bool] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(10_000))  # bytecode: the handler runs here, inside the callback
+
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(Terminated), signals_as_exceptions():
+            gc.collect()
+            time.sleep(5)  # the redelivered signal raises before this ends
+    finally:
+        gc.callbacks.remove(callback)
+    assert sent
