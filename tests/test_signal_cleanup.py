@@ -145,7 +145,6 @@ def test_termination_signals_raise_and_handlers_come_back() -> None:
         signal.signal(signal.SIGHUP, ignored)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the first raise
 def test_a_signal_inside_a_gc_callback_still_raises_in_the_block() -> None:
     # Python ignores what a GC callback raises: the signal must raise again after it returns
     sent: list[bool] = []

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 # signals whose default action ends the process without cleanup
 _TERMINATING = (signal.SIGTERM, signal.SIGHUP)
@@ -67,7 +68,12 @@ def signals_as_exceptions() -> Iterator[None]:
             redelivery.start()
         raise Terminated(signum)
 
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, Terminated):  # a swallowed one is delivered again
+            report(info)
+
     redelivery = _Redelivery(threading.main_thread().ident)
+    report, sys.unraisablehook = sys.unraisablehook, unraisable
     for signum in previous:
         signal.signal(signum, terminate)
     try:
@@ -78,6 +84,7 @@ def signals_as_exceptions() -> Iterator[None]:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            sys.unraisablehook = report
     if redelivery.signum:
         raise Terminated(redelivery.signum)  # every raise was swallowed; stop anyway
 
