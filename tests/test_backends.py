@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
 from geocolor.models.gan.losses import gan_loss, masked_l1
-from geocolor.models.layers import set_norm_mode
+from geocolor.models.layers import norm_layers, set_norm_mode
 from geocolor.plugins.manager import load_plugins
 from geocolor.plugins.registry import Registry
 
@@ -147,6 +147,25 @@ def test_training_learns_a_fixed_colour_map(
 
     assert drop(loss) < ratio
     assert drop("generator") < 0.8
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+def test_generators_train_on_batch_statistics_unless_told_otherwise(
+    backends: Registry[Any], name: str
+) -> None:
+    """Batch statistics are the rule colorize's scene statistics apply; tile is the papers'."""
+    for train_norm in ("batch", "tile"):
+        backend, config = small(backends, name, train_norm=train_norm)
+        trainer = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU)
+        generators = [
+            network
+            for network in trainer.networks().values()
+            if isinstance(network, type(trainer.generator))
+        ]
+        assert len(generators) == (2 if name == "cyclegan" else 1)
+        modes = {layer.mode for network in generators for layer in norm_layers(network)}
+        assert modes == {train_norm}
+        trainer.train_step(paired_batch(), amp=False)
 
 
 def test_cyclegan_identity_loss_needs_equal_bands(backends: Registry[Any]) -> None:

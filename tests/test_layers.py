@@ -44,9 +44,26 @@ def test_tile_mode_is_instance_norm() -> None:
     torch.manual_seed(0)
     x = 3 * torch.randn(2, 4, 9, 7) + 5
     layer, reference = SceneInstanceNorm(4), nn.InstanceNorm2d(4)
+    set_norm_mode(layer, "tile")
     for training in (True, False):
         layer.train(training)
         torch.testing.assert_close(layer(x), reference(x), rtol=0, atol=1e-6)
+
+
+def test_batch_mode_the_default_is_batch_norm_in_training() -> None:
+    """The statistics of a training batch, pooled as a scene's are for inference."""
+    torch.manual_seed(0)
+    x = 3 * torch.randn(3, 4, 9, 7) + torch.arange(4.0).view(1, 4, 1, 1)
+    layer = SceneInstanceNorm(4)
+    reference = nn.BatchNorm2d(4, affine=False, track_running_stats=False)
+    assert layer.mode == "batch"
+    for training in (True, False):
+        layer.train(training)
+        torch.testing.assert_close(layer(x), reference(x), rtol=0, atol=1e-5)
+    # the same pooling as scene statistics gathered from that batch
+    scene = SceneInstanceNorm(4).eval()
+    gather_scene_statistics(scene, [x])
+    torch.testing.assert_close(scene(x), layer(x), rtol=0, atol=1e-5)
 
 
 def test_a_featureless_channel_normalises_to_zero_with_no_gradient() -> None:
@@ -56,6 +73,7 @@ def test_a_featureless_channel_normalises_to_zero_with_no_gradient() -> None:
     x[0, 2] = 1e-4 * torch.randn(8, 8) + 0.5  # low contrast, but a feature
     x.requires_grad_(True)
     layer = SceneInstanceNorm(3)
+    set_norm_mode(layer, "tile")
     out = layer(x)
     assert torch.equal(out[1, 0], torch.zeros(8, 8))
     reference = nn.InstanceNorm2d(3)(x)
@@ -66,6 +84,20 @@ def test_a_featureless_channel_normalises_to_zero_with_no_gradient() -> None:
     assert x.grad is not None
     assert torch.equal(x.grad[1, 0], torch.zeros(8, 8))
     assert x.grad[0, 2].abs().max() > 1
+
+
+def test_a_featureless_batch_channel_normalises_to_zero_with_no_gradient() -> None:
+    x = torch.randn(2, 3, 8, 8)
+    x[:, 0] = -1.0  # a batch of calm water
+    x.requires_grad_(True)
+    out = SceneInstanceNorm(3)(x)
+    assert torch.equal(out[:, 0], torch.zeros(2, 8, 8))
+    reference = nn.BatchNorm2d(3, affine=False, track_running_stats=False)(x)
+    torch.testing.assert_close(out[:, 1:], reference[:, 1:])
+    (out * torch.randn_like(out)).sum().backward()
+    assert x.grad is not None
+    assert torch.equal(x.grad[:, 0], torch.zeros(2, 8, 8))
+    assert x.grad[:, 1:].abs().max() > 0.1
 
 
 def test_frozen_statistics_are_learnt_in_training_only() -> None:
@@ -187,7 +219,7 @@ def test_scene_mode_makes_the_output_independent_of_the_crop() -> None:
 def test_norm_modes_are_checked() -> None:
     net = conv_stack()
     with pytest.raises(ValueError, match="unknown norm mode"):
-        set_norm_mode(net, "batch")  # type: ignore[arg-type]
+        set_norm_mode(net, "instance")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="gather_scene_statistics"):
         set_norm_mode(net, "scene")
 
@@ -208,8 +240,9 @@ def test_calibrated_frozen_statistics_are_the_pooled_training_statistics() -> No
     tiles = torch.randn(4, 3, 16, 16) * 2 + 1
     gather_scene_statistics(net, [tiles])
     pooled = net(tiles)
+    set_norm_mode(net, "tile")
     calibrate_frozen_statistics(net, [tiles])
-    assert all(layer.mode == "tile" for layer in norm_layers(net))
+    assert all(layer.mode == "tile" for layer in norm_layers(net))  # as it found them
     set_norm_mode(net, "frozen")
     torch.testing.assert_close(net(tiles), pooled, rtol=1e-4, atol=1e-4)
     assert "running_square" in "".join(net.state_dict())  # saved with the weights

@@ -20,7 +20,12 @@ from geocolor.cli import main
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
 from geocolor.errors import UsageError
 from geocolor.models.export import SPEC_KEY, export_model
-from geocolor.models.layers import gather_scene_statistics, norm_layers, set_norm_mode
+from geocolor.models.layers import (
+    LIVE_MODES,
+    gather_scene_statistics,
+    norm_layers,
+    set_norm_mode,
+)
 from geocolor.models.logged import LoadedModel, load_model
 from geocolor.models.mixed_precision import FP32_CONVOLUTIONS, fold_norms, mixed_bf16
 from geocolor.models.precision import bf16_supported, choose, psnr
@@ -135,7 +140,7 @@ def test_torchscript_and_onnx_exports_match_the_model_and_carry_the_normalisatio
     mlflow.set_tracking_uri(tracking)  # colorize tests before this one may have moved it
     window = torch.rand(1, 2, 40, 56) * 2 - 1
     generator = model.generator
-    set_norm_mode(generator, "tile")
+    set_norm_mode(generator, "frozen")
     with torch.no_grad():
         expected = generator(window).numpy()
     for fmt in ("torchscript", "onnx"):
@@ -156,7 +161,7 @@ def test_torchscript_and_onnx_exports_match_the_model_and_carry_the_normalisatio
                 got = module(window).numpy()
         spec = json.loads(props[SPEC_KEY])
         assert spec["normalisation"] == NORMALISATION.to_dict()
-        assert spec["norm"] == "tile" and spec["model_uri"] == model_uri
+        assert spec["norm"] == "frozen" and spec["model_uri"] == model_uri
         np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
@@ -203,11 +208,12 @@ def test_folding_fixed_norm_statistics_into_the_convolutions_changes_nothing(
     assert norm_layers(folded) == []
     with torch.no_grad():
         torch.testing.assert_close(folded(window), generator(window), atol=1e-5, rtol=0)
-    # per-tile statistics depend on the input: nothing to fold
-    set_norm_mode(generator, "tile")
+    # per-tile and per-batch statistics depend on the input: nothing to fold
     norms = norm_layers(generator)
-    fold_norms(generator)
-    assert norm_layers(generator) == norms
+    for mode in LIVE_MODES:
+        set_norm_mode(generator, mode)
+        fold_norms(generator)
+        assert norm_layers(generator) == norms
 
 
 def test_mixed_bf16_keeps_the_encoder_fp32_and_agrees_better_than_autocast(

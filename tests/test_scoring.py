@@ -12,6 +12,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from geocolor.colorize.pipeline import ColorizeConfig, colorize
+from geocolor.models.layers import norm_layers
 from geocolor.models.logged import LoadedModel
 from geocolor.plugins.manager import load_plugins
 from geocolor.prepare.store import PAIRS, group_array, open_store
@@ -82,9 +83,12 @@ def test_validation_scores_what_colorize_produces(store: str, tmp_path: Path) ->
     data = StoreData.open(store)
     val = data.split(Split.VAL)
     tile = data.layout.tile_size
+    model.generator.train()  # as validation finds it mid-training, in the training mode
     scores = score_generator(
         model.generator, model.normalisation, CPU, store, val, tile, tile_norm_too=True
     )
+    assert model.generator.training
+    assert {layer.mode for layer in norm_layers(model.generator)} == {"batch"}
 
     out = tmp_path / "colour.tif"
     config = ColorizeConfig(tile_size=tile, overlap=0, max_reflectance=1.0, monitor=False)

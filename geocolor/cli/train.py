@@ -219,10 +219,11 @@ def promote_command(name: str, version: str, alias: str) -> None:
 @click.option("-o", "--output", required=True, help="File to write.")
 @click.option(
     "--norm",
-    type=click.Choice(["tile", "frozen"]),
-    default="tile",
+    type=click.Choice(["frozen", "tile"]),
+    default="frozen",
     show_default=True,
-    help="Norm statistics: per tile (as trained) or the running averages learnt in training.",
+    help="Norm statistics: the training data's, fixed (for models trained on batch "
+    "statistics, the default), or each input's own (for train_norm: tile).",
 )
 def export_command(model_uri: str, fmt: str, output: str, norm: str) -> None:
     """Write MODEL_URI's generator as an ONNX or TorchScript file, normalisation embedded.

@@ -1,7 +1,8 @@
 """``models export``: a logged generator as an ONNX or TorchScript file to serve elsewhere.
 
-The file holds the generator with its norm layers fixed to one mode (``tile``: per-tile
-instance statistics, as trained; ``frozen``: the running averages learnt in training),
+The file holds the generator with its norm layers fixed to one mode (``frozen``: the
+training data's statistics under the final weights, a fixed network like a trained
+BatchNorm's; ``tile``: per-tile instance statistics, for models trained with them),
 and the model's spec (backend, channels and the data normalisation that turns SAR dB
 into the network's input and its output into reflectance) as metadata: ONNX
 ``metadata_props`` / TorchScript extra files, both under :data:`SPEC_KEY`. Before it
@@ -36,7 +37,7 @@ TRACE_SIDE = 64
 
 
 def export_model(
-    model: LoadedModel, fmt: ExportFormat, path: Path, norm: NormMode = "tile", seed: int = 0
+    model: LoadedModel, fmt: ExportFormat, path: Path, norm: NormMode = "frozen", seed: int = 0
 ) -> float:
     """Write ``model``'s generator to ``path`` in ``fmt``; the check's max abs difference.
 

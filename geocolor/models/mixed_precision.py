@@ -22,7 +22,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from geocolor.models.layers import ResizeConv, SceneInstanceNorm
+from geocolor.models.layers import LIVE_MODES, ResizeConv, SceneInstanceNorm
 
 #: Leading convolutions (in registration order, the forward order of the built-in
 #: generators) that stay float32 in :func:`mixed_bf16`.
@@ -47,7 +47,7 @@ def fold_norms(module: nn.Module) -> None:
     """Fold each fixed-statistics norm into the convolution just before it, in place.
 
     ``(conv(x) - mean) / sqrt(var + eps)`` is a convolution with scaled weights and a
-    shifted bias. Norms in ``"tile"`` mode depend on their input and stay as they are.
+    shifted bias. Norms in ``"batch"`` or ``"tile"`` mode depend on their input and stay.
     """
     for sequence in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
         for index in range(1, len(sequence)):
@@ -55,7 +55,7 @@ def fold_norms(module: nn.Module) -> None:
             convolution = before[-1] if isinstance(before, ResizeConv) else before
             if not (
                 isinstance(norm, SceneInstanceNorm)
-                and norm.mode != "tile"
+                and norm.mode not in LIVE_MODES
                 and isinstance(convolution, nn.Conv2d)
             ):
                 continue

@@ -11,6 +11,7 @@ uses. Targets are the stored reflectances, unclipped; predictions are what
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,7 +20,7 @@ import torch
 import zarr
 from torch import nn
 
-from geocolor.models.layers import NormMode, set_norm_mode
+from geocolor.models.layers import NormMode, kept_norm_modes, set_norm_mode
 from geocolor.models.normalisation import Normalisation
 from geocolor.models.scene_statistics import (
     WindowReader,
@@ -82,7 +83,7 @@ def score_predictors(
     """Mean metrics of each predictor over ``tiles`` (whole tiles, scene by scene).
 
     Each tile is read once for every predictor. Generators are scored in eval mode and
-    left in training mode or not as they were, with their norm layers in ``"tile"`` mode.
+    left in training mode or not as they were, with their norm layers in the modes they had.
 
     Returns
     -------
@@ -93,8 +94,10 @@ def score_predictors(
     generators = [p.generator for p in predictors.values() if isinstance(p, GeneratorPredictor)]
     was_training = [generator.training for generator in generators]
     means = {name: MetricMeans() for name in predictors}
-    try:
-        for generator in generators:
+    with ExitStack() as restored:
+        for generator, training in zip(generators, was_training, strict=True):
+            restored.enter_context(kept_norm_modes(generator))
+            restored.callback(generator.train, training)
             generator.eval()
         for pair in dict.fromkeys(tiles.pair.tolist()):
             read, shape = pair_reader(root, str(pair))
@@ -117,10 +120,6 @@ def score_predictors(
                             data_range,
                         )
                     )
-    finally:
-        for generator, training in zip(generators, was_training, strict=True):
-            set_norm_mode(generator, "tile")
-            generator.train(training)
     return {name: mean.means() for name, mean in means.items()}
 
 

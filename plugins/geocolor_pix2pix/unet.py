@@ -6,9 +6,9 @@ fine SAR structure reaches the output without squeezing through the bottleneck.
 
 Departures from the reference code, for tile-by-tile colorization of large scenes:
 
-- :class:`SceneInstanceNorm` instead of BatchNorm: the reference trains with batch size 1,
-  where batch norm is instance norm anyway, and instance statistics can be swapped for
-  scene statistics at inference; batch statistics of a tile batch cannot.
+- :class:`SceneInstanceNorm` instead of BatchNorm: it trains on batch statistics as
+  BatchNorm does, but at inference normalises with statistics pooled over the scene, so
+  every tile of a scene is normalised alike.
 - Resize-convolutions instead of transposed convolutions (no checkerboards), and reflect
   padding in the encoder (no dark frame at tile edges).
 - The bottleneck's decoder block has no norm: from a 1x1 bottleneck, a resize-convolution

@@ -17,6 +17,7 @@ from torch import nn
 from geocolor.models.gan.config import AdversarialConfig
 from geocolor.models.gan.losses import feature_matching, judged_loss
 from geocolor.models.gan.optim import adam, set_learning_rate
+from geocolor.models.layers import set_norm_mode
 
 GENERATOR = "generator"
 
@@ -53,6 +54,9 @@ class AdversarialTrainer:
         self.config = config
         self.device = device
         self._networks = networks
+        generators = tuple(generators)
+        for name in generators:
+            set_norm_mode(networks[name], config.train_norm)
         self._in_step: dict[str, nn.Module] = dict(networks)
         self.generator_optimizer = adam(self._parameters(generators), config)
         self.discriminator_optimizer = adam(self._parameters(critics), config)

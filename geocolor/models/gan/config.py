@@ -1,7 +1,8 @@
 """Settings every GAN backend shares, and the check that a backend got its own config.
 
-Every field has the papers' default, so an empty pipeline section trains the published
-models. Pydantic only: a plugin's registering module imports this without torch.
+Every field but ``train_norm`` has the papers' default, so an empty pipeline section
+trains the published models, with the norm statistics inference uses. Pydantic only: a
+plugin's registering module imports this without torch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pydantic
 from geocolor.config import Config, Upsampling
 
 GanMode = Literal["lsgan", "vanilla"]
+#: Statistics the generators' norm layers train with (see ``geocolor.models.layers``).
+TrainNorm = Literal["batch", "tile"]
 
 
 C = TypeVar("C", bound=Config)
@@ -43,6 +46,11 @@ class AdversarialConfig(Config):
     lambda_feature_matching
         Weight of pix2pixHD's feature-matching loss on the discriminators' activations
         (10 there); 0 disables it.
+    train_norm
+        Statistics of the generators' norm layers in training: ``"batch"``, pooled over
+        each batch, the rule ``colorize`` applies to a scene's tiles, or ``"tile"``, each
+        crop's own (the papers' instance norm, which inference with scene statistics
+        then contradicts: a crop's absolute level never reaches the network).
     """
 
     ndf: int = pydantic.Field(default=64, ge=1)
@@ -55,6 +63,7 @@ class AdversarialConfig(Config):
     init_gain: float = pydantic.Field(default=0.02, gt=0)
     discriminator_scales: int = pydantic.Field(default=1, ge=1)
     lambda_feature_matching: float = pydantic.Field(default=0.0, ge=0)
+    train_norm: TrainNorm = "batch"
 
 
 def expect_config(config: Config, kind: type[C], backend: str) -> C:
