@@ -33,7 +33,7 @@ NormMode = Literal["batch", "tile", "frozen", "scene"]
 LIVE_MODES: tuple[NormMode, ...] = ("batch", "tile")
 
 
-#: Variance, as a fraction of ``eps``, below which a tile-mode channel is featureless.
+#: Variance, as a fraction of ``eps``, below which a batch- or tile-mode channel is featureless.
 FEATURELESS = 1e-4
 
 
