@@ -11,6 +11,7 @@ import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor, nn
 
 from geocolor.errors import GeocolorError
+from geocolor.models.gan.averaging import WeightAverage
 from geocolor.models.gan.losses import gan_loss, masked_l1
 from geocolor.models.layers import norm_layers, set_norm_mode
 from geocolor.plugins.manager import load_plugins
@@ -176,6 +177,32 @@ def test_cyclegan_identity_loss_needs_equal_bands(backends: Registry[Any]) -> No
     equal = backend.build_trainer(OPTICAL_BANDS, OPTICAL_BANDS, config, CPU)
     losses = equal.train_step({**batch, "sar": batch["optical"]}, amp=False)
     assert losses["identity"] > 0
+
+
+@pytest.mark.parametrize(
+    ("inverse_scale", "inverse_width", "inverse_blocks", "sar_width"),
+    [(1.0, 8, 3, 8), (0.5, 4, 2, 4), (0.1, 1, 1, 1)],
+)
+def test_cyclegan_inverse_direction_scales_with_inverse_scale(
+    backends: Registry[Any],
+    inverse_scale: float,
+    inverse_width: int,
+    inverse_blocks: int,
+    sar_width: int,
+) -> None:
+    backend, config = small(backends, "cyclegan", n_blocks=3, inverse_scale=inverse_scale)
+    networks = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU).networks()
+    generator, inverse = networks["generator"], networks["inverse"]
+    assert generator.model[0].out_channels == 8 and inverse.model[0].out_channels == inverse_width
+    blocks = [type(layer).__name__ for layer in inverse.model].count("ResidualBlock")
+    assert blocks == inverse_blocks
+    assert inverse.model[0].in_channels == OPTICAL_BANDS == generator.model[-2].out_channels
+    first_sar_conv = next(
+        m for m in networks["sar_discriminator"].modules() if isinstance(m, nn.Conv2d)
+    )
+    assert first_sar_conv.in_channels == SAR_BANDS and first_sar_conv.out_channels == sar_width
+    optical_critic = networks["optical_discriminator"]
+    assert next(m for m in optical_critic.modules() if isinstance(m, nn.Conv2d)).out_channels == 8
 
 
 def test_generator_running_statistics_come_from_real_sar_only(backends: Registry[Any]) -> None:
@@ -360,3 +387,75 @@ def test_featureless_and_invalid_crops_train_to_finite_weights(
         assert all(torch.isfinite(loss) for loss in losses.values()), losses
     for network in trainer.networks().values():
         assert all(torch.isfinite(parameter).all() for parameter in network.parameters())
+
+
+def test_the_average_follows_the_warmed_up_exponential_rule() -> None:
+    torch.manual_seed(0)
+    live = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    average = WeightAverage(live, decay=0.5)
+    expected = [p.detach().clone() for p in live.parameters()]
+    for update in range(1, 6):
+        with torch.no_grad():
+            for parameter in live.parameters():
+                parameter.add_(torch.randn_like(parameter))
+        live(torch.randn(8, 3))  # moves the running statistics
+        average.update(live)
+        decay = min(0.5, (1 + update) / (10 + update))
+        expected = [
+            decay * kept + (1 - decay) * p.detach()
+            for kept, p in zip(expected, live.parameters(), strict=True)
+        ]
+    for kept, want in zip(average.network.parameters(), expected, strict=True):
+        torch.testing.assert_close(kept, want)
+        assert not kept.requires_grad
+    torch.testing.assert_close(average.network[1].running_mean, live[1].running_mean)
+    assert average.updates == 5
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+def test_trainers_export_the_average_unless_it_is_off(backends: Registry[Any], name: str) -> None:
+    backend = backends.get(name)
+    torch.manual_seed(0)
+    off = backend.build_trainer(
+        SAR_BANDS, OPTICAL_BANDS, backend.config_type(**SMALL[name], ema_decay=0), CPU
+    )
+    assert off.generator is off.networks()["generator"]
+
+    trainer = backend.build_trainer(
+        SAR_BANDS, OPTICAL_BANDS, backend.config_type(**SMALL[name]), CPU
+    )
+    live = trainer.networks()["generator"]
+    assert trainer.generator is not live and "generator" in trainer.networks()
+    snapshots = [[p.detach().clone() for p in live.parameters()]]
+    for _ in range(3):
+        trainer.train_step(paired_batch(), amp=False)
+        snapshots.append([p.detach().clone() for p in live.parameters()])
+    expected = snapshots[0]
+    for update, weights in enumerate(snapshots[1:], start=1):
+        decay = (1 + update) / (10 + update)
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights, strict=True)]
+    for kept, want in zip(trainer.generator.parameters(), expected, strict=True):
+        torch.testing.assert_close(kept, want)
+    assert any(
+        not torch.equal(kept, last)
+        for kept, last in zip(trainer.generator.parameters(), snapshots[-1], strict=True)
+    )
+
+
+def test_a_checkpoint_without_an_average_starts_one_at_its_generator(
+    backends: Registry[Any],
+) -> None:
+    backend = backends.get("pix2pix")
+    config = backend.config_type(**SMALL["pix2pix"])
+    torch.manual_seed(0)
+    trainer = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU)
+    for _ in range(2):
+        trainer.train_step(paired_batch(), amp=False)
+    state = {**trainer.state_dict(), "generator_average": None}  # as written before averaging
+
+    torch.manual_seed(1)
+    resumed = backend.build_trainer(SAR_BANDS, OPTICAL_BANDS, config, CPU)
+    resumed.load_state_dict(state)
+    live = trainer.networks()["generator"].state_dict()
+    for name, value in resumed.generator.state_dict().items():
+        assert torch.equal(value, live[name])

@@ -1,9 +1,9 @@
 """Hyper-parameters of the CycleGAN backend, on top of the shared adversarial settings.
 
-Every field but ``lambda_paired`` and ``lambda_feature_matching`` has the paper's
-default, so an empty pipeline section trains the published model plus paired supervision
-and feature matching; the widths and depths are there to make a small model for CPUs and
-tests.
+Every field but ``lambda_paired``, ``lambda_feature_matching`` and ``inverse_scale`` has
+the paper's default, so an empty pipeline section trains the published model plus paired
+supervision, feature matching and a lighter inverse direction; the widths and depths are
+there to make a small model for CPUs and tests.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from geocolor.models.gan.config import AdversarialConfig
 
 
 class CycleGANConfig(AdversarialConfig):
-    """CycleGAN (Zhu et al. 2017) hyper-parameters; the defaults are the paper's but one.
+    """CycleGAN (Zhu et al. 2017) hyper-parameters; the defaults are the paper's but three.
 
     Attributes
     ----------
@@ -45,6 +45,11 @@ class CycleGANConfig(AdversarialConfig):
         ``benchmarks/model_quality.py`` (six scenes, 600 CPU-s, seed 0, val PSNR as
         colorize runs it: 39.4 dB without, 40.6 with, pix2pix 40.6), and earlier kept a
         run that diverged without it (seed 1 at reduced size: 33.5 without, 39.1 with).
+    inverse_scale
+        Width and depth of the optical-to-SAR generator F, and width of the SAR critic,
+        as a fraction of G's and of the optical critic's. Only G is exported; F and its
+        critic exist for the cycle loss, and with the paired loss they need not match
+        G's capacity. 1 gives the paper's symmetric pair. TODO measured.
     """
 
     ngf: int = pydantic.Field(default=64, ge=1)
@@ -54,3 +59,8 @@ class CycleGANConfig(AdversarialConfig):
     lambda_paired: float = pydantic.Field(default=30.0, ge=0)
     pool_size: int = pydantic.Field(default=50, ge=0)
     lambda_feature_matching: float = pydantic.Field(default=10.0, ge=0)
+    inverse_scale: float = pydantic.Field(default=0.5, gt=0, le=1)
+
+    def scaled(self, size: int) -> int:
+        """``size`` (a width or a block count) in the inverse direction: at least 1 if not 0."""
+        return max(round(size * self.inverse_scale), min(size, 1))

@@ -54,13 +54,21 @@ class CycleGANTrainer(AdversarialTrainer):
         self, in_channels: int, out_channels: int, config: CycleGANConfig, device: torch.device
     ) -> None:
         networks: dict[str, nn.Module] = {
-            GENERATOR: _resnet(in_channels, out_channels, config),
-            INVERSE: _resnet(out_channels, in_channels, config),
+            GENERATOR: ResnetGenerator(
+                in_channels, out_channels, config.ngf, config.n_blocks, config.upsampling
+            ),
+            INVERSE: ResnetGenerator(
+                out_channels,
+                in_channels,
+                config.scaled(config.ngf),
+                config.scaled(config.n_blocks),
+                config.upsampling,
+            ),
             OPTICAL_DISCRIMINATOR: PatchDiscriminator(
                 out_channels, config.ndf, config.discriminator_scales
             ),
             SAR_DISCRIMINATOR: PatchDiscriminator(
-                in_channels, config.ndf, config.discriminator_scales
+                in_channels, config.scaled(config.ndf), config.discriminator_scales
             ),
         }
         for network in networks.values():
@@ -87,7 +95,7 @@ class CycleGANTrainer(AdversarialTrainer):
         """Options whose trained value differs from the configured one (the identity loss)."""
         return {"lambda_identity": self.lambda_identity}
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
+    def _optimise(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
         """Update G and F, then D_optical and D_sar, on one batch."""
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         generator, inverse = self._in_step[GENERATOR], self._in_step[INVERSE]
@@ -100,7 +108,7 @@ class CycleGANTrainer(AdversarialTrainer):
             fake_sar = inverse(optical)
             # The running statistics meant for inference are those of real inputs.
             with (
-                paused_running_stats(self.generator),
+                paused_running_stats(self._networks[GENERATOR]),
                 paused_running_stats(self._networks[INVERSE]),
             ):
                 cycle = masked_l1(inverse(fake_optical), sar, valid) + masked_l1(
@@ -174,9 +182,3 @@ class CycleGANTrainer(AdversarialTrainer):
     def _load_extra_state(self, state: Mapping[str, Any]) -> None:
         for name, pool in self.pools.items():
             pool.load_state_dict(state["pools"][name], self.device)
-
-
-def _resnet(in_channels: int, out_channels: int, config: CycleGANConfig) -> ResnetGenerator:
-    return ResnetGenerator(
-        in_channels, out_channels, config.ngf, config.n_blocks, config.upsampling
-    )

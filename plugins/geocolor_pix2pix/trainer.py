@@ -67,7 +67,7 @@ class Pix2PixTrainer(AdversarialTrainer):
         }
         super().__init__(networks, (GENERATOR,), (DISCRIMINATOR,), config, device)
 
-    def train_step(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
+    def _optimise(self, batch: Batch, amp: bool) -> dict[str, Tensor]:
         """Update the discriminator, then the generator, on one paired batch."""
         sar, optical, valid = (batch[key].to(self.device) for key in ("sar", "optical", "valid"))
         critic = self._networks[DISCRIMINATOR]

@@ -2,7 +2,8 @@
 
 A trainer holds its networks by name, the copies used in a training step (wrapped for
 DDP when asked), one Adam optimiser over the generators and one over the critics, the
-constant-then-linear learning-rate schedule, and the checkpoint state of all of them.
+constant-then-linear learning-rate schedule, the moving average of the generator that
+is validated and exported, and the checkpoint state of all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from geocolor.models.backend import Batch
+from geocolor.models.gan.averaging import WeightAverage
 from geocolor.models.gan.config import AdversarialConfig
 from geocolor.models.gan.losses import feature_matching, judged_loss
 from geocolor.models.gan.optim import adam, set_learning_rate
@@ -29,7 +32,7 @@ def set_requires_grad(networks: Iterable[nn.Module], flag: bool) -> None:
 
 
 class AdversarialTrainer:
-    """Base of GAN trainers: a backend ``Trainer`` once a subclass adds ``train_step``.
+    """Base of GAN trainers: a backend ``Trainer`` once a subclass adds ``_optimise``.
 
     Parameters
     ----------
@@ -60,6 +63,20 @@ class AdversarialTrainer:
         self._in_step: dict[str, nn.Module] = dict(networks)
         self.generator_optimizer = adam(self._parameters(generators), config)
         self.discriminator_optimizer = adam(self._parameters(critics), config)
+        self._average = (
+            WeightAverage(networks[GENERATOR], config.ema_decay) if config.ema_decay else None
+        )
+
+    def train_step(self, batch: Batch, amp: bool) -> dict[str, torch.Tensor]:
+        """One optimisation step of every network, then the generator's average."""
+        losses = self._optimise(batch, amp)
+        if self._average is not None:
+            self._average.update(self._networks[GENERATOR])
+        return losses
+
+    def _optimise(self, batch: Batch, amp: bool) -> dict[str, torch.Tensor]:
+        """Update the networks on one batch; returns the named losses, detached."""
+        raise NotImplementedError
 
     def _fooling_losses(
         self, critic: nn.Module, fake: torch.Tensor, real: torch.Tensor, valid: torch.Tensor
@@ -82,7 +99,9 @@ class AdversarialTrainer:
 
     @property
     def generator(self) -> nn.Module:
-        """The SAR-to-optical network, unwrapped."""
+        """The SAR-to-optical network to validate and export: the average when kept."""
+        if self._average is not None:
+            return self._average.network
         return self._networks[GENERATOR]
 
     def networks(self) -> Mapping[str, nn.Module]:
@@ -104,11 +123,12 @@ class AdversarialTrainer:
         set_learning_rate(optimizers, self.config, epoch + 1, epochs)
 
     def state_dict(self) -> dict[str, object]:
-        """Networks, optimisers (with the scheduled learning rate) and extra state."""
+        """Networks, optimisers (with the scheduled learning rate), average, extra state."""
         return {
             "networks": {name: network.state_dict() for name, network in self._networks.items()},
             "generator_optimizer": self.generator_optimizer.state_dict(),
             "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
+            "generator_average": self._average.state_dict() if self._average else None,
             **self._extra_state(),
         }
 
@@ -118,6 +138,13 @@ class AdversarialTrainer:
             network.load_state_dict(state["networks"][name])
         self.generator_optimizer.load_state_dict(state["generator_optimizer"])
         self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])
+        if self._average is not None:
+            # a checkpoint written without an average starts one at its generator
+            average = state.get("generator_average")
+            if average:
+                self._average.load_state_dict(average)
+            else:
+                self._average.reset(self._networks[GENERATOR])
         self._load_extra_state(state)
 
     def _extra_state(self) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """Settings every GAN backend shares, and the check that a backend got its own config.
 
-Every field but ``train_norm`` has the papers' default, so an empty pipeline section
-trains the published models, with the norm statistics inference uses. Pydantic only: a
+Every field but ``train_norm`` and ``ema_decay`` has the papers' default, so an empty
+pipeline section trains the published models, with the norm statistics inference uses
+and an averaged generator. Pydantic only: a
 plugin's registering module imports this without torch.
 """
 
@@ -51,6 +52,11 @@ class AdversarialConfig(Config):
         each batch, the rule ``colorize`` applies to a scene's tiles, or ``"tile"``, each
         crop's own (the papers' instance norm, which inference with scene statistics
         then contradicts: a crop's absolute level never reaches the network).
+    ema_decay
+        Most weight kept per step by the exponential moving average of the generator's
+        weights, which is what validation scores and the run registers
+        (``geocolor.models.gan.averaging``); 0 keeps the last step's generator, as the
+        papers do. TODO measured.
     """
 
     ndf: int = pydantic.Field(default=64, ge=1)
@@ -64,6 +70,7 @@ class AdversarialConfig(Config):
     discriminator_scales: int = pydantic.Field(default=1, ge=1)
     lambda_feature_matching: float = pydantic.Field(default=0.0, ge=0)
     train_norm: TrainNorm = "batch"
+    ema_decay: float = pydantic.Field(default=0.999, ge=0, lt=1)
 
 
 def expect_config(config: Config, kind: type[C], backend: str) -> C:
