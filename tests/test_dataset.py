@@ -22,9 +22,11 @@ from geocolor.prepare.store import (
 )
 from geocolor.prepare.tiling import Split, TileLayout
 from geocolor.train.dataset import (
+    EpochSampler,
     TileDataset,
     make_loader,
     read_sample,
+    scene_batches,
     store_fingerprint,
     store_layout,
 )
@@ -214,6 +216,51 @@ def test_loader_is_deterministic_across_worker_counts(store: str) -> None:
     assert len(serial) == len(forked) == 5  # 24 tiles, batches of 5
     assert all(torch.equal(a, b) for a, b in zip(serial, forked, strict=True))
     assert not torch.equal(serial[0], batches(0, epoch=1)[0])
+
+
+def test_scene_batches_never_mix_scenes_and_cover_every_tile() -> None:
+    scenes = np.array(["a"] * 7 + ["b"] * 2 + ["c"] * 8, dtype=object)
+    batches = scene_batches(scenes, 4, torch.Generator().manual_seed(0))
+    assert batches.shape == (2 + 1 + 2, 4)  # 7 -> 2 batches, 2 -> 1 (padded), 8 -> 2
+    assert all(len(set(scenes[batch])) == 1 for batch in batches)
+    assert set(batches.reshape(-1).tolist()) == set(range(len(scenes)))
+    again = scene_batches(scenes, 4, torch.Generator().manual_seed(0))
+    assert np.array_equal(batches, again)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_scene_batches_are_shared_between_ranks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: int
+) -> None:
+    path = write_synthetic_store(tmp_path / "two.zarr", tiles_down=3)
+    write_synthetic_store(tmp_path / "two.zarr", tiles_down=5, pair_id="S1B_Z__S2B_W", seed=1)
+    data = dataset(path)
+    scenes = np.asarray(data.tiles.pair)
+    assert len(set(scenes)) == 2
+    monkeypatch.setattr("geocolor.train.dataset.dist.get_world_size", lambda: world)
+    shares = []
+    for rank in range(world):
+        monkeypatch.setattr("geocolor.train.dataset.dist.get_rank", lambda rank=rank: rank)
+        sampler = EpochSampler(data, shuffle=True, seed=3, distributed=True, scene_batch=4)
+        sampler.set_epoch(1)
+        drawn = list(sampler)
+        assert len(drawn) == len(sampler) and {epoch for epoch, _ in drawn} == {1}
+        indices = np.array([index for _, index in drawn]).reshape(-1, 4)
+        assert all(len(set(scenes[batch])) == 1 for batch in indices)
+        shares.append(indices)
+    assert len({len(share) for share in shares}) == 1  # equal shares, padded
+    assert set(np.concatenate(shares).reshape(-1).tolist()) == set(range(len(data)))
+
+
+def test_loader_batches_by_scene(tmp_path: Path) -> None:
+    path = write_synthetic_store(tmp_path / "two.zarr", tiles_down=3)
+    write_synthetic_store(tmp_path / "two.zarr", tiles_down=4, pair_id="S1B_Z__S2B_W", seed=1)
+    data = dataset(path)
+    loader = make_loader(data, 4, epoch=0, shuffle=True, num_workers=0, seed=0, batch_by_scene=True)
+    by_tile = {data[i]["sar"].sum().item(): data.tiles.pair[i] for i in range(len(data))}
+    for batch in loader:
+        assert len(batch["sar"]) == 4
+        assert len({by_tile[image.sum().item()] for image in batch["sar"]}) == 1
 
 
 def test_dataset_pickles_without_its_store_and_reopens(store: str) -> None:

@@ -6,7 +6,9 @@ chunked by tile (up to four with overlapping tiles, stride < tile size). Randomn
 index), so a sample is the same whichever worker or rank loads it and a resumed run
 sees the data a straight run would have seen. The loader's sampler hands out
 (epoch, index) pairs, so workers kept alive across epochs (``persistent``) draw each
-epoch's augmentation without being told of the epoch. The store is opened lazily in each
+epoch's augmentation without being told of the epoch. Training batches can be drawn
+from one scene (store pair) each, so that norm layers trained on batch statistics see a
+sample of the statistics ``colorize`` pools over a scene. The store is opened lazily in each
 process, never shared across a fork.
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import zarr
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
@@ -295,6 +298,24 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def scene_batches(scenes: np.ndarray, batch_size: int, generator: torch.Generator) -> np.ndarray:
+    """Indices into ``scenes`` as shuffled batches (rows) of ``batch_size`` tiles of one scene.
+
+    Each scene's tiles are shuffled and cut into batches; the last is filled up with the
+    scene's first tiles in that order, so no batch mixes scenes and every tile is drawn
+    at least once per epoch.
+    """
+    batches = []
+    for scene in np.unique(scenes):
+        members = np.flatnonzero(scenes == scene)
+        members = members[torch.randperm(len(members), generator=generator).numpy()]
+        padded = np.resize(members, -(-len(members) // batch_size) * batch_size)
+        batches.append(padded.reshape(-1, batch_size))
+    stacked = np.concatenate(batches) if batches else np.empty((0, batch_size), np.int64)
+    shuffled: np.ndarray = stacked[torch.randperm(len(stacked), generator=generator).numpy()]
+    return shuffled
+
+
 class EpochSampler(Sampler[tuple[int, int]]):
     """Tile indices tagged with their epoch; the order a function of (seed, epoch) alone.
 
@@ -308,18 +329,37 @@ class EpochSampler(Sampler[tuple[int, int]]):
         Seeds the permutations.
     distributed
         Each rank of the initialised process group gets its share, padded to equal
-        lengths (a :class:`~torch.utils.data.DistributedSampler`).
+        lengths (a :class:`~torch.utils.data.DistributedSampler`, or every
+        world-size-th batch of one scene).
+    scene_batch
+        With ``shuffle``, hand out runs of this many tiles of one scene each
+        (:func:`scene_batches`): the loader's batch size.
     """
 
     def __init__(
-        self, dataset: TileDataset, *, shuffle: bool, seed: int, distributed: bool
+        self,
+        dataset: TileDataset,
+        *,
+        shuffle: bool,
+        seed: int,
+        distributed: bool,
+        scene_batch: int | None = None,
     ) -> None:
         self.length = len(dataset)
         self.shuffle = shuffle
         self.seed = seed
+        self.scenes = np.asarray(dataset.tiles.pair) if shuffle and scene_batch else None
+        self.scene_batch = scene_batch or 1
+        self.world, self.rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
         self.ranks: DistributedSampler[int] | None = (
-            DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+            DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+            if distributed and self.scenes is None
+            else None
         )
+        if self.scenes is not None:
+            counts = np.unique(self.scenes, return_counts=True)[1]
+            batches = sum(-(-int(count) // self.scene_batch) for count in counts)
+            self.length = -(-batches // self.world) * self.scene_batch
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -331,7 +371,14 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order: list[int]
-        if self.ranks is not None:
+        if self.scenes is not None:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            batches = scene_batches(self.scenes, self.scene_batch, generator)
+            # every rank the same number of batches: the first ones again where short
+            share = self.length // self.scene_batch
+            batches = batches[np.resize(np.arange(len(batches)), share * self.world)]
+            order = batches[self.rank :: self.world].reshape(-1).tolist()
+        elif self.ranks is not None:
             self.ranks.set_epoch(self.epoch)
             order = list(self.ranks)
         elif self.shuffle:
@@ -353,13 +400,21 @@ def make_loader(
     distributed: bool = False,
     pin_memory: bool = False,
     persistent: bool = False,
+    batch_by_scene: bool = False,
 ) -> DataLoader[Sample]:
     """A loader starting at ``epoch``; :func:`set_loader_epoch` moves it to another.
 
     ``pin_memory`` speeds up copies to a GPU; ``persistent`` keeps the worker
-    processes (and their open stores) from one epoch to the next.
+    processes (and their open stores) from one epoch to the next; ``batch_by_scene``
+    makes each shuffled batch the tiles of one scene.
     """
-    sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, distributed=distributed)
+    sampler = EpochSampler(
+        dataset,
+        shuffle=shuffle,
+        seed=seed,
+        distributed=distributed,
+        scene_batch=batch_size if batch_by_scene else None,
+    )
     sampler.set_epoch(epoch)
     return DataLoader(
         dataset,

@@ -238,6 +238,7 @@ class _Run:
             distributed=where.world_size > 1,
             pin_memory=where.device.type == "cuda",
             persistent=True,
+            batch_by_scene=config.batch_by_scene,
         )
         with self._mlflow_run(checkpoint["run_id"] if checkpoint else None) as run_id:
             epochs: Iterable[int] = range(first_epoch, config.epochs)

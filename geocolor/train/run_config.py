@@ -22,6 +22,11 @@ class TrainConfig(Config):
     ``amp`` (bf16 autocast), ``channels_last`` (NHWC networks and batches, which tensor
     cores prefer) and ``compile`` (``torch.compile`` of the networks a training step
     runs) only change speed; the last two pay on GPUs and are off by default.
+
+    ``batch_by_scene`` draws each training batch from the tiles of one scene (store
+    pair): generators whose norm layers train on batch statistics then learn with a
+    sample of the statistics ``colorize`` pools over a scene, rather than statistics of
+    several scenes mixed, which no inference run sees.
     """
 
     backend: str = "cyclegan"
@@ -29,6 +34,7 @@ class TrainConfig(Config):
     epochs: int = pydantic.Field(default=20, ge=1)
     steps_per_epoch: int | None = pydantic.Field(default=None, ge=1)
     batch_size: int = pydantic.Field(default=4, ge=1)
+    batch_by_scene: bool = True
     tile_size: int | None = pydantic.Field(default=None, ge=8)
     num_workers: int = pydantic.Field(default=2, ge=0)
     seed: int = 0
