@@ -6,6 +6,8 @@ does (same code path, same artifacts), which is what ``colorize`` and the app ne
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 
 from geocolor.models.drift import DriftReference
@@ -38,6 +40,16 @@ def log_tiny_model(
     Returns ``models:/NAME@ALIAS`` when ``alias`` is given, else ``models:/NAME/VERSION``.
     """
     mlflow.set_tracking_uri(tracking_uri)
+    experiment_id = None
+    if tracking_uri.startswith("sqlite:///"):
+        # artifacts beside the database, not in ./mlruns of whatever folder the test runs in
+        artifacts = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+        experiment = mlflow.get_experiment_by_name("tiny-models")
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else mlflow.create_experiment("tiny-models", artifact_location=artifacts.as_uri())
+        )
     registered = get_plugins().backends.get(backend)
     config = registered.config_type.model_validate(options or {"ngf": 4, "n_blocks": 1})
     in_channels, out_channels = len(normalisation.sar_bands), len(normalisation.optical_bands)
@@ -50,7 +62,7 @@ def log_tiny_model(
         normalisation,
         drift_reference=drift_reference,
     )
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id):
         mlflow.log_metric("val_psnr", 12.5)
         version = register_generator(log_generator(generator, spec), name, {"backend": backend})
     if alias is None:

@@ -49,7 +49,11 @@ class CycleGANConfig(AdversarialConfig):
         Width and depth of the optical-to-SAR generator F, and width of the SAR critic,
         as a fraction of G's and of the optical critic's. Only G is exported; F and its
         critic exist for the cycle loss, and with the paired loss they need not match
-        G's capacity. 1 gives the paper's symmetric pair. TODO measured.
+        G's capacity. 1 gives the paper's symmetric pair. In
+        ``benchmarks/model_quality.py`` (ngf 32, 6 blocks) a step costs 0.52 CPU-s
+        instead of 0.82, 1.6 times the steps for the same budget, and val PSNR stayed
+        within the seeds' spread (seed 1: 39.60 dB symmetric, 39.41 at 0.5; seed 2:
+        40.46, 40.98).
     """
 
     ngf: int = pydantic.Field(default=64, ge=1)
