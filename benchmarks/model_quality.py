@@ -40,12 +40,12 @@ pix2pix default (+ average, scene batches)       40.29  41.15  40.11
 The default CycleGAN's skill over the linear fit is +5.6 to +6.3 dB. Against pix2pix
 with the same defaults it is 0.49 dB ahead, 0.70 and 0.07 dB behind on seeds 0, 1 and 2:
 both targets met on every seed (the CycleGAN default's runs used an early form of scene
-batches, in which a scene's last short batch took tiles of the next scene). Batch statistics (``train_norm``) closed most of
-the gap; batches of one scene (``batch_by_scene``), a sample of the statistics
-``colorize`` pools, lifted the seed that trailed (39.68 to 40.45); the weight average
-steadies validation from epoch to epoch; a half-size inverse direction gives 1.6 times
-the steps at equal quality. The hf ratio stays far below 1 for every model (0.03-0.32):
-all blur.
+batches, in which a scene's last short batch took tiles of the next scene). Batch
+statistics (``train_norm``) closed most of the gap; batches of one scene
+(``batch_by_scene``), a sample of the statistics ``colorize`` pools, lifted the seed
+that trailed (39.68 to 40.45); the weight average steadies validation from epoch to
+epoch; a half-size inverse direction gives 1.6 times the steps at equal quality. The hf
+ratio stays far below 1 for every model (0.03-0.32): all blur.
 """
 
 from __future__ import annotations
