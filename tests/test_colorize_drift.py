@@ -184,8 +184,9 @@ def monitoring_runs() -> list[mlflow.entities.Run]:
 
 
 def test_fail_on_drift_exits_1_writes_nothing_and_logs_the_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the monitoring run's artifacts go to ./mlruns
     uri = log_tiny_model(f"sqlite:///{tmp_path}/mlflow.db", drift_reference=reference())
     scene = write_scene(tmp_path / "bright.tif", landscape(1) + 6)
     out = tmp_path / "colour.tif"
@@ -198,8 +199,9 @@ def test_fail_on_drift_exits_1_writes_nothing_and_logs_the_run(
 
 
 def test_the_cli_prints_the_verdict_and_logs_a_monitoring_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the monitoring run's artifacts go to ./mlruns
     uri = log_tiny_model(f"sqlite:///{tmp_path}/mlflow.db", drift_reference=reference())
     scene = write_scene(tmp_path / "scene.tif", landscape(1))
     out = tmp_path / "colour.tif"
