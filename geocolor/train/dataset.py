@@ -3,12 +3,12 @@
 A sample is one tile: one chunk read per modality (S1, S2, mask), since the store is
 chunked by tile (up to four with overlapping tiles, stride < tile size). Randomness
 (crop offset, flips, rotation) is drawn from a generator seeded by (seed, epoch, tile
-index), so a sample is the same whichever worker or rank loads it and a resumed run
-sees the data a straight run would have seen. The loader's sampler hands out
-(epoch, index) pairs, so workers kept alive across epochs (``persistent``) draw each
-epoch's augmentation without being told of the epoch. Training batches can be drawn
-from one scene (store pair) each, so that norm layers trained on batch statistics see a
-sample of the statistics ``colorize`` pools over a scene. The store is opened lazily in each
+index), so a sample is the same whichever worker or rank loads it and a resumed run sees
+the data a straight run would have seen. The loader's sampler hands out (epoch, index)
+pairs, so workers kept alive across epochs (``persistent``) draw each epoch's
+augmentation without being told of the epoch. Training batches can be drawn from one
+scene (store pair) each, so that norm layers trained on batch statistics see a sample of
+the statistics ``colorize`` pools over a scene. The store is opened lazily in each
 process, never shared across a fork.
 """
 

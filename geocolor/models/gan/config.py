@@ -2,8 +2,8 @@
 
 Every field but ``train_norm`` and ``ema_decay`` has the papers' default, so an empty
 pipeline section trains the published models, with the norm statistics inference uses
-and an averaged generator. Pydantic only: a
-plugin's registering module imports this without torch.
+and an averaged generator. Pydantic only: a plugin's registering module imports this
+without torch.
 """
 
 from __future__ import annotations
